@@ -1,0 +1,103 @@
+# nodown - build, test, fuzz, bench, demo.
+#
+#   make            build build/nodown (installs missing build packages)
+#   make test       unit tests (cmocka) + integration tests (pytest, real servers)
+#   make demo       the guided tour
+#   make fuzz       fuzz the parsers for FUZZ_SECONDS each (clang/libFuzzer)
+#   make bench      bench/http.sh
+#   SANITIZE=1      build and test with AddressSanitizer + UndefinedBehaviorSanitizer
+
+SANITIZE ?= 0
+FUZZ_SECONDS ?= 60
+PYTHON := /usr/bin/python3
+CC ?= cc
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2
+endif
+
+LLHTTP_SRC := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+PKGS := libuv yaml-0.1
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DND_DEBUG
+CFLAGS := -std=c11 $(OPT) -g -pthread $(SANFLAGS)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+LDFLAGS := -pthread $(SANFLAGS)
+
+SRCS := $(wildcard src/core/*.c src/http/*.c src/cli/*.c)
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/src/cli/%.o,$(OBJS))
+LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit integration fuzz bench demo clean
+
+all: deps $(BUILD)/nodown
+
+deps:
+	@scripts/deps build
+
+$(BUILD)/nodown: $(OBJS) $(LLHTTP_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/src/%.o: src/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+# llhttp's C sources ship in Debian's node-llhttp; built here, not copied.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -w -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+		$(LIB_OBJS) $(LLHTTP_OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDFLAGS)
+
+unit: deps-test $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
+
+integration: deps-test $(BUILD)/nodown
+	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: unit integration
+
+deps-test:
+	@scripts/deps test
+
+FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SRCS := $(filter-out src/cli/%.c,$(SRCS))
+
+build/fuzz/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
+	@scripts/deps fuzz
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(FUZZ_SRCS) $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c $(PKG_LIBS) -pthread
+
+fuzz: $(FUZZ_TARGETS)
+	@for f in $(FUZZ_TARGETS); do \
+		n=$$(basename $$f); mkdir -p fuzz/corpus-run/$$n; \
+		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz/corpus-run/$$n fuzz/corpus/$${n#fuzz_} || exit 1; \
+	done
+
+bench: all
+	@scripts/deps bench
+	bench/http.sh
+
+demo: all
+	@scripts/deps demo
+	$(PYTHON) examples/demo.py --bin $(abspath $(BUILD)/nodown)
+
+clean:
+	rm -rf build

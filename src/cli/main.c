@@ -1,0 +1,178 @@
+/*
+ * main.c - the `nodown` command line: subcommand dispatch and help.
+ *
+ * Owns: argument parsing and exit codes. Exit codes: 0 success, 1 the
+ *       command failed (invalid config, cannot listen...), 2 usage error.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/daemon.h"
+
+#define NODOWN_VERSION "0.1.0"
+
+struct command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+static const char serve_usage[] =
+	"usage: nodown serve [-c FILE]\n"
+	"\n"
+	"Run the proxy in the foreground with the configuration in FILE\n"
+	"(default ./nodown.yml). The configuration is validated first; nodown\n"
+	"refuses to start on any error and prints each as file:line:col: message.\n"
+	"\n"
+	"Signals: SIGTERM or SIGINT stop gracefully: listeners close, in-flight\n"
+	"requests finish, the next response to each keep-alive client carries\n"
+	"'Connection: close', idle clients are closed after shutdown_idle_grace,\n"
+	"and anything still open at shutdown_timeout is closed. A second signal\n"
+	"exits at once.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration file (default ./nodown.yml)\n"
+	"  -h, --help          show this help\n";
+
+static const char check_usage[] =
+	"usage: nodown check [-c FILE]\n"
+	"\n"
+	"Validate a configuration without starting anything. Prints 'FILE: ok'\n"
+	"and exits 0, or prints one 'file:line:col: message' line per problem and\n"
+	"exits 1. Checks: YAML syntax, unknown keys, wrong types and ranges,\n"
+	"missing required keys, duplicate names, listeners referring to\n"
+	"undefined pools, two listeners on one address, addresses that do not\n"
+	"resolve.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration file (default ./nodown.yml)\n"
+	"  -h, --help          show this help\n";
+
+static const char version_usage[] = "usage: nodown version\n\nPrint the version.\n";
+
+static int usage_error(const char *cmd, const char *usage)
+{
+	fprintf(stderr, "nodown %s: invalid arguments\n\n%s", cmd, usage);
+	return 2;
+}
+
+/* Parse "-c FILE" and "--help" for commands that take only a config. */
+static int config_args(int argc, char **argv, const char *cmd, const char *usage,
+		       const char **path)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+
+	*path = "nodown.yml";
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return usage_error(cmd, usage);
+		}
+	}
+	if (optind != argc)
+		return usage_error(cmd, usage);
+	return -1;
+}
+
+static int load_or_report(const char *path, struct config **cfg)
+{
+	struct errlist errs = { 0 };
+
+	if (config_load(path, cfg, &errs) == 0)
+		return 0;
+	for (int i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	fprintf(stderr, "nodown: %d error%s in %s\n", errs.n, errs.n == 1 ? "" : "s", path);
+	errlist_free(&errs);
+	return 1;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct config *cfg;
+	const char *path;
+	int r = config_args(argc, argv, "check", check_usage, &path);
+
+	if (r >= 0)
+		return r;
+	if (load_or_report(path, &cfg))
+		return 1;
+	printf("%s: ok (%d listener%s, %d pool%s, %d worker%s)\n", path, cfg->nlisteners,
+	       cfg->nlisteners == 1 ? "" : "s", cfg->npools, cfg->npools == 1 ? "" : "s",
+	       cfg->workers, cfg->workers == 1 ? "" : "s");
+	config_free(cfg);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct config *cfg;
+	const char *path;
+	int r = config_args(argc, argv, "serve", serve_usage, &path);
+
+	if (r >= 0)
+		return r;
+	if (load_or_report(path, &cfg))
+		return 1;
+	return daemon_run(cfg);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	ND_UNUSED(argv);
+	if (argc > 1)
+		return usage_error("version", version_usage);
+	printf("nodown %s\n", NODOWN_VERSION);
+	return 0;
+}
+
+static const struct command commands[] = {
+	{ "serve", "run the proxy daemon", serve_usage, cmd_serve },
+	{ "check", "validate a configuration file", check_usage, cmd_check },
+	{ "version", "print the version", version_usage, cmd_version },
+};
+
+static void print_help(FILE *f)
+{
+	fprintf(f, "usage: nodown <command> [options]\n\n"
+		   "nodown keeps web services up while you upgrade, restart or replace them.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'nodown <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_help(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		print_help(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv);
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "nodown: unknown command '%s'\n\n", argv[1]);
+	print_help(stderr);
+	return 2;
+}

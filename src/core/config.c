@@ -1,0 +1,862 @@
+/*
+ * config.c - YAML configuration: parse, apply defaults, validate.
+ *
+ * Owns: turning a YAML document into a struct config, and every message
+ *       about what is wrong with it, as "file:line:col: message".
+ * Invariant: a struct config handed out has passed every check below; the
+ *            daemon never re-validates. Nothing here prints.
+ * Runs on: the control thread (and `nodown check`).
+ *
+ * Each mapping is read against a table of known keys (struct field), so an
+ * unknown key, a wrong type or a value out of range is reported at the
+ * exact place it was written, and every problem in a file is reported in
+ * one go rather than one per run.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include <yaml.h>
+
+void errlist_add(struct errlist *e, const char *file, int line, int col,
+		 const char *fmt, ...)
+{
+	char msg[512], *full;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = snprintf(NULL, 0, "%s:%d:%d: %s", file, line, col, msg);
+	full = xmalloc((size_t)n + 1);
+	snprintf(full, (size_t)n + 1, "%s:%d:%d: %s", file, line, col, msg);
+	e->msgs = xrealloc(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
+	e->msgs[e->n++] = full;
+}
+
+void errlist_free(struct errlist *e)
+{
+	for (int i = 0; i < e->n; i++)
+		free(e->msgs[i]);
+	free(e->msgs);
+	e->msgs = NULL;
+	e->n = 0;
+}
+
+/* ---- value syntax ---------------------------------------------------- */
+
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == '\0')
+		return v == 0 ? (*ms = 0, 0) : -EINVAL;	/* a unit is required */
+	for (size_t i = 0; i < ARRAY_LEN(units); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v > UINT64_MAX / units[i].mult / 1000)
+				return -EINVAL;
+			*ms = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1 << 10 }, { "kb", 1 << 10 }, { "kib", 1 << 10 },
+		{ "m", 1 << 20 }, { "mb", 1 << 20 }, { "mib", 1 << 20 },
+		{ "g", 1 << 30 }, { "gb", 1 << 30 }, { "gib", 1 << 30 },
+	};
+	char *end, unit[8];
+	unsigned long long v;
+	size_t i;
+
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || strlen(end) >= sizeof(unit))
+		return -EINVAL;
+	for (i = 0; end[i]; i++)
+		unit[i] = (char)(end[i] >= 'A' && end[i] <= 'Z' ? end[i] + 32 : end[i]);
+	unit[i] = '\0';
+	for (i = 0; i < ARRAY_LEN(units); i++) {
+		if (strcmp(unit, units[i].unit) == 0) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -EINVAL;
+			*bytes = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int config_parse_address(const char *s, struct sockaddr_storage *ss, const char **why)
+{
+	char host[256];
+	const char *colon, *h, *port;
+	size_t hl;
+	char *end;
+	unsigned long p;
+	struct addrinfo hints, *res;
+
+	*why = "expected HOST:PORT, for example 127.0.0.1:8080 or [::1]:8080";
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		port = close + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		h = s;
+		hl = (size_t)(colon - s);
+		port = colon + 1;
+	}
+	if (hl == 0 || hl >= sizeof(host) || !*port)
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(port, &end, 10);
+	if (errno || *end || p == 0 || p > 65535) {
+		*why = "port must be a number from 1 to 65535";
+		return -EINVAL;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_UNSPEC;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+		*why = "host name does not resolve";
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)p);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)p);
+	return 0;
+}
+
+void config_format_address(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, ntohs(a->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, ntohs(a->sin6_port));
+	} else {
+		snprintf(out, n, "?");
+	}
+}
+
+static bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
+	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+}
+
+/* ---- schema-driven reading --------------------------------------------- */
+
+struct cctx {
+	yaml_document_t *doc;
+	const char *file;
+	struct errlist *errs;
+	struct config *cfg;
+	int nerr_start;
+};
+
+#define ERR_AT(cx, node, ...) \
+	errlist_add((cx)->errs, (cx)->file, (int)(node)->start_mark.line + 1, \
+		    (int)(node)->start_mark.column + 1, __VA_ARGS__)
+
+enum ftype { F_STR, F_INT, F_BOOL, F_DURATION, F_SIZE, F_ENUM, F_ADDR, F_CUSTOM };
+
+struct field;
+typedef void (*custom_fn)(struct cctx *cx, yaml_node_t *val, void *target);
+
+struct field {
+	const char *key;
+	enum ftype type;
+	size_t off;			/* offset of the destination in target */
+	long long min, max;		/* F_INT, F_SIZE, F_DURATION (ms) bounds */
+	const char *const *names;	/* F_ENUM: NULL-terminated; value = index */
+	custom_fn fn;			/* F_CUSTOM: called with the whole target */
+	bool required;
+	size_t addr_off;		/* F_ADDR: where the resolved address goes */
+};
+
+static const char *node_type_name(yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE: return "a scalar";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_MAPPING_NODE: return "a mapping";
+	default: return "nothing";
+	}
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static bool want_scalar(struct cctx *cx, yaml_node_t *n, const char *key, const char *what)
+{
+	if (n->type == YAML_SCALAR_NODE)
+		return true;
+	ERR_AT(cx, n, "'%s' must be %s, not %s", key, what, node_type_name(n));
+	return false;
+}
+
+static void read_field(struct cctx *cx, const struct field *f, yaml_node_t *v, void *target)
+{
+	char *dst = (char *)target + f->off;
+	const char *s;
+	uint64_t u;
+	char *end;
+	long long ll;
+
+	switch (f->type) {
+	case F_STR:
+		if (!want_scalar(cx, v, f->key, "a string"))
+			return;
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(scalar(v));
+		return;
+	case F_INT:
+		if (!want_scalar(cx, v, f->key, "a whole number"))
+			return;
+		s = scalar(v);
+		errno = 0;
+		ll = strtoll(s, &end, 10);
+		if (!*s || *end || errno) {
+			ERR_AT(cx, v, "'%s' must be a whole number, not '%s'", f->key, s);
+			return;
+		}
+		if (ll < f->min || ll > f->max) {
+			ERR_AT(cx, v, "'%s' must be between %lld and %lld, not %lld",
+			       f->key, f->min, f->max, ll);
+			return;
+		}
+		*(int *)dst = (int)ll;
+		return;
+	case F_BOOL:
+		if (!want_scalar(cx, v, f->key, "true or false"))
+			return;
+		s = scalar(v);
+		if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+			*(bool *)dst = true;
+		else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+			*(bool *)dst = false;
+		else
+			ERR_AT(cx, v, "'%s' must be true or false, not '%s'", f->key, s);
+		return;
+	case F_DURATION:
+		if (!want_scalar(cx, v, f->key, "a duration"))
+			return;
+		if (config_parse_duration(scalar(v), &u) < 0) {
+			ERR_AT(cx, v, "'%s' must be a duration such as 500ms, 10s, 2m or 1h, not '%s'",
+			       f->key, scalar(v));
+			return;
+		}
+		if ((long long)u < f->min || (long long)u > f->max) {
+			ERR_AT(cx, v, "'%s' must be between %lldms and %lldms, not %s",
+			       f->key, f->min, f->max, scalar(v));
+			return;
+		}
+		*(uint64_t *)dst = u;
+		return;
+	case F_SIZE:
+		if (!want_scalar(cx, v, f->key, "a size"))
+			return;
+		if (config_parse_size(scalar(v), &u) < 0) {
+			ERR_AT(cx, v, "'%s' must be a size such as 8192, 16k or 10MiB, not '%s'",
+			       f->key, scalar(v));
+			return;
+		}
+		if ((long long)u < f->min || (long long)u > f->max) {
+			ERR_AT(cx, v, "'%s' must be between %lld and %lld bytes, not %s",
+			       f->key, f->min, f->max, scalar(v));
+			return;
+		}
+		*(uint64_t *)dst = u;
+		return;
+	case F_ENUM:
+		if (!want_scalar(cx, v, f->key, "a name"))
+			return;
+		for (int i = 0; f->names[i]; i++) {
+			if (!strcmp(scalar(v), f->names[i])) {
+				*(int *)dst = i;
+				return;
+			}
+		}
+		{
+			char known[256] = "";
+
+			for (int i = 0; f->names[i]; i++) {
+				strncat(known, i ? ", " : "", sizeof(known) - strlen(known) - 1);
+				strncat(known, f->names[i], sizeof(known) - strlen(known) - 1);
+			}
+			ERR_AT(cx, v, "'%s' must be one of %s, not '%s'", f->key, known, scalar(v));
+		}
+		return;
+	case F_ADDR: {
+		const char *why;
+
+		if (!want_scalar(cx, v, f->key, "an address"))
+			return;
+		if (config_parse_address(scalar(v), (struct sockaddr_storage *)((char *)target + f->addr_off), &why) < 0) {
+			ERR_AT(cx, v, "'%s': invalid address '%s': %s", f->key, scalar(v), why);
+			return;
+		}
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(scalar(v));
+		return;
+	}
+	case F_CUSTOM:
+		f->fn(cx, v, target);
+		return;
+	}
+}
+
+/*
+ * Read mapping n into target using fields[nfields]. Unknown keys, wrong
+ * types and missing required keys are reported; known keys are applied.
+ * `what` names the object in messages ("listener", "pool 'app'").
+ */
+static void read_mapping(struct cctx *cx, yaml_node_t *n, const struct field *fields,
+			 size_t nfields, void *target, const char *what)
+{
+	bool seen[32] = { false };
+	yaml_node_pair_t *p;
+
+	BUG_ON(nfields > ARRAY_LEN(seen));
+	if (n->type != YAML_MAPPING_NODE) {
+		ERR_AT(cx, n, "%s must be a mapping of keys to values, not %s", what, node_type_name(n));
+		return;
+	}
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(cx->doc, p->value);
+		size_t i;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			ERR_AT(cx, k, "keys of %s must be plain names", what);
+			continue;
+		}
+		for (i = 0; i < nfields; i++)
+			if (!strcmp(fields[i].key, scalar(k)))
+				break;
+		if (i == nfields) {
+			char known[512] = "";
+
+			for (size_t j = 0; j < nfields; j++) {
+				strncat(known, j ? ", " : "", sizeof(known) - strlen(known) - 1);
+				strncat(known, fields[j].key, sizeof(known) - strlen(known) - 1);
+			}
+			ERR_AT(cx, k, "unknown key '%s' in %s (known keys: %s)", scalar(k), what, known);
+			continue;
+		}
+		if (seen[i]) {
+			ERR_AT(cx, k, "key '%s' given twice in %s", scalar(k), what);
+			continue;
+		}
+		seen[i] = true;
+		read_field(cx, &fields[i], v, target);
+	}
+	for (size_t i = 0; i < nfields; i++)
+		if (fields[i].required && !seen[i])
+			ERR_AT(cx, n, "%s is missing required key '%s'", what, fields[i].key);
+}
+
+/* ---- the schema -------------------------------------------------------- */
+
+static const char *const proto_names[] = { "http", NULL };
+static const char *const balance_names[] = { "round_robin", "least_conn", NULL };
+
+#define DUR_MAX (7LL * 24 * 3600 * 1000)
+
+#define B(f) offsetof(struct backend_cfg, f)
+static const struct field backend_fields[] = {
+	{ .key = "name", .type = F_STR, .off = B(name), .required = true },
+	{ .key = "address", .type = F_ADDR, .off = B(address), .addr_off = B(addr), .required = true },
+	{ .key = "weight", .type = F_INT, .off = B(weight), .min = 1, .max = 1000 },
+};
+#undef B
+
+static void read_backends(struct cctx *cx, yaml_node_t *v, void *target);
+
+#define P(f) offsetof(struct pool_cfg, f)
+static const struct field pool_fields[] = {
+	{ .key = "name", .type = F_STR, .off = P(name), .required = true },
+	{ .key = "protocol", .type = F_ENUM, .off = P(protocol), .names = proto_names, .required = true },
+	{ .key = "balance", .type = F_ENUM, .off = P(balance), .names = balance_names },
+	{ .key = "backends", .type = F_CUSTOM, .off = P(backends), .fn = read_backends, .required = true },
+	{ .key = "connect_timeout", .type = F_DURATION, .off = P(connect_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "response_timeout", .type = F_DURATION, .off = P(response_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "idle_timeout", .type = F_DURATION, .off = P(idle_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "max_idle", .type = F_INT, .off = P(max_idle), .min = 0, .max = 100000 },
+	{ .key = "retries", .type = F_INT, .off = P(retries), .min = 0, .max = 10 },
+};
+#undef P
+
+#define L(f) offsetof(struct listener_cfg, f)
+static const struct field listener_fields[] = {
+	{ .key = "name", .type = F_STR, .off = L(name), .required = true },
+	{ .key = "protocol", .type = F_ENUM, .off = L(protocol), .names = proto_names, .required = true },
+	{ .key = "bind", .type = F_ADDR, .off = L(bind), .addr_off = L(addr), .required = true },
+	{ .key = "pool", .type = F_STR, .off = L(pool_name), .required = true },
+	{ .key = "backlog", .type = F_INT, .off = L(backlog), .min = 1, .max = 65535 },
+	{ .key = "max_connections", .type = F_INT, .off = L(max_connections), .min = 1, .max = 10000000 },
+	{ .key = "max_header_size", .type = F_SIZE, .off = L(max_header_size), .min = 256, .max = 1 << 20 },
+	{ .key = "max_target_size", .type = F_SIZE, .off = L(max_target_size), .min = 16, .max = 1 << 20 },
+	{ .key = "max_body_size", .type = F_SIZE, .off = L(max_body_size), .min = 0, .max = INT64_MAX },
+	{ .key = "header_timeout", .type = F_DURATION, .off = L(header_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "idle_timeout", .type = F_DURATION, .off = L(idle_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "client_timeout", .type = F_DURATION, .off = L(client_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "forwarded_for", .type = F_BOOL, .off = L(forwarded_for) },
+	{ .key = "forwarded_proto", .type = F_BOOL, .off = L(forwarded_proto) },
+	{ .key = "via", .type = F_BOOL, .off = L(via) },
+};
+#undef L
+
+/* F_SIZE writes uint64_t; these two listener sizes are size_t. */
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t must be 64-bit");
+
+struct admin_tmp { char *socket; };
+static const struct field admin_fields[] = {
+	{ .key = "socket", .type = F_STR, .off = offsetof(struct admin_tmp, socket) },
+};
+
+struct log_tmp { char *access, *error; };
+static const struct field log_fields[] = {
+	{ .key = "access", .type = F_STR, .off = offsetof(struct log_tmp, access) },
+	{ .key = "error", .type = F_STR, .off = offsetof(struct log_tmp, error) },
+};
+
+struct buffers_tmp { uint64_t size; int max; };
+static const struct field buffers_fields[] = {
+	{ .key = "size", .type = F_SIZE, .off = offsetof(struct buffers_tmp, size), .min = 4096, .max = 1 << 20 },
+	{ .key = "max", .type = F_INT, .off = offsetof(struct buffers_tmp, max), .min = 16, .max = 10000000 },
+};
+
+static void read_admin(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_log(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_buffers(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_listeners(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_pools(struct cctx *cx, yaml_node_t *v, void *target);
+
+#define C(f) offsetof(struct config, f)
+static const struct field top_fields[] = {
+	{ .key = "workers", .type = F_INT, .off = C(workers), .min = 1, .max = 256 },
+	{ .key = "pid_file", .type = F_STR, .off = C(pid_file) },
+	{ .key = "shutdown_timeout", .type = F_DURATION, .off = C(shutdown_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "shutdown_idle_grace", .type = F_DURATION, .off = C(shutdown_idle_grace_ms), .min = 0, .max = DUR_MAX },
+	{ .key = "admin", .type = F_CUSTOM, .fn = read_admin },
+	{ .key = "log", .type = F_CUSTOM, .fn = read_log },
+	{ .key = "buffers", .type = F_CUSTOM, .fn = read_buffers },
+	{ .key = "listeners", .type = F_CUSTOM, .off = C(listeners), .fn = read_listeners, .required = true },
+	{ .key = "pools", .type = F_CUSTOM, .off = C(pools), .fn = read_pools, .required = true },
+};
+#undef C
+
+static void read_admin(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct admin_tmp t = { NULL };
+
+	ND_UNUSED(target);
+	read_mapping(cx, v, admin_fields, ARRAY_LEN(admin_fields), &t, "admin");
+	if (t.socket) {
+		free(cx->cfg->admin_socket);
+		cx->cfg->admin_socket = t.socket;
+	}
+}
+
+static void read_log(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct log_tmp t = { NULL, NULL };
+
+	ND_UNUSED(target);
+	read_mapping(cx, v, log_fields, ARRAY_LEN(log_fields), &t, "log");
+	if (t.access) {
+		free(cx->cfg->access_log);
+		cx->cfg->access_log = t.access;
+	}
+	if (t.error) {
+		if (!strcmp(t.error, "off")) {
+			ERR_AT(cx, v, "log.error cannot be 'off': errors must go somewhere (stderr or a file)");
+			free(t.error);
+			return;
+		}
+		free(cx->cfg->error_log);
+		cx->cfg->error_log = t.error;
+	}
+}
+
+static void read_buffers(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct buffers_tmp t = { cx->cfg->buffer_size, (int)cx->cfg->max_buffers };
+
+	ND_UNUSED(target);
+	read_mapping(cx, v, buffers_fields, ARRAY_LEN(buffers_fields), &t, "buffers");
+	cx->cfg->buffer_size = t.size;
+	cx->cfg->max_buffers = (unsigned)t.max;
+}
+
+/* Read a list of mappings, each into a fresh element of `size` bytes. */
+static void *read_list(struct cctx *cx, yaml_node_t *v, const char *key, size_t size,
+		       int *count, void (*one)(struct cctx *, yaml_node_t *, void *, int))
+{
+	char *arr;
+	int n;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		ERR_AT(cx, v, "'%s' must be a list (items starting with '- '), not %s", key, node_type_name(v));
+		return NULL;
+	}
+	n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n == 0) {
+		ERR_AT(cx, v, "'%s' must name at least one item", key);
+		return NULL;
+	}
+	arr = xcalloc((size_t)n, size);
+	for (int i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(cx->doc, v->data.sequence.items.start[i]);
+
+		one(cx, item, arr + (size_t)i * size, i);
+	}
+	*count = n;
+	return arr;
+}
+
+static void one_backend(struct cctx *cx, yaml_node_t *n, void *dst, int i)
+{
+	struct backend_cfg *b = dst;
+
+	b->weight = 1;
+	b->index = i;
+	read_mapping(cx, n, backend_fields, ARRAY_LEN(backend_fields), b, "backend");
+}
+
+static void read_backends(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct pool_cfg *p = target;
+
+	p->backends = read_list(cx, v, "backends", sizeof(struct backend_cfg),
+				&p->nbackends, one_backend);
+}
+
+static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
+{
+	struct pool_cfg *p = dst;
+
+	p->index = i;
+	p->line = (int)n->start_mark.line + 1;
+	p->balance = BALANCE_ROUND_ROBIN;
+	p->connect_timeout_ms = 3000;
+	p->response_timeout_ms = 60000;
+	p->idle_timeout_ms = 30000;
+	p->max_idle = 64;
+	p->retries = 2;
+	read_mapping(cx, n, pool_fields, ARRAY_LEN(pool_fields), p, "pool");
+}
+
+static void read_pools(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct config *c = target;
+
+	c->pools = read_list(cx, v, "pools", sizeof(struct pool_cfg), &c->npools, one_pool);
+}
+
+static void one_listener(struct cctx *cx, yaml_node_t *n, void *dst, int i)
+{
+	struct listener_cfg *l = dst;
+
+	l->index = i;
+	l->backlog = 511;
+	l->max_connections = 10000;
+	l->max_header_size = 8192;
+	l->max_target_size = 4096;
+	l->max_body_size = 0;
+	l->header_timeout_ms = 10000;
+	l->idle_timeout_ms = 60000;
+	l->client_timeout_ms = 60000;
+	l->forwarded_for = l->forwarded_proto = l->via = true;
+	read_mapping(cx, n, listener_fields, ARRAY_LEN(listener_fields), l, "listener");
+}
+
+static void read_listeners(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct config *c = target;
+
+	c->listeners = read_list(cx, v, "listeners", sizeof(struct listener_cfg),
+				 &c->nlisteners, one_listener);
+}
+
+/* ---- cross-object checks ----------------------------------------------- */
+
+/* The node of key `key` inside mapping item idx of top-level list `list`. */
+static yaml_node_t *find_node(struct cctx *cx, const char *list, int idx, const char *key)
+{
+	yaml_node_t *root = yaml_document_get_root_node(cx->doc);
+	yaml_node_pair_t *p;
+
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(cx->doc, p->value);
+
+		if (k->type != YAML_SCALAR_NODE || strcmp(scalar(k), list) || v->type != YAML_SEQUENCE_NODE)
+			continue;
+		v = yaml_document_get_node(cx->doc, v->data.sequence.items.start[idx]);
+		if (!key)
+			return v;
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+			yaml_node_t *kk = yaml_document_get_node(cx->doc, q->key);
+
+			if (kk->type == YAML_SCALAR_NODE && !strcmp(scalar(kk), key))
+				return yaml_document_get_node(cx->doc, q->value);
+		}
+		return v;
+	}
+	return root;
+}
+
+static yaml_node_t *backend_node(struct cctx *cx, int pool, int idx, const char *key)
+{
+	yaml_node_t *pn = find_node(cx, "pools", pool, "backends");
+	yaml_node_t *b;
+
+	if (pn->type != YAML_SEQUENCE_NODE)
+		return pn;
+	b = yaml_document_get_node(cx->doc, pn->data.sequence.items.start[idx]);
+	for (yaml_node_pair_t *q = b->data.mapping.pairs.start; q < b->data.mapping.pairs.top; q++) {
+		yaml_node_t *kk = yaml_document_get_node(cx->doc, q->key);
+
+		if (kk->type == YAML_SCALAR_NODE && !strcmp(scalar(kk), key))
+			return yaml_document_get_node(cx->doc, q->value);
+	}
+	return b;
+}
+
+static void check_cross(struct cctx *cx)
+{
+	struct config *c = cx->cfg;
+
+	for (int i = 0; i < c->npools; i++) {
+		struct pool_cfg *p = &c->pools[i];
+
+		for (int j = 0; j < i && p->name; j++) {
+			if (c->pools[j].name && !strcmp(c->pools[j].name, p->name))
+				ERR_AT(cx, find_node(cx, "pools", i, "name"),
+				       "duplicate pool name '%s' (first defined at line %d); pool names must be unique",
+				       p->name, c->pools[j].line);
+		}
+		for (int b = 0; b < p->nbackends; b++) {
+			for (int j = 0; j < b; j++) {
+				if (p->backends[b].name && p->backends[j].name &&
+				    !strcmp(p->backends[b].name, p->backends[j].name)) {
+					yaml_node_t *first = backend_node(cx, i, j, "name");
+
+					ERR_AT(cx, backend_node(cx, i, b, "name"),
+					       "duplicate backend name '%s' in pool '%s' (first defined at line %d)",
+					       p->backends[b].name, p->name ? p->name : "?",
+					       (int)first->start_mark.line + 1);
+				}
+			}
+		}
+	}
+	for (int i = 0; i < c->nlisteners; i++) {
+		struct listener_cfg *l = &c->listeners[i];
+
+		for (int j = 0; j < i && l->name; j++) {
+			if (c->listeners[j].name && !strcmp(c->listeners[j].name, l->name)) {
+				yaml_node_t *first = find_node(cx, "listeners", j, "name");
+
+				ERR_AT(cx, find_node(cx, "listeners", i, "name"),
+				       "duplicate listener name '%s' (first defined at line %d)",
+				       l->name, (int)first->start_mark.line + 1);
+			}
+		}
+		for (int j = 0; j < i && l->bind; j++) {
+			if (c->listeners[j].bind && addr_equal(&c->listeners[j].addr, &l->addr))
+				ERR_AT(cx, find_node(cx, "listeners", i, "bind"),
+				       "listeners '%s' and '%s' both bind %s; each address can have one listener",
+				       c->listeners[j].name ? c->listeners[j].name : "?",
+				       l->name ? l->name : "?", l->bind);
+		}
+		if (l->pool_name) {
+			for (int j = 0; j < c->npools; j++)
+				if (c->pools[j].name && !strcmp(c->pools[j].name, l->pool_name))
+					l->pool = &c->pools[j];
+			if (!l->pool)
+				ERR_AT(cx, find_node(cx, "listeners", i, "pool"),
+				       "listener '%s' refers to pool '%s', which is not defined under 'pools'",
+				       l->name ? l->name : "?", l->pool_name);
+			else if (l->pool->protocol != l->protocol)
+				ERR_AT(cx, find_node(cx, "listeners", i, "pool"),
+				       "listener '%s' speaks %s but pool '%s' speaks %s",
+				       l->name ? l->name : "?", proto_names[l->protocol],
+				       l->pool->name, proto_names[l->pool->protocol]);
+		}
+		if (l->max_header_size + 1024 > c->buffer_size)
+			ERR_AT(cx, find_node(cx, "listeners", i, "max_header_size"),
+			       "max_header_size (%zu) must leave 1024 bytes of the buffer size (%zu) for "
+			       "added headers; raise buffers.size or lower max_header_size",
+			       l->max_header_size, c->buffer_size);
+		if (l->max_target_size >= l->max_header_size)
+			ERR_AT(cx, find_node(cx, "listeners", i, "max_target_size"),
+			       "max_target_size (%zu) must be below max_header_size (%zu)",
+			       l->max_target_size, l->max_header_size);
+	}
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+static void config_defaults(struct config *c, const char *path)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	c->path = xstrdup(path);
+	c->workers = n > 0 ? (int)n : 1;
+	c->admin_socket = xstrdup("./nodown.sock");
+	c->shutdown_timeout_ms = 30000;
+	c->shutdown_idle_grace_ms = 1000;
+	c->access_log = xstrdup("stderr");
+	c->error_log = xstrdup("stderr");
+	c->buffer_size = 16384;
+	c->max_buffers = 8192;
+}
+
+static int load_parser(yaml_parser_t *parser, const char *name, struct config **out,
+		       struct errlist *errs)
+{
+	yaml_document_t doc;
+	struct cctx cx;
+	struct config *c;
+	yaml_node_t *root;
+	int nerr = errs->n;
+
+	*out = NULL;
+	if (!yaml_parser_load(parser, &doc)) {
+		errlist_add(errs, name, (int)parser->problem_mark.line + 1,
+			    (int)parser->problem_mark.column + 1, "YAML syntax error: %s%s%s",
+			    parser->problem ? parser->problem : "unknown",
+			    parser->context ? " " : "", parser->context ? parser->context : "");
+		return -EINVAL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	config_defaults(c, name);
+	cx = (struct cctx){ .doc = &doc, .file = name, .errs = errs, .cfg = c };
+	root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		errlist_add(errs, name, 1, 1, "the file is empty; a config needs at least 'listeners' and 'pools'");
+	} else {
+		read_mapping(&cx, root, top_fields, ARRAY_LEN(top_fields), c, "the top level");
+		if (errs->n == nerr)
+			check_cross(&cx);
+	}
+	yaml_document_delete(&doc);
+	if (errs->n != nerr) {
+		config_free(c);
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+int config_load_string(const char *name, const char *yaml, size_t len,
+		       struct config **out, struct errlist *errs)
+{
+	yaml_parser_t parser;
+	int r;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	r = load_parser(&parser, name, out, errs);
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+int config_load(const char *path, struct config **out, struct errlist *errs)
+{
+	yaml_parser_t parser;
+	FILE *f;
+	int r;
+
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (!f) {
+		r = -errno;
+		errlist_add(errs, path, 0, 0, "cannot open config file: %s", strerror(errno));
+		return r;
+	}
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_file(&parser, f);
+	r = load_parser(&parser, path, out, errs);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return r;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->npools; i++) {
+		struct pool_cfg *p = &c->pools[i];
+
+		for (int b = 0; b < p->nbackends; b++) {
+			free(p->backends[b].name);
+			free(p->backends[b].address);
+		}
+		free(p->backends);
+		free(p->name);
+	}
+	free(c->pools);
+	for (int i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].bind);
+		free(c->listeners[i].pool_name);
+	}
+	free(c->listeners);
+	free(c->path);
+	free(c->admin_socket);
+	free(c->pid_file);
+	free(c->access_log);
+	free(c->error_log);
+	free(c);
+}

@@ -1,0 +1,111 @@
+/*
+ * config.h - the validated, immutable configuration a daemon runs on.
+ */
+#ifndef ND_CONFIG_H
+#define ND_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common.h"
+
+enum nd_proto { PROTO_HTTP };
+enum nd_balance { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN };
+
+struct backend_cfg {
+	char *name;			/* owned; unique within its pool */
+	char *address;			/* owned; as written, for logs */
+	struct sockaddr_storage addr;	/* resolved at load time */
+	int weight;			/* 1..1000 */
+	int index;			/* position in pool->backends */
+};
+
+struct pool_cfg {
+	char *name;			/* owned; unique */
+	enum nd_proto protocol;
+	enum nd_balance balance;
+	struct backend_cfg *backends;	/* owned array */
+	int nbackends;
+	uint64_t connect_timeout_ms;	/* TCP connect to a backend */
+	uint64_t response_timeout_ms;	/* backend silent while a response is due */
+	uint64_t idle_timeout_ms;	/* a pooled connection idle longer is closed, never reused */
+	int max_idle;			/* idle connections kept per backend per worker */
+	int retries;			/* other backends tried after a failed connect */
+	int index;			/* position in config->pools */
+	int line;			/* where it was defined, for messages */
+};
+
+struct listener_cfg {
+	char *name;			/* owned; unique */
+	enum nd_proto protocol;
+	char *bind;			/* owned; as written */
+	struct sockaddr_storage addr;
+	char *pool_name;		/* owned */
+	struct pool_cfg *pool;		/* borrowed from config->pools */
+	int backlog;
+	int max_connections;		/* per listener, all workers together */
+	size_t max_header_size;		/* request head bytes before 431 */
+	size_t max_target_size;		/* request-target bytes before 414 */
+	uint64_t max_body_size;		/* request body bytes before 413; 0 = no limit */
+	uint64_t header_timeout_ms;	/* first byte to end of request head */
+	uint64_t idle_timeout_ms;	/* keep-alive wait for the next request */
+	uint64_t client_timeout_ms;	/* client silent while sending a body or not reading */
+	bool forwarded_for;		/* append X-Forwarded-For */
+	bool forwarded_proto;		/* set X-Forwarded-Proto */
+	bool via;			/* add Via to requests and responses */
+	int index;
+};
+
+struct config {
+	char *path;			/* owned; the file it came from */
+	int workers;
+	char *admin_socket;		/* owned */
+	char *pid_file;			/* owned; NULL = none */
+	uint64_t shutdown_timeout_ms;	/* hard bound on a graceful stop */
+	uint64_t shutdown_idle_grace_ms;	/* idle keep-alive clients kept this long at stop */
+	char *access_log;		/* owned; "stderr", "off" or a path */
+	char *error_log;		/* owned; "stderr" or a path */
+	size_t buffer_size;		/* bytes per I/O buffer */
+	unsigned max_buffers;		/* buffers for the whole process */
+	struct listener_cfg *listeners;	/* owned array */
+	int nlisteners;
+	struct pool_cfg *pools;		/* owned array */
+	int npools;
+};
+
+/* Collected "file:line:col: message" lines. */
+struct errlist {
+	char **msgs;			/* owned */
+	int n;
+};
+
+void errlist_add(struct errlist *e, const char *file, int line, int col,
+		 const char *fmt, ...) ND_PRINTF(5, 6);
+void errlist_free(struct errlist *e);
+
+/*
+ * Load and validate the YAML file at path. On success returns 0 and sets
+ * *out (free with config_free). On failure returns -EINVAL (or -errno if
+ * the file cannot be read) and appends every problem found to errs; *out
+ * is left NULL. Never prints. Control thread only (resolves names).
+ */
+int config_load(const char *path, struct config **out, struct errlist *errs) ND_MUST_CHECK;
+
+/* Same, from a string; `name` is used in messages. For tests and fuzzing. */
+int config_load_string(const char *name, const char *yaml, size_t len,
+		       struct config **out, struct errlist *errs) ND_MUST_CHECK;
+
+void config_free(struct config *c);
+
+/* "500ms", "2s", "1m", "1h" -> milliseconds. 0 on success, -EINVAL if not. */
+int config_parse_duration(const char *s, uint64_t *ms) ND_MUST_CHECK;
+/* "512", "16k", "16KiB", "10M", "1GiB" -> bytes. 0 on success, -EINVAL if not. */
+int config_parse_size(const char *s, uint64_t *bytes) ND_MUST_CHECK;
+/* "127.0.0.1:80", "[::1]:80", "localhost:80" -> address. 0 or -EINVAL. */
+int config_parse_address(const char *s, struct sockaddr_storage *ss, const char **why) ND_MUST_CHECK;
+
+/* Format ss as "ip:port" into out (>= 64 bytes). */
+void config_format_address(const struct sockaddr_storage *ss, char *out, size_t n);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * daemon.h - `nodown serve`: the control thread.
+ */
+#ifndef ND_DAEMON_H
+#define ND_DAEMON_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "worker.h"
+
+struct daemon {
+	struct config *cfg;		/* owned */
+	uv_loop_t *loop;		/* the control thread's loop */
+	uv_signal_t sigterm, sigint, sighup;
+	uv_async_t worker_done;		/* worker -> daemon: "I have exited" */
+	struct listener *listeners;	/* owned, cfg->nlisteners */
+	struct worker *workers;		/* owned, cfg->workers */
+	atomic_int running;		/* workers still running */
+	int stop_signals;		/* SIGTERM/SIGINT received */
+};
+
+/* Run the daemon on a loaded config until it is stopped. Returns the
+ * process exit code. Takes ownership of cfg. */
+int daemon_run(struct config *cfg);
+
+/* Called by a worker thread as it exits. */
+void daemon_worker_exited(struct daemon *d);
+
+#endif

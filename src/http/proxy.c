@@ -1,0 +1,1175 @@
+/*
+ * proxy.c - HTTP/1.x reverse proxy: moves one client's requests to
+ * backends and their responses back.
+ *
+ * Owns: struct hconn, a client connection, from accept to close; the
+ *       request/response exchange over a borrowed struct upconn.
+ * Invariants:
+ *   - one request at a time per client: pipelined requests wait in c->in,
+ *     unparsed, until the response before them is complete, so responses
+ *     go out in request order;
+ *   - bytes are forwarded only once http/parse.c has framed them; a head is
+ *     rewritten, a body is passed through as framed (chunked stays chunked);
+ *   - at most one write per direction is in flight; while it is, the source
+ *     of that direction is not read (backpressure), so a connection never
+ *     holds more than one buffer per direction whatever the body size;
+ *   - an error status is sent only if no response byte has been sent yet;
+ *     otherwise the client connection is closed, never resynchronised.
+ * Runs on: the owning worker's loop; no other thread touches an hconn.
+ */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "../core/log.h"
+#include "../core/proto.h"
+#include "../core/worker.h"
+
+enum cstate {
+	C_IDLE,		/* no request in progress; waiting for one */
+	C_HEAD,		/* reading a request head */
+	C_CONNECT,	/* head accepted; waiting for a backend connection */
+	C_EXCHANGE,	/* request and response flowing through c->up */
+	C_TUNNEL,	/* after 101 Switching Protocols: raw bytes both ways */
+	C_LINGER,	/* error sent; reading and dropping input until EOF */
+	C_CLOSING,	/* uv_close called */
+};
+
+enum rstate {
+	R_HEAD,		/* reading a response head */
+	R_BODY,		/* forwarding a response body */
+	R_TUNNEL,	/* raw bytes to the client */
+};
+
+enum ctimer { T_NONE, T_HEADER, T_IDLE, T_CLIENT, T_LINGER };
+
+struct hconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;		/* enum ctimer says which timeout is running */
+	uv_write_t wreq;		/* the one pending write to the client */
+	struct client_link link;	/* on worker->clients */
+	struct buf_waiter bw;		/* waiting for a buffer to read into */
+	struct worker *w;		/* borrowed */
+	struct wlistener *wl;		/* borrowed */
+	struct wpool *pool;		/* borrowed: the listener's pool */
+	struct buf *in;			/* bytes from the client; owned */
+	struct buf *out;		/* request head for the backend, then response head; owned */
+	struct upconn *up;		/* backend connection of this exchange; borrowed while busy */
+	char *reqline;			/* "METHOD target" for the access log; owned, NULL if off */
+	struct http_body req;		/* framing of the request being forwarded */
+	enum cstate state;
+	enum rstate rstate;
+	enum ctimer timer_kind;
+	int closing_handles;
+	int attempts;			/* backends tried for this request */
+	uint64_t tried;			/* bit i: backend i failed this request */
+	uint64_t start_ns;		/* first byte of the request */
+	uint64_t resp_bytes;		/* bytes sent to the client for this response */
+	size_t scanned;			/* bytes of c->in searched for the end of a head */
+	size_t rscanned;		/* bytes of up->in searched for the end of a head */
+	size_t out_len;			/* bytes of the head in c->out */
+	size_t up_inflight;		/* bytes of c->in in the pending write to the backend */
+	size_t cl_inflight;		/* bytes of up->in in the pending write to the client */
+	size_t resp_head_pending;	/* response head bytes in c->out still to send */
+	int status;			/* response status, for the log */
+	bool reading;			/* uv_read_start active on the client */
+	bool writing;			/* a write to the client is pending */
+	bool keepalive;			/* the client wants the connection kept */
+	bool http10;
+	bool head_method;
+	bool retryable;			/* idempotent and bodiless: may be resent */
+	bool upgrade;			/* the request asks for a protocol switch */
+	bool req_head_sent;
+	bool req_done;			/* the whole request reached the backend */
+	bool resp_started;		/* a byte of the final response went to the client */
+	bool up_reusable;		/* the backend may keep its connection */
+	bool close_after;		/* close the client once this response is sent */
+	bool force_new;			/* do not reuse an idle connection for the retry */
+	bool eof;			/* tunnel: one side closed; close when flushed */
+	char peer[INET6_ADDRSTRLEN];	/* client address, for X-Forwarded-For */
+};
+
+static void client_data(struct hconn *c);
+static void pump_request(struct hconn *c);
+static void pump_response(struct hconn *c);
+static void up_data(struct hconn *c);
+static void dispatch(struct hconn *c);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static const struct listener_cfg *lcfg(const struct hconn *c)
+{
+	return c->wl->l->cfg;
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void client_timer_cb(uv_timer_t *t);
+
+static void client_timer(struct hconn *c, enum ctimer kind, uint64_t ms)
+{
+	c->timer_kind = kind;
+	if (kind == T_NONE)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, client_timer_cb, ms, 0);
+}
+
+/*
+ * Write bufs[0, n) to s: synchronously if the socket takes it all, else the
+ * rest with uv_write (cb called later). Returns 0 when everything is
+ * written now, 1 when a write is pending, or a negative libuv error.
+ */
+static int write_some(uv_stream_t *s, uv_write_t *req, uv_buf_t *bufs, int n, uv_write_cb cb)
+{
+	int r = uv_try_write(s, bufs, (unsigned)n);
+	size_t done;
+
+	if (r == UV_EAGAIN)
+		r = 0;
+	if (r < 0)
+		return r;
+	done = (size_t)r;
+	while (n > 0 && done >= bufs[0].len) {
+		done -= bufs[0].len;
+		bufs++;
+		n--;
+	}
+	if (n == 0)
+		return 0;
+	bufs[0].base += done;
+	bufs[0].len -= done;
+	r = uv_write(req, s, bufs, (unsigned)n, cb);
+	return r < 0 ? r : 1;
+}
+
+static void access_log(struct hconn *c)
+{
+	const struct wbackend *be = c->up ? c->up->be : NULL;
+	double ms = (double)(nd_now_ns() - c->start_ns) / 1e6;
+
+	if (!c->reqline)
+		return;
+	logbuf_printf(&c->w->access, "%s %s %s \"%s\" %d %llu %s/%s %.3fms\n",
+		      worker_timestamp(c->w), lcfg(c)->name, c->peer, c->reqline, c->status,
+		      (unsigned long long)c->resp_bytes, c->pool->cfg->name,
+		      be ? be->cfg->name : "-", ms);
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void client_closed_cb(uv_handle_t *h)
+{
+	struct hconn *c = h->data;
+	struct worker *w = c->w;
+
+	if (--c->closing_handles > 0)
+		return;
+	free(c);
+	worker_client_gone(w);
+}
+
+static void drop_upconn(struct hconn *c, bool reusable)
+{
+	struct upconn *u = c->up;
+
+	if (!u)
+		return;
+	c->up = NULL;
+	if (u->state == UP_BUSY)
+		u->be->active--;
+	if (reusable && u->state == UP_BUSY)
+		upstream_release(u, true);
+	else
+		upstream_close(u);
+}
+
+static void client_close(struct hconn *c)
+{
+	if (c->state == C_CLOSING)
+		return;
+	c->state = C_CLOSING;
+	drop_upconn(c, false);
+	list_del(&c->link.node);
+	atomic_fetch_sub(&c->wl->l->active, 1);
+	bufpool_unwait(&c->bw);
+	buf_put(&c->w->bufs, c->in);
+	buf_put(&c->w->bufs, c->out);
+	c->in = c->out = NULL;
+	free(c->reqline);
+	c->reqline = NULL;
+	c->closing_handles = 2;
+	uv_close((uv_handle_t *)&c->timer, client_closed_cb);
+	uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
+}
+
+/* ---- reading from the client --------------------------------------------- */
+
+static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct hconn *c = h->data;
+	struct bufpool *p = &c->w->bufs;
+
+	ND_UNUSED(hint);
+	*b = uv_buf_init(NULL, 0);
+	if (!c->in && !(c->in = buf_get(p)))
+		return;
+	if (c->up_inflight == 0 && c->in->off > 0)
+		buf_compact(c->in);
+	if (buf_avail(p, c->in) > 0)
+		*b = uv_buf_init(c->in->data + c->in->len, (unsigned)buf_avail(p, c->in));
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void client_read_start(struct hconn *c)
+{
+	if (!c->reading && c->state != C_CLOSING) {
+		c->reading = true;
+		uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+	}
+}
+
+static void client_read_stop(struct hconn *c)
+{
+	if (c->reading) {
+		c->reading = false;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+}
+
+static void client_buf_wake(struct buf_waiter *bw)
+{
+	client_read_start(container_of(bw, struct hconn, bw));
+}
+
+/* Release c->in when it holds nothing, so an idle client costs no buffer. */
+static void client_trim(struct hconn *c)
+{
+	if (c->in && buf_pending(c->in) == 0 && c->up_inflight == 0) {
+		buf_put(&c->w->bufs, c->in);
+		c->in = NULL;
+	}
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+	ND_UNUSED(status);
+	free(req);
+}
+
+static void linger_write_cb(uv_write_t *req, int status)
+{
+	struct hconn *c = req->data;
+
+	c->writing = false;
+	if (status < 0 || c->state == C_CLOSING) {
+		client_close(c);
+		return;
+	}
+	/* Lingering close: stop sending, keep reading (and dropping) what the
+	 * client still sends, so closing with unread input does not reset
+	 * the connection before the client has read the error. */
+	if (uv_shutdown(xcalloc(1, sizeof(uv_shutdown_t)), (uv_stream_t *)&c->tcp,
+			shutdown_cb) < 0) {
+		client_close(c);
+		return;
+	}
+	client_timer(c, T_LINGER, 2000);
+	client_read_start(c);
+}
+
+/*
+ * Answer the current request with `status` and a one-line plain-text body,
+ * then close. If part of a response was already sent, just close: the
+ * client sees a truncated response, which it can detect, rather than a
+ * second status line, which it could misread.
+ */
+static void send_error(struct hconn *c, int status, const char *why)
+{
+	char body[320];
+	uv_buf_t b;
+	int bl, n;
+
+	if (c->state == C_CLOSING || c->state == C_LINGER)
+		return;
+	if (c->resp_started || c->writing) {
+		client_close(c);
+		return;
+	}
+	c->status = status;
+	if (c->start_ns == 0)
+		c->start_ns = nd_now_ns();
+	access_log(c);
+	drop_upconn(c, false);
+	bl = snprintf(body, sizeof(body), "%d %s: %s\n", status, reason_phrase(status), why);
+	if (bl >= (int)sizeof(body))
+		bl = (int)sizeof(body) - 1;
+	if (!c->out && !(c->out = buf_get(&c->w->bufs))) {
+		client_close(c);
+		return;
+	}
+	n = snprintf(c->out->data, c->w->bufs.size,
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s",
+		     status, reason_phrase(status), bl, bl, body);
+	c->state = C_LINGER;
+	client_read_stop(c);
+	client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+	b = uv_buf_init(c->out->data, (unsigned)n);
+	c->writing = true;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, linger_write_cb) < 0)
+		client_close(c);
+}
+
+static void pool_error(struct hconn *c, int status, const char *what)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "pool '%s': %s", c->pool->cfg->name, what);
+	send_error(c, status, why);
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void client_timer_cb(uv_timer_t *t)
+{
+	struct hconn *c = t->data;
+
+	switch (c->timer_kind) {
+	case T_HEADER:
+		if (c->in && buf_pending(c->in) > 0)
+			send_error(c, 408, "the request head did not arrive within header_timeout");
+		else
+			client_close(c);
+		return;
+	case T_CLIENT:
+		log_info("client %s on listener '%s' stalled for client_timeout; closing",
+			 c->peer, lcfg(c)->name);
+		client_close(c);
+		return;
+	case T_IDLE:
+	case T_LINGER:
+	case T_NONE:
+		client_close(c);
+		return;
+	}
+}
+
+static void up_timer_cb(uv_timer_t *t)
+{
+	struct upconn *u = t->data;
+	struct hconn *c = u->owner;
+
+	BUG_ON(!c);
+	log_warn("backend %s/%s sent nothing for response_timeout (%llums)",
+		 c->pool->cfg->name, u->be->cfg->name,
+		 (unsigned long long)c->pool->cfg->response_timeout_ms);
+	pool_error(c, 504, "the backend did not respond in time");
+}
+
+/* Backend silence counts only while we wait for it, not while the client
+ * is slow to take what the backend already sent. */
+static void up_read_start(struct hconn *c);
+
+static void up_wait(struct hconn *c)
+{
+	if (c->req_done && c->state != C_TUNNEL)
+		uv_timer_start(&c->up->timer, up_timer_cb, c->pool->cfg->response_timeout_ms, 0);
+	up_read_start(c);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static bool method_is_idempotent(const char *p, struct span m)
+{
+	static const char *const safe[] = { "get", "head", "options", "trace", "put", "delete" };
+
+	for (size_t i = 0; i < ARRAY_LEN(safe); i++)
+		if (http_span_is(p, m, safe[i]))
+			return true;
+	return false;
+}
+
+/* The head is not complete and cannot grow past the limits: 414 or 431. */
+static void head_too_large(struct hconn *c, const char *p, size_t n)
+{
+	const char *sp = memchr(p, ' ', n);
+	const char *sp2 = sp ? memchr(sp + 1, ' ', n - (size_t)(sp + 1 - p)) : NULL;
+	size_t tlen = sp ? (sp2 ? (size_t)(sp2 - sp - 1) : n - (size_t)(sp + 1 - p)) : 0;
+
+	if (tlen > lcfg(c)->max_target_size)
+		send_error(c, 414, "the request target is longer than max_target_size");
+	else
+		send_error(c, 431, "the request head is larger than max_header_size");
+}
+
+static void record_reqline(struct hconn *c, const char *p, const struct http_head *h)
+{
+	size_t tl = h->target.len > 512 ? 512 : h->target.len;
+
+	if (!log_access_enabled())
+		return;
+	free(c->reqline);
+	c->reqline = xmalloc(h->method.len + 1 + tl + 1);
+	memcpy(c->reqline, p, h->method.len);
+	c->reqline[h->method.len] = ' ';
+	memcpy(c->reqline + h->method.len + 1, p + h->target.off, tl);
+	c->reqline[h->method.len + 1 + tl] = '\0';
+	for (size_t i = 0; c->reqline[i]; i++)
+		if (c->reqline[i] == '"')
+			c->reqline[i] = '\'';
+}
+
+/* Build the head to send to the backend into c->out. */
+static int build_request_head(struct hconn *c, const char *p, const struct http_head *h)
+{
+	const struct listener_cfg *l = lcfg(c);
+	struct http_rewrite rw = {
+		.forwarded_for = l->forwarded_for ? c->peer : NULL,
+		.forwarded_proto = l->forwarded_proto ? "http" : NULL,
+		.via = l->via ? "1.1 nodown" : NULL,
+		.connection = c->upgrade ? "upgrade" : (c->http10 ? "keep-alive" : NULL),
+		.keep_upgrade = c->upgrade,
+	};
+	long n;
+
+	if (!c->out && !(c->out = buf_get(&c->w->bufs)))
+		return -1;
+	n = http_rewrite_head(p, h, &rw, c->out->data, c->w->bufs.size);
+	if (n < 0)
+		return -1;
+	c->out_len = (size_t)n;
+	return 0;
+}
+
+/* c->in holds at least part of a request head: frame it, or wait for more. */
+static void try_head(struct hconn *c)
+{
+	const struct listener_cfg *l = lcfg(c);
+	const char *p = c->in->data + c->in->off, *why = NULL;
+	size_t n = buf_pending(c->in), hl;
+	struct http_head h;
+	int status;
+
+	hl = http_head_end(p, n, c->scanned);
+	if (hl == 0) {
+		c->scanned = n;
+		if (n > l->max_header_size || buf_avail(&c->w->bufs, c->in) == 0)
+			head_too_large(c, p, n);
+		return;
+	}
+	c->scanned = 0;
+	if (hl > l->max_header_size) {
+		head_too_large(c, p, hl);
+		return;
+	}
+	status = http_scan_head(p, hl, true, &h, &why);
+	if (status) {
+		send_error(c, status, why);
+		return;
+	}
+	record_reqline(c, p, &h);
+	if (h.target.len > l->max_target_size) {
+		send_error(c, 414, "the request target is longer than max_target_size");
+		return;
+	}
+	http_body_init(&c->req, true);
+	if (http_body_start(&c->req, p, hl, &why) != 0) {
+		send_error(c, 400, why);
+		return;
+	}
+	if (l->max_body_size && h.has_cl && h.cl > l->max_body_size) {
+		send_error(c, 413, "the request body is larger than max_body_size");
+		return;
+	}
+	c->http10 = h.minor == 0;
+	c->keepalive = c->http10 ? h.conn_keepalive && !h.conn_close : !h.conn_close;
+	c->head_method = http_span_is(p, h.method, "head");
+	c->upgrade = h.has_upgrade && h.conn_upgrade;
+	c->retryable = method_is_idempotent(p, h.method) && c->req.complete && !c->upgrade;
+	if (build_request_head(c, p, &h) < 0) {
+		send_error(c, 431, "the request head does not fit in a buffer once forwarding headers are added");
+		return;
+	}
+	c->in->off += hl;
+	c->state = C_CONNECT;
+	c->attempts = 0;
+	c->tried = 0;
+	c->force_new = false;
+	client_timer(c, T_NONE, 0);
+	dispatch(c);
+}
+
+/* ---- choosing and connecting a backend ----------------------------------- */
+
+static void attach(struct hconn *c, struct upconn *u);
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct upconn *u = req->data;
+	struct hconn *c = u->owner;
+	struct wbackend *be = u->be;
+
+	if (!c)
+		return;		/* the client went away; u is closing */
+	if (status == 0 && u->state == UP_CONNECTING) {
+		uv_timer_stop(&u->timer);
+		u->state = UP_BUSY;
+		be->active++;
+		attach(c, u);
+		return;
+	}
+	be->connect_errors++;
+	log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name, be->cfg->name,
+		 be->cfg->address, u->timed_out ? "connect_timeout reached" : uv_strerror(status));
+	u->owner = NULL;
+	upstream_close(u);
+	c->up = NULL;
+	if (be->cfg->index < 64)
+		c->tried |= 1ull << be->cfg->index;
+	if (++c->attempts > c->pool->cfg->retries) {
+		if (u->timed_out)
+			pool_error(c, 504, "connecting to the backend timed out");
+		else
+			pool_error(c, 502, "could not connect to a backend");
+		return;
+	}
+	dispatch(c);
+}
+
+static void dispatch(struct hconn *c)
+{
+	struct wbackend *be;
+	struct upconn *u;
+	int r;
+
+	for (;;) {
+		be = upstream_pick(c->pool, c->tried);
+		if (!be) {
+			if (c->attempts)
+				pool_error(c, 502, "could not connect to any backend");
+			else
+				pool_error(c, 503, "no backend available");
+			return;
+		}
+		u = c->force_new ? NULL : upstream_take_idle(be);
+		if (u) {
+			u->owner = c;
+			be->active++;
+			attach(c, u);
+			return;
+		}
+		r = upstream_connect(be, c, connect_cb, &u);
+		if (r == 0) {
+			c->up = u;
+			return;
+		}
+		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
+			 be->cfg->name, be->cfg->address, uv_strerror(r));
+		be->connect_errors++;
+		if (be->cfg->index < 64)
+			c->tried |= 1ull << be->cfg->index;
+		if (++c->attempts > c->pool->cfg->retries) {
+			pool_error(c, 502, "could not connect to a backend");
+			return;
+		}
+	}
+}
+
+/* ---- the exchange: request toward the backend ---------------------------- */
+
+static void up_write_cb(uv_write_t *req, int status);
+
+static void request_written(struct hconn *c)
+{
+	c->req_head_sent = true;
+	c->in->off += c->up_inflight;
+	c->up_inflight = 0;
+	if (buf_pending(c->in) == 0)
+		c->in->off = c->in->len = 0;
+	if (c->state == C_EXCHANGE && c->req.complete && !c->req_done) {
+		c->req_done = true;
+		if (c->timer_kind == T_CLIENT && !c->writing)
+			client_timer(c, T_NONE, 0);
+	}
+	if (c->req_done && c->up)
+		up_wait(c);	/* from now on the backend owes us a response */
+	client_read_start(c);
+}
+
+/* Send what can be sent toward the backend: the head, then framed body
+ * bytes (or raw bytes in a tunnel). Everything pending is offered at once,
+ * so after a complete write there is nothing left until more arrives. */
+static void pump_request(struct hconn *c)
+{
+	struct upconn *u = c->up;
+	uv_buf_t bufs[2];
+	size_t used = 0;
+	const char *why;
+	int nb = 0, r;
+
+	if (!u || u->writing || c->state == C_CLOSING)
+		return;
+	if (!c->req_head_sent)
+		bufs[nb++] = uv_buf_init(c->out->data, (unsigned)c->out_len);
+	if (c->in && buf_pending(c->in)) {
+		const char *p = c->in->data + c->in->off;
+
+		if (c->state == C_TUNNEL) {
+			used = buf_pending(c->in);
+		} else if (!c->req.complete) {
+			if (http_body_feed(&c->req, p, buf_pending(c->in), &used, &why) != 0) {
+				send_error(c, 400, why);
+				return;
+			}
+			if (lcfg(c)->max_body_size && c->req.bytes > lcfg(c)->max_body_size) {
+				send_error(c, 413, "the request body is larger than max_body_size");
+				return;
+			}
+		}
+		if (used)
+			bufs[nb++] = uv_buf_init((char *)p, (unsigned)used);
+	}
+	if (nb == 0) {
+		if (c->req.complete && !c->req_done && c->state == C_EXCHANGE)
+			request_written(c);
+		return;
+	}
+	c->up_inflight = used;
+	r = write_some((uv_stream_t *)&u->tcp, &u->wreq, bufs, nb, up_write_cb);
+	if (r < 0) {
+		pool_error(c, 502, "writing the request to the backend failed");
+		return;
+	}
+	if (r == 1) {
+		u->writing = true;
+		client_read_stop(c);
+		return;
+	}
+	request_written(c);
+}
+
+static void up_write_cb(uv_write_t *req, int status)
+{
+	struct upconn *u = req->data;
+	struct hconn *c = u->owner;
+
+	u->writing = false;
+	if (!c || u->state != UP_BUSY)
+		return;
+	if (status < 0) {
+		pool_error(c, 502, "writing the request to the backend failed");
+		return;
+	}
+	request_written(c);
+	if (c->state == C_TUNNEL && c->eof && buf_pending(c->in) == 0) {
+		client_close(c);
+		return;
+	}
+	if (c->rstate == R_HEAD && u->in && buf_pending(u->in))
+		up_data(c);	/* a response that arrived while the head was being written */
+	else if (c->in && buf_pending(c->in) && (!c->req_done || c->state == C_TUNNEL))
+		pump_request(c);
+}
+
+static void attach(struct hconn *c, struct upconn *u)
+{
+	c->up = u;
+	u->owner = c;
+	c->state = C_EXCHANGE;
+	c->rstate = R_HEAD;
+	c->rscanned = 0;
+	c->req_head_sent = false;
+	c->req_done = false;
+	c->resp_started = false;
+	c->up_reusable = false;
+	u->be->requests++;
+	up_wait(c);
+	if (!c->req.complete)
+		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+	pump_request(c);
+}
+
+/* ---- the exchange: response toward the client ---------------------------- */
+
+static void up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct upconn *u = h->data;
+	struct bufpool *p = &u->be->pool->w->bufs;
+	struct hconn *c = u->owner;
+
+	ND_UNUSED(hint);
+	*b = uv_buf_init(NULL, 0);
+	if (!u->in && !(u->in = buf_get(p)))
+		return;
+	if (c && c->cl_inflight == 0 && u->in->off > 0 && c->rstate != R_HEAD)
+		buf_compact(u->in);
+	if (buf_avail(p, u->in) > 0)
+		*b = uv_buf_init(u->in->data + u->in->len, (unsigned)buf_avail(p, u->in));
+}
+
+static void up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+static void up_read_start(struct hconn *c)
+{
+	struct upconn *u = c->up;
+
+	if (u && !u->reading) {
+		u->reading = true;
+		uv_read_start((uv_stream_t *)&u->tcp, up_alloc_cb, up_read_cb);
+	}
+}
+
+static void up_read_stop(struct hconn *c)
+{
+	struct upconn *u = c->up;
+
+	if (u && u->reading) {
+		u->reading = false;
+		uv_read_stop((uv_stream_t *)&u->tcp);
+		uv_timer_stop(&u->timer);
+	}
+}
+
+void proxy_upconn_buffer_ready(struct upconn *u)
+{
+	if (u->owner)
+		up_read_start(u->owner);
+}
+
+static void client_write_cb(uv_write_t *req, int status);
+
+static void response_done(struct hconn *c)
+{
+	bool reusable = c->up_reusable && c->req_done && !c->up->writing;
+
+	access_log(c);
+	c->up->requests++;
+	drop_upconn(c, reusable);
+	if (c->close_after || !c->req_done || (c->w->stopping && c->w->grace_over)) {
+		client_close(c);
+		return;
+	}
+	c->state = C_IDLE;
+	c->start_ns = 0;
+	c->resp_bytes = 0;
+	free(c->reqline);
+	c->reqline = NULL;
+	buf_put(&c->w->bufs, c->out);
+	c->out = NULL;
+	client_trim(c);
+	client_timer(c, T_IDLE, lcfg(c)->idle_timeout_ms);
+	client_read_start(c);
+	if (c->in && buf_pending(c->in))
+		client_data(c);	/* a pipelined request */
+}
+
+static void response_written(struct hconn *c)
+{
+	struct upconn *u = c->up;
+
+	c->resp_bytes += c->resp_head_pending + c->cl_inflight;
+	c->resp_head_pending = 0;
+	u->in->off += c->cl_inflight;
+	c->cl_inflight = 0;
+	if (buf_pending(u->in) == 0)
+		u->in->off = u->in->len = 0;
+	if (c->timer_kind == T_CLIENT && c->req_done)
+		client_timer(c, T_NONE, 0);
+	if (c->rstate == R_BODY && u->resp.complete) {
+		response_done(c);
+		return;
+	}
+	if (c->eof && buf_pending(u->in) == 0) {
+		client_close(c);
+		return;
+	}
+	up_wait(c);
+	if (buf_pending(u->in))
+		up_data(c);
+}
+
+/* Send what can be sent toward the client: a pending head, then framed
+ * body bytes (or raw bytes in a tunnel). */
+static void pump_response(struct hconn *c)
+{
+	struct upconn *u = c->up;
+	uv_buf_t bufs[2];
+	size_t used = 0;
+	const char *why;
+	int nb = 0, r;
+
+	if (c->writing)
+		return;
+	if (c->resp_head_pending)
+		bufs[nb++] = uv_buf_init(c->out->data, (unsigned)c->resp_head_pending);
+	if (u->in && buf_pending(u->in) && c->rstate != R_HEAD) {
+		const char *p = u->in->data + u->in->off;
+
+		if (c->rstate == R_TUNNEL) {
+			used = buf_pending(u->in);
+		} else if (http_body_feed(&u->resp, p, buf_pending(u->in), &used, &why) != 0) {
+			log_warn("backend %s/%s sent an invalid response body: %s",
+				 c->pool->cfg->name, u->be->cfg->name, why);
+			pool_error(c, 502, "the backend sent an invalid response");
+			return;
+		}
+		if (used)
+			bufs[nb++] = uv_buf_init((char *)p, (unsigned)used);
+	}
+	if (nb == 0) {
+		if (c->rstate == R_BODY && u->resp.complete)
+			response_done(c);
+		return;
+	}
+	c->cl_inflight = used;
+	if (c->rstate != R_HEAD)
+		c->resp_started = true;
+	r = write_some((uv_stream_t *)&c->tcp, &c->wreq, bufs, nb, client_write_cb);
+	if (r < 0) {
+		client_close(c);
+		return;
+	}
+	if (r == 1) {
+		c->writing = true;
+		up_read_stop(c);
+		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+		return;
+	}
+	response_written(c);
+}
+
+static void client_write_cb(uv_write_t *req, int status)
+{
+	struct hconn *c = req->data;
+
+	c->writing = false;
+	if (c->state == C_CLOSING)
+		return;
+	if (status < 0 || !c->up) {
+		client_close(c);
+		return;
+	}
+	response_written(c);
+}
+
+/* The response head is in up->in: check it, rewrite it into c->out. */
+static void response_head(struct hconn *c)
+{
+	struct upconn *u = c->up;
+	const char *p = u->in->data + u->in->off, *why = NULL;
+	size_t n = buf_pending(u->in), hl;
+	struct http_head h;
+	enum http_body_kind kind;
+	struct http_rewrite rw = { 0 };
+	bool interim;
+	long len;
+
+	if (c->writing || u->writing)
+		return;	/* c->out is still being written; come back when it is not */
+	hl = http_head_end(p, n, c->rscanned);
+	if (hl == 0) {
+		c->rscanned = n;
+		if (buf_avail(&c->w->bufs, u->in) == 0 && u->in->off == 0)
+			pool_error(c, 502, "the backend's response head is larger than a buffer");
+		return;
+	}
+	c->rscanned = 0;
+	if (http_scan_head(p, hl, false, &h, &why) != 0) {
+		log_warn("backend %s/%s sent an invalid response head: %s",
+			 c->pool->cfg->name, u->be->cfg->name, why);
+		pool_error(c, 502, "the backend sent an invalid response");
+		return;
+	}
+	interim = h.status < 200 && h.status != 101;
+	u->resp.skip_body = c->head_method || h.status < 200 || h.status == 204 || h.status == 304;
+	http_body_init(&u->resp, false);
+	if (http_body_start(&u->resp, p, hl, &why) != 0) {
+		log_warn("backend %s/%s sent an invalid response head: %s",
+			 c->pool->cfg->name, u->be->cfg->name, why);
+		pool_error(c, 502, "the backend sent an invalid response");
+		return;
+	}
+	kind = http_body_kind(&u->resp);
+	if ((h.status == 101 && !c->upgrade) || (c->http10 && kind == HTTP_BODY_CHUNKED)) {
+		pool_error(c, 502, h.status == 101 ? "the backend switched protocols unasked"
+						   : "the backend sent chunked data to an HTTP/1.0 request");
+		return;
+	}
+	c->status = h.status;
+	if (!interim) {
+		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
+				 (h.minor == 1 || h.conn_keepalive);
+		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF || !c->req_done;
+		rw.connection = h.status == 101 ? "upgrade" :
+				c->close_after ? "close" : (c->http10 ? "keep-alive" : NULL);
+	}
+	rw.via = lcfg(c)->via ? "1.1 nodown" : NULL;
+	rw.keep_upgrade = h.status == 101;
+	len = http_rewrite_head(p, &h, &rw, c->out->data, c->w->bufs.size);
+	if (len < 0) {
+		pool_error(c, 502, "the backend's response head is too large");
+		return;
+	}
+	u->in->off += hl;
+	c->resp_head_pending = (size_t)len;
+	c->resp_started = !interim;
+	if (h.status == 101) {
+		c->rstate = R_TUNNEL;
+		c->state = C_TUNNEL;
+		uv_timer_stop(&u->timer);
+	} else {
+		c->rstate = interim ? R_HEAD : R_BODY;
+	}
+	pump_response(c);
+	if (c->state == C_TUNNEL && c->in && buf_pending(c->in))
+		pump_request(c);
+}
+
+static void up_data(struct hconn *c)
+{
+	if (c->rstate == R_HEAD)
+		response_head(c);
+	else
+		pump_response(c);
+}
+
+/* The backend closed or failed. */
+static void up_eof(struct hconn *c, ssize_t err)
+{
+	struct upconn *u = c->up;
+	bool nothing_yet = c->rstate == R_HEAD && !c->resp_started && (!u->in || u->in->len == 0);
+
+	if (c->state == C_TUNNEL) {
+		c->eof = true;
+		up_read_stop(c);
+		if (!c->writing && (!u->in || buf_pending(u->in) == 0))
+			client_close(c);
+		return;
+	}
+	if (c->rstate == R_BODY && http_body_kind(&u->resp) == HTTP_BODY_EOF && err == UV_EOF) {
+		if (http_body_eof(&u->resp) == 0) {
+			c->up_reusable = false;
+			up_read_stop(c);
+			if (!c->writing)
+				pump_response(c);
+			return;
+		}
+	}
+	if (nothing_yet && u->requests > 0 && c->retryable && c->attempts < c->pool->cfg->retries + 1) {
+		/* A reused connection the backend closed before answering: the
+		 * request never reached it, or it is safe to send again. */
+		c->attempts++;
+		c->force_new = true;
+		c->req_head_sent = false;
+		drop_upconn(c, false);
+		c->state = C_CONNECT;
+		dispatch(c);
+		return;
+	}
+	log_warn("backend %s/%s closed the connection %s: %s", c->pool->cfg->name,
+		 u->be->cfg->name, c->resp_started ? "in the middle of a response" : "before responding",
+		 uv_strerror((int)err));
+	if (c->resp_started || c->writing)
+		client_close(c);
+	else
+		pool_error(c, 502, "the backend closed the connection before responding");
+}
+
+static void up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct upconn *u = s->data;
+	struct hconn *c = u->owner;
+
+	ND_UNUSED(b);
+	if (!c || u->state != UP_BUSY)
+		return;
+	if (n > 0) {
+		u->in->len += (size_t)n;
+		if (c->req_done && c->state != C_TUNNEL)
+			uv_timer_start(&u->timer, up_timer_cb, c->pool->cfg->response_timeout_ms, 0);
+		up_data(c);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (n == UV_ENOBUFS) {
+		up_read_stop(c);
+		if (!u->in)
+			bufpool_wait(&c->w->bufs, &u->bw);
+		return;
+	}
+	up_eof(c, n);
+}
+
+/* ---- client input -------------------------------------------------------- */
+
+static void client_data(struct hconn *c)
+{
+	switch (c->state) {
+	case C_IDLE:
+		if (!c->in || buf_pending(c->in) == 0)
+			return;
+		c->state = C_HEAD;
+		c->start_ns = nd_now_ns();
+		client_timer(c, T_HEADER, lcfg(c)->header_timeout_ms);
+		/* fall through */
+	case C_HEAD:
+		try_head(c);
+		return;
+	case C_EXCHANGE:
+		if (!c->req_done) {
+			if (!c->req.complete)
+				client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+			pump_request(c);
+		} else if (buf_avail(&c->w->bufs, c->in) == 0) {
+			client_read_stop(c);	/* pipelined requests fill the buffer: wait */
+		}
+		return;
+	case C_TUNNEL:
+		pump_request(c);
+		return;
+	case C_LINGER:
+		c->in->off = c->in->len = 0;	/* dropped */
+		return;
+	case C_CONNECT:
+	case C_CLOSING:
+		return;
+	}
+}
+
+static void client_eof(struct hconn *c, ssize_t err)
+{
+	if (c->state == C_TUNNEL) {
+		c->eof = true;
+		client_read_stop(c);
+		if ((!c->up || !c->up->writing) && (!c->in || buf_pending(c->in) == 0))
+			client_close(c);
+		return;
+	}
+	if (c->state == C_EXCHANGE || c->state == C_CONNECT)
+		log_info("client %s closed the connection %s (%s)", c->peer,
+			 c->req_done ? "before the response was complete" : "in the middle of its request",
+			 uv_strerror((int)err));
+	client_close(c);
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct hconn *c = s->data;
+
+	ND_UNUSED(b);
+	if (n > 0) {
+		c->in->len += (size_t)n;
+		client_data(c);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (n == UV_ENOBUFS) {
+		client_read_stop(c);
+		if (!c->in)
+			bufpool_wait(&c->w->bufs, &c->bw);
+		else if (c->state == C_HEAD)
+			try_head(c);	/* full buffer without a complete head: 431 */
+		return;
+	}
+	client_eof(c, n);
+}
+
+/* ---- stop ---------------------------------------------------------------- */
+
+static void client_on_stop(struct client_link *l, enum stop_phase phase)
+{
+	struct hconn *c = container_of(l, struct hconn, link);
+
+	if (phase == STOP_DEADLINE || (c->state == C_IDLE && phase == STOP_GRACE_OVER))
+		client_close(c);
+}
+
+/* ---- accept -------------------------------------------------------------- */
+
+static void peer_address(struct hconn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	strcpy(c->peer, "-");
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+}
+
+static void refused_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void http_accept(struct wlistener *wl)
+{
+	struct worker *w = wl->w;
+	struct listener *l = wl->l;
+	struct hconn *c;
+
+	if (atomic_fetch_add(&l->active, 1) >= l->cfg->max_connections || w->stopping) {
+		uv_tcp_t *t = xmalloc(sizeof(*t));
+
+		atomic_fetch_sub(&l->active, 1);
+		atomic_fetch_add(&l->refused, 1);
+		uv_tcp_init(&w->loop, t);
+		if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
+			log_warn("listener '%s' is at max_connections (%d); closing a new connection",
+				 l->cfg->name, l->cfg->max_connections);
+		uv_close((uv_handle_t *)t, refused_closed_cb);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->wl = wl;
+	c->pool = &w->pools[l->cfg->pool->index];
+	uv_tcp_init(&w->loop, &c->tcp);
+	uv_timer_init(&w->loop, &c->timer);
+	c->tcp.data = c->timer.data = c->wreq.data = c;
+	buf_waiter_init(&c->bw, client_buf_wake);
+	c->link.on_stop = client_on_stop;
+	list_append(&w->clients, &c->link.node);
+	w->nclients++;
+	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {
+		client_close(c);
+		return;
+	}
+	atomic_fetch_add(&l->accepted, 1);
+	uv_tcp_nodelay(&c->tcp, 1);
+	peer_address(c);
+	client_timer(c, T_HEADER, l->cfg->header_timeout_ms);
+	client_read_start(c);
+}
+
+const struct proto_ops http_proto_ops = {
+	.accept = http_accept,
+	.worker_init = upstream_worker_init,
+	.worker_free = upstream_worker_free,
+	.worker_close = upstream_worker_close,
+};

@@ -1,0 +1,281 @@
+/*
+ * upstream.c - one worker's connections to the backends of its pools.
+ *
+ * Owns: struct upconn life (connect, idle pool, close) and the choice of a
+ *       backend for a request (smooth weighted round robin, least_conn).
+ * Invariant: an upconn is on be->idle if and only if its state is UP_IDLE;
+ *            an idle upconn holds no buffer and no owner; it is never reused
+ *            once idle for idle_timeout or once the peer has closed it.
+ * Runs on: the owning worker's loop; no other thread touches it.
+ *
+ * Balancing state is per worker (each worker spreads its own requests);
+ * with N workers the spread across backends is still even on average.
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "../core/log.h"
+#include "../core/worker.h"
+#include "proxy.h"
+
+void upstream_worker_init(struct worker *w)
+{
+	const struct config *c = w->cfg;
+
+	w->pools = xcalloc((size_t)c->npools, sizeof(struct wpool));
+	for (int i = 0; i < c->npools; i++) {
+		struct wpool *p = &w->pools[i];
+
+		p->cfg = &c->pools[i];
+		p->w = w;
+		p->backends = xcalloc((size_t)p->cfg->nbackends, sizeof(struct wbackend));
+		for (int b = 0; b < p->cfg->nbackends; b++) {
+			p->backends[b].cfg = &p->cfg->backends[b];
+			p->backends[b].pool = p;
+			list_init(&p->backends[b].idle);
+		}
+	}
+}
+
+void upstream_worker_close(struct worker *w)
+{
+	for (int i = 0; i < w->cfg->npools; i++) {
+		struct wpool *p = &w->pools[i];
+
+		for (int b = 0; b < p->cfg->nbackends; b++)
+			while (!list_empty(&p->backends[b].idle))
+				upstream_close(container_of(p->backends[b].idle.next, struct upconn, node));
+	}
+}
+
+void upstream_worker_free(struct worker *w)
+{
+	for (int i = 0; i < w->cfg->npools; i++)
+		free(w->pools[i].backends);
+	free(w->pools);
+	w->pools = NULL;
+}
+
+static bool tried(uint64_t mask, int i)
+{
+	return i < 64 && (mask & (1ull << i));
+}
+
+static struct wbackend *pick_round_robin(struct wpool *p, uint64_t mask)
+{
+	struct wbackend *best = NULL;
+	int total = 0;
+
+	for (int i = 0; i < p->cfg->nbackends; i++) {
+		struct wbackend *b = &p->backends[i];
+
+		if (tried(mask, i))
+			continue;
+		b->cur_weight += b->cfg->weight;
+		total += b->cfg->weight;
+		if (!best || b->cur_weight > best->cur_weight)
+			best = b;
+	}
+	if (best)
+		best->cur_weight -= total;
+	return best;
+}
+
+static struct wbackend *pick_least_conn(struct wpool *p, uint64_t mask)
+{
+	struct wbackend *best = NULL;
+	int n = p->cfg->nbackends;
+	int start = n ? (int)(p->backends[0].requests % (unsigned long long)n) : 0;
+
+	/* Start the scan at a rotating index so equal loads alternate. */
+	for (int k = 0; k < n; k++) {
+		int i = (start + k) % n;
+		struct wbackend *b = &p->backends[i];
+
+		if (tried(mask, i))
+			continue;
+		if (!best || (long)b->active * best->cfg->weight < (long)best->active * b->cfg->weight)
+			best = b;
+	}
+	return best;
+}
+
+struct wbackend *upstream_pick(struct wpool *p, uint64_t mask)
+{
+	struct wbackend *b;
+
+	b = p->cfg->balance == BALANCE_LEAST_CONN ? pick_least_conn(p, mask) : pick_round_robin(p, mask);
+	if (b)
+		p->backends[0].requests++;
+	return b;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void upconn_handle_closed_cb(uv_handle_t *h)
+{
+	struct upconn *u = h->data;
+
+	if (--u->closing_handles == 0)
+		free(u);
+}
+
+void upstream_close(struct upconn *u)
+{
+	struct worker *w = u->be->pool->w;
+
+	if (u->state == UP_CLOSING)
+		return;
+	if (u->state == UP_IDLE) {
+		list_del(&u->node);
+		u->be->nidle--;
+	}
+	u->state = UP_CLOSING;
+	u->owner = NULL;
+	bufpool_unwait(&u->bw);
+	buf_put(&w->bufs, u->in);
+	u->in = NULL;
+	u->closing_handles = 2;
+	uv_close((uv_handle_t *)&u->timer, upconn_handle_closed_cb);
+	uv_close((uv_handle_t *)&u->tcp, upconn_handle_closed_cb);
+}
+
+/* ---- idle pool ----------------------------------------------------------- */
+
+static void idle_timeout_cb(uv_timer_t *t)
+{
+	upstream_close(t->data);
+}
+
+static void idle_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	static __thread char scratch[64];
+
+	ND_UNUSED(h);
+	ND_UNUSED(hint);
+	*b = uv_buf_init(scratch, sizeof(scratch));
+}
+
+/* Anything read on an idle connection (bytes or EOF) makes it unusable. */
+static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct upconn *u = s->data;
+
+	ND_UNUSED(b);
+	if (nread == 0)
+		return;
+	if (nread > 0)
+		log_warn("backend %s/%s sent %zd bytes on an idle connection; closing it",
+			 u->be->pool->cfg->name, u->be->cfg->name, nread);
+	upstream_close(u);
+}
+
+void upstream_release(struct upconn *u, bool reusable)
+{
+	struct worker *w = u->be->pool->w;
+	struct wbackend *be = u->be;
+
+	u->owner = NULL;
+	bufpool_unwait(&u->bw);
+	if (!reusable || w->stopping || be->nidle >= be->pool->cfg->max_idle || u->writing ||
+	    (u->in && buf_pending(u->in))) {
+		upstream_close(u);
+		return;
+	}
+	buf_put(&w->bufs, u->in);
+	u->in = NULL;
+	u->state = UP_IDLE;
+	u->idle_since_ms = uv_now(&w->loop);
+	list_push(&be->idle, &u->node);
+	be->nidle++;
+	uv_timer_start(&u->timer, idle_timeout_cb, be->pool->cfg->idle_timeout_ms, 0);
+	u->reading = false;	/* `reading` tracks the busy-mode reader only */
+	uv_read_start((uv_stream_t *)&u->tcp, idle_alloc_cb, idle_read_cb);
+}
+
+/* Has the peer closed (or written to) this idle socket without the loop
+ * having noticed yet? One non-blocking peek closes that race. */
+static bool peer_closed(struct upconn *u)
+{
+	uv_os_fd_t fd;
+	char c;
+	ssize_t r;
+
+	if (uv_fileno((uv_handle_t *)&u->tcp, &fd) != 0)
+		return true;
+	r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+struct upconn *upstream_take_idle(struct wbackend *be)
+{
+	uint64_t now = uv_now(&be->pool->w->loop);
+
+	while (!list_empty(&be->idle)) {
+		struct upconn *u = container_of(be->idle.next, struct upconn, node);
+
+		list_del(&u->node);
+		be->nidle--;
+		u->state = UP_BUSY;
+		uv_timer_stop(&u->timer);
+		uv_read_stop((uv_stream_t *)&u->tcp);
+		u->reading = false;
+		if (now - u->idle_since_ms >= be->pool->cfg->idle_timeout_ms || peer_closed(u)) {
+			upstream_close(u);
+			continue;
+		}
+		return u;
+	}
+	return NULL;
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+static void connect_timeout_cb(uv_timer_t *t)
+{
+	struct upconn *u = t->data;
+
+	/* Closing the handle makes libuv call the connect callback with
+	 * UV_ECANCELED; the proxy reports it as a connect timeout. */
+	struct hconn *owner = u->owner;
+
+	u->timed_out = true;
+	upstream_close(u);
+	u->owner = owner;
+}
+
+static void upconn_buf_wake(struct buf_waiter *bw)
+{
+	struct upconn *u = container_of(bw, struct upconn, bw);
+
+	proxy_upconn_buffer_ready(u);
+}
+
+int upstream_connect(struct wbackend *be, struct hconn *owner, uv_connect_cb cb,
+		     struct upconn **out)
+{
+	struct worker *w = be->pool->w;
+	struct upconn *u = xcalloc(1, sizeof(*u));
+	int r;
+
+	*out = NULL;
+	u->be = be;
+	u->owner = owner;
+	u->state = UP_CONNECTING;
+	list_init(&u->node);
+	buf_waiter_init(&u->bw, upconn_buf_wake);
+	uv_tcp_init(&w->loop, &u->tcp);
+	uv_timer_init(&w->loop, &u->timer);
+	u->tcp.data = u->timer.data = u->creq.data = u->wreq.data = u;
+	uv_tcp_nodelay(&u->tcp, 1);
+	r = uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&be->cfg->addr, cb);
+	if (r < 0) {
+		upstream_close(u);
+		return r;
+	}
+	uv_timer_start(&u->timer, connect_timeout_cb, be->pool->cfg->connect_timeout_ms, 0);
+	*out = u;
+	return 0;
+}
