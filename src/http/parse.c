@@ -53,19 +53,20 @@ bool http_span_is(const char *p, struct span s, const char *word)
 	return word[i] == '\0';
 }
 
-size_t http_head_end(const char *buf, size_t len, size_t from)
+long http_head_end(const char *buf, size_t len, size_t from)
 {
-	size_t i = from > 3 ? from - 3 : 0;
+	const char *p = buf + from, *end = buf + len, *lf;
 
-	while (i + 4 <= len) {
-		const char *cr = memchr(buf + i, '\r', len - i);
+	/* Every LF must end a CRLF; the head ends at the first CRLFCRLF. Only
+	 * LFs are visited, so the cost is per line, not per byte. */
+	while ((lf = memchr(p, '\n', (size_t)(end - p)))) {
+		size_t i = (size_t)(lf - buf);
 
-		if (!cr)
-			return 0;
-		i = (size_t)(cr - buf);
-		if (i + 4 <= len && cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n')
-			return i + 4;
-		i++;
+		if (i == 0 || buf[i - 1] != '\r')
+			return -1;
+		if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+			return (long)(i + 1);
+		p = lf + 1;
 	}
 	return 0;
 }

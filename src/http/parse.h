@@ -45,11 +45,14 @@ struct http_head {
 };
 
 /*
- * Search buf[0, len) for the blank line ending a head; `from` is how much
- * was searched before (the search resumes 3 bytes earlier). Returns the
- * head length including CRLFCRLF, or 0 when not complete yet.
+ * Search buf[0, len) for the blank line ending a head; bytes before `from`
+ * were searched by an earlier call (pass 0 the first time, then the
+ * previous len). Returns the head length including CRLFCRLF, 0 when the
+ * head is not complete yet, or -1 when a line ends in a bare LF (refused:
+ * RFC 9112 allows it but a peer that reads it differently could be
+ * smuggled past).
  */
-size_t http_head_end(const char *buf, size_t len, size_t from);
+long http_head_end(const char *buf, size_t len, size_t from);
 
 /*
  * Validate and summarise the complete head p[0, n). Returns 0 when it is

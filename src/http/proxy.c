@@ -465,12 +465,25 @@ static int build_request_head(struct hconn *c, const char *p, const struct http_
 static void try_head(struct hconn *c)
 {
 	const struct listener_cfg *l = lcfg(c);
-	const char *p = c->in->data + c->in->off, *why = NULL;
-	size_t n = buf_pending(c->in), hl;
+	const char *p, *why = NULL;
+	size_t n, hl;
 	struct http_head h;
+	long end;
 	int status;
 
-	hl = http_head_end(p, n, c->scanned);
+	/* RFC 9112 2.2: ignore empty lines before a request line (some
+	 * clients send a CRLF after a POST body). */
+	while (c->scanned == 0 && buf_pending(c->in) >= 2 && c->in->data[c->in->off] == '\r' &&
+	       c->in->data[c->in->off + 1] == '\n')
+		c->in->off += 2;
+	p = c->in->data + c->in->off;
+	n = buf_pending(c->in);
+	end = http_head_end(p, n, c->scanned);
+	if (end < 0) {
+		send_error(c, 400, "a line ends in a bare LF (CRLF is required)");
+		return;
+	}
+	hl = (size_t)end;
 	if (hl == 0) {
 		c->scanned = n;
 		if (n > l->max_header_size || buf_avail(&c->w->bufs, c->in) == 0)
@@ -882,11 +895,16 @@ static void response_head(struct hconn *c)
 	enum http_body_kind kind;
 	struct http_rewrite rw = { 0 };
 	bool interim;
-	long len;
+	long len, end;
 
 	if (c->writing || u->writing)
 		return;	/* c->out is still being written; come back when it is not */
-	hl = http_head_end(p, n, c->rscanned);
+	end = http_head_end(p, n, c->rscanned);
+	if (end < 0) {
+		pool_error(c, 502, "the backend sent a bare LF in its response head");
+		return;
+	}
+	hl = (size_t)end;
 	if (hl == 0) {
 		c->rscanned = n;
 		if (buf_avail(&c->w->bufs, u->in) == 0 && u->in->off == 0)
