@@ -86,7 +86,7 @@ struct hconn {
 	bool up_reusable;		/* the backend may keep its connection */
 	bool close_after;		/* close the client once this response is sent */
 	bool force_new;			/* do not reuse an idle connection for the retry */
-	bool eof;			/* tunnel: one side closed; close when flushed */
+	bool eof;			/* a side closed: close once what is pending is sent */
 	char peer[INET6_ADDRSTRLEN];	/* client address, for X-Forwarded-For */
 };
 
@@ -240,7 +240,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 static void client_read_start(struct hconn *c)
 {
-	if (!c->reading && c->state != C_CLOSING) {
+	if (!c->reading && !c->eof && c->state != C_CLOSING) {
 		c->reading = true;
 		uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
 	}
@@ -724,13 +724,11 @@ static void attach(struct hconn *c, struct upconn *u)
 
 /* ---- the exchange: response toward the client ---------------------------- */
 
-static void up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+void proxy_up_alloc(struct upconn *u, uv_buf_t *b)
 {
-	struct upconn *u = h->data;
 	struct bufpool *p = &u->be->pool->w->bufs;
 	struct hconn *c = u->owner;
 
-	ND_UNUSED(hint);
 	*b = uv_buf_init(NULL, 0);
 	if (!u->in && !(u->in = buf_get(p)))
 		return;
@@ -740,26 +738,17 @@ static void up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 		*b = uv_buf_init(u->in->data + u->in->len, (unsigned)buf_avail(p, u->in));
 }
 
-static void up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
-
 static void up_read_start(struct hconn *c)
 {
-	struct upconn *u = c->up;
-
-	if (u && !u->reading) {
-		u->reading = true;
-		uv_read_start((uv_stream_t *)&u->tcp, up_alloc_cb, up_read_cb);
-	}
+	if (c->up)
+		upstream_read_start(c->up);
 }
 
 static void up_read_stop(struct hconn *c)
 {
-	struct upconn *u = c->up;
-
-	if (u && u->reading) {
-		u->reading = false;
-		uv_read_stop((uv_stream_t *)&u->tcp);
-		uv_timer_stop(&u->timer);
+	if (c->up) {
+		upstream_read_stop(c->up);
+		uv_timer_stop(&c->up->timer);
 	}
 }
 
@@ -812,7 +801,7 @@ static void response_written(struct hconn *c)
 		response_done(c);
 		return;
 	}
-	if (c->eof && buf_pending(u->in) == 0) {
+	if (c->state == C_TUNNEL && c->eof && buf_pending(u->in) == 0) {
 		client_close(c);
 		return;
 	}
@@ -937,7 +926,8 @@ static void response_head(struct hconn *c)
 	if (!interim) {
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
 				 (h.minor == 1 || h.conn_keepalive);
-		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF || !c->req_done;
+		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||
+				 !c->req_done || c->eof;
 		rw.connection = h.status == 101 ? "upgrade" :
 				c->close_after ? "close" : (c->http10 ? "keep-alive" : NULL);
 	}
@@ -1013,13 +1003,11 @@ static void up_eof(struct hconn *c, ssize_t err)
 		pool_error(c, 502, "the backend closed the connection before responding");
 }
 
-static void up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+void proxy_up_read(struct upconn *u, ssize_t n)
 {
-	struct upconn *u = s->data;
 	struct hconn *c = u->owner;
 
-	ND_UNUSED(b);
-	if (!c || u->state != UP_BUSY)
+	if (!c)
 		return;
 	if (n > 0) {
 		u->in->len += (size_t)n;
@@ -1084,10 +1072,17 @@ static void client_eof(struct hconn *c, ssize_t err)
 			client_close(c);
 		return;
 	}
+	if ((c->state == C_EXCHANGE || c->state == C_CONNECT) && c->req.complete && err == UV_EOF) {
+		/* Half-close after a complete request (HTTP/1.0 tools do this):
+		 * the response is still wanted; close once it is sent. */
+		c->eof = true;
+		c->close_after = true;
+		client_read_stop(c);
+		return;
+	}
 	if (c->state == C_EXCHANGE || c->state == C_CONNECT)
-		log_info("client %s closed the connection %s (%s)", c->peer,
-			 c->req_done ? "before the response was complete" : "in the middle of its request",
-			 uv_strerror((int)err));
+		log_info("client %s closed the connection in the middle of its request (%s)",
+			 c->peer, uv_strerror((int)err));
 	client_close(c);
 }
 

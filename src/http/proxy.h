@@ -6,6 +6,10 @@
 
 #include "upstream.h"
 
+/* Read callbacks of a busy backend connection (called by upstream.c). */
+void proxy_up_alloc(struct upconn *u, uv_buf_t *b);
+void proxy_up_read(struct upconn *u, ssize_t n);
+
 /* A buffer became free for u, which was waiting to read a response. */
 void proxy_upconn_buffer_ready(struct upconn *u);
 

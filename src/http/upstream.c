@@ -149,27 +149,53 @@ static void idle_timeout_cb(uv_timer_t *t)
 	upstream_close(t->data);
 }
 
-static void idle_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+/* One pair of read callbacks for the connection's whole life: switching
+ * callbacks between busy and idle would cost two epoll_ctl calls per
+ * request. A busy connection's bytes belong to the proxy; anything read on
+ * an idle one (bytes or EOF) makes it unusable. */
+static void up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	static __thread char scratch[64];
+	struct upconn *u = h->data;
 
-	ND_UNUSED(h);
 	ND_UNUSED(hint);
-	*b = uv_buf_init(scratch, sizeof(scratch));
+	if (u->state == UP_BUSY)
+		proxy_up_alloc(u, b);
+	else
+		*b = uv_buf_init(scratch, sizeof(scratch));
 }
 
-/* Anything read on an idle connection (bytes or EOF) makes it unusable. */
-static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct upconn *u = s->data;
 
 	ND_UNUSED(b);
-	if (nread == 0)
+	if (u->state == UP_BUSY) {
+		proxy_up_read(u, nread);
+		return;
+	}
+	if (nread == 0 || u->state != UP_IDLE)
 		return;
 	if (nread > 0)
 		log_warn("backend %s/%s sent %zd bytes on an idle connection; closing it",
 			 u->be->pool->cfg->name, u->be->cfg->name, nread);
 	upstream_close(u);
+}
+
+void upstream_read_start(struct upconn *u)
+{
+	if (!u->reading && u->state != UP_CLOSING) {
+		u->reading = true;
+		uv_read_start((uv_stream_t *)&u->tcp, up_alloc_cb, up_read_cb);
+	}
+}
+
+void upstream_read_stop(struct upconn *u)
+{
+	if (u->reading) {
+		u->reading = false;
+		uv_read_stop((uv_stream_t *)&u->tcp);
+	}
 }
 
 void upstream_release(struct upconn *u, bool reusable)
@@ -191,12 +217,14 @@ void upstream_release(struct upconn *u, bool reusable)
 	list_push(&be->idle, &u->node);
 	be->nidle++;
 	uv_timer_start(&u->timer, idle_timeout_cb, be->pool->cfg->idle_timeout_ms, 0);
-	u->reading = false;	/* `reading` tracks the busy-mode reader only */
-	uv_read_start((uv_stream_t *)&u->tcp, idle_alloc_cb, idle_read_cb);
+	upstream_read_start(u);
 }
 
 /* Has the peer closed (or written to) this idle socket without the loop
- * having noticed yet? One non-blocking peek closes that race. */
+ * having noticed yet? One non-blocking peek closes that race. It is skipped
+ * for a connection released within the current millisecond: at high
+ * request rates that is most reuses, and a backend closing a connection it
+ * just answered on is covered by the retry of idempotent requests. */
 static bool peer_closed(struct upconn *u)
 {
 	uv_os_fd_t fd;
@@ -220,9 +248,8 @@ struct upconn *upstream_take_idle(struct wbackend *be)
 		be->nidle--;
 		u->state = UP_BUSY;
 		uv_timer_stop(&u->timer);
-		uv_read_stop((uv_stream_t *)&u->tcp);
-		u->reading = false;
-		if (now - u->idle_since_ms >= be->pool->cfg->idle_timeout_ms || peer_closed(u)) {
+		if (now - u->idle_since_ms >= be->pool->cfg->idle_timeout_ms ||
+		    (now > u->idle_since_ms && peer_closed(u))) {
 			upstream_close(u);
 			continue;
 		}

@@ -58,7 +58,7 @@ struct upconn {
 	unsigned requests;		/* requests served; > 0 means reused */
 	bool writing;			/* a uv_write to it is pending */
 	bool timed_out;			/* connect_timeout fired */
-	bool reading;
+	bool reading;			/* uv_read_start in effect */
 };
 
 void upstream_worker_init(struct worker *w);
@@ -86,6 +86,11 @@ int upstream_connect(struct wbackend *be, struct hconn *owner, uv_connect_cb cb,
 
 /* The request on u is done: keep u idle if reusable and there is room, else close. */
 void upstream_release(struct upconn *u, bool reusable);
+
+/* Start/stop reading u (it reads in every state but while the proxy
+ * applies backpressure). */
+void upstream_read_start(struct upconn *u);
+void upstream_read_stop(struct upconn *u);
 
 /* Close u (any state); memory is freed once libuv is done with it. */
 void upstream_close(struct upconn *u);
