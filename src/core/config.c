@@ -32,9 +32,15 @@ void errlist_add(struct errlist *e, const char *file, int line, int col,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	n = snprintf(NULL, 0, "%s:%d:%d: %s", file, line, col, msg);
-	full = xmalloc((size_t)n + 1);
-	snprintf(full, (size_t)n + 1, "%s:%d:%d: %s", file, line, col, msg);
+	if (line > 0) {
+		n = snprintf(NULL, 0, "%s:%d:%d: %s", file, line, col, msg);
+		full = xmalloc((size_t)n + 1);
+		snprintf(full, (size_t)n + 1, "%s:%d:%d: %s", file, line, col, msg);
+	} else {	/* about the file as a whole */
+		n = snprintf(NULL, 0, "%s: %s", file, msg);
+		full = xmalloc((size_t)n + 1);
+		snprintf(full, (size_t)n + 1, "%s: %s", file, msg);
+	}
 	e->msgs = xrealloc(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
 	e->msgs[e->n++] = full;
 }
@@ -138,7 +144,7 @@ int config_parse_address(const char *s, struct sockaddr_storage *ss, const char 
 		return -EINVAL;
 	errno = 0;
 	p = strtoul(port, &end, 10);
-	if (errno || *end || p == 0 || p > 65535) {
+	if (*port < '0' || *port > '9' || errno || *end || p == 0 || p > 65535) {
 		*why = "port must be a number from 1 to 65535";
 		return -EINVAL;
 	}
@@ -676,6 +682,11 @@ static void check_cross(struct cctx *cx)
 {
 	struct config *c = cx->cfg;
 
+	if ((unsigned long)c->max_buffers < 16ul * (unsigned long)c->workers)
+		ERR_AT(cx, yaml_document_get_root_node(cx->doc),
+		       "buffers.max (%u) must allow at least 16 buffers per worker (%d workers)",
+		       c->max_buffers, c->workers);
+
 	for (int i = 0; i < c->npools; i++) {
 		struct pool_cfg *p = &c->pools[i];
 
@@ -786,7 +797,7 @@ static int load_parser(yaml_parser_t *parser, const char *name, struct config **
 		errlist_add(errs, name, 1, 1, "the file is empty; a config needs at least 'listeners' and 'pools'");
 	} else {
 		read_mapping(&cx, root, top_fields, ARRAY_LEN(top_fields), c, "the top level");
-		if (errs->n == nerr)
+		if (root->type == YAML_MAPPING_NODE)
 			check_cross(&cx);
 	}
 	yaml_document_delete(&doc);

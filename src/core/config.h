@@ -74,7 +74,7 @@ struct config {
 	int npools;
 };
 
-/* Collected "file:line:col: message" lines. */
+/* Collected "file:line:col: message" lines ("file: message" when line is 0). */
 struct errlist {
 	char **msgs;			/* owned */
 	int n;

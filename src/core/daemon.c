@@ -89,10 +89,10 @@ static void signal_cb(uv_signal_t *s, int signum)
 	}
 	if (++d->stop_signals == 1) {
 		log_info("%s received: graceful stop (in-flight requests finish; shutdown_timeout %llums)",
-			 strsignal(signum), (unsigned long long)d->cfg->shutdown_timeout_ms);
+			 signum == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)d->cfg->shutdown_timeout_ms);
 		stop_all(d);
 	} else {
-		log_warn("second %s received: stopping now", strsignal(signum));
+		log_warn("second %s received: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
 		_exit(1);
 	}
 }

@@ -457,7 +457,13 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 	struct hdr f;
 	bool first_xff = true;
 
-	out_put(&o, p, pos);
+	if (rw->version11 && !h->request) {
+		/* RFC 9110 6.2: an intermediary sends its own HTTP version. */
+		out_put(&o, "HTTP/1.1", 8);
+		out_put(&o, p + 8, pos - 8);
+	} else {
+		out_put(&o, p, pos);
+	}
 	while (hdr_next(p, h->len, &pos, &f, &why) == 1) {
 		if (is_hop_by_hop(p, h, f.name, rw))
 			continue;

@@ -74,6 +74,7 @@ struct http_rewrite {
 	const char *via;		/* Via entry such as "1.1 nodown", or NULL */
 	const char *connection;		/* Connection value to send, or NULL for none */
 	bool keep_upgrade;		/* forward Upgrade (a tunnel is being set up) */
+	bool version11;			/* responses: send our own version, HTTP/1.1 */
 };
 
 /*

@@ -87,10 +87,14 @@ struct hconn {
 	bool close_after;		/* close the client once this response is sent */
 	bool force_new;			/* do not reuse an idle connection for the retry */
 	bool eof;			/* a side closed: close once what is pending is sent */
+	bool logged;			/* the access line of this request is written */
+	bool stale_retried;		/* resent once after a reused connection closed */
+	char *errmsg;			/* an error response being written; owned */
 	char peer[INET6_ADDRSTRLEN];	/* client address, for X-Forwarded-For */
 };
 
 static void client_data(struct hconn *c);
+static void try_head(struct hconn *c);
 static void pump_request(struct hconn *c);
 static void pump_response(struct hconn *c);
 static void up_data(struct hconn *c);
@@ -159,17 +163,23 @@ static int write_some(uv_stream_t *s, uv_write_t *req, uv_buf_t *bufs, int n, uv
 	return r < 0 ? r : 1;
 }
 
-static void access_log(struct hconn *c)
+/*
+ * One access-log line for the current request: when it ends, or when the
+ * connection closes before it ended (`end` then says why, e.g.
+ * "client-closed"; "-" for a request that completed normally).
+ */
+static void access_log(struct hconn *c, const char *end)
 {
 	const struct wbackend *be = c->up ? c->up->be : NULL;
-	double ms = (double)(nd_now_ns() - c->start_ns) / 1e6;
+	double ms = c->start_ns ? (double)(nd_now_ns() - c->start_ns) / 1e6 : 0;
 
-	if (!c->reqline)
+	c->logged = true;
+	if (!log_access_enabled())
 		return;
-	logbuf_printf(&c->w->access, "%s %s %s \"%s\" %d %llu %s/%s %.3fms\n",
-		      worker_timestamp(c->w), lcfg(c)->name, c->peer, c->reqline, c->status,
-		      (unsigned long long)c->resp_bytes, c->pool->cfg->name,
-		      be ? be->cfg->name : "-", ms);
+	logbuf_printf(&c->w->access, "%s %s %s \"%s\" %d %llu %s/%s %.3fms %s\n",
+		      worker_timestamp(c->w), lcfg(c)->name, c->peer, c->reqline ? c->reqline : "-",
+		      c->status, (unsigned long long)c->resp_bytes, c->pool->cfg->name,
+		      be ? be->cfg->name : "-", ms, end);
 }
 
 /* ---- closing ------------------------------------------------------------- */
@@ -200,12 +210,18 @@ static void drop_upconn(struct hconn *c, bool reusable)
 		upstream_close(u);
 }
 
-static void client_close(struct hconn *c)
+/* Close c; `why` is a short cause for the access log of an unfinished
+ * request ("client-closed", "backend-closed", "timeout"...). */
+static void client_close(struct hconn *c, const char *why)
 {
 	if (c->state == C_CLOSING)
 		return;
+	if (!c->logged && (c->state == C_CONNECT || c->state == C_EXCHANGE || c->state == C_TUNNEL))
+		access_log(c, c->state == C_TUNNEL ? "tunnel-closed" : why);
 	c->state = C_CLOSING;
 	drop_upconn(c, false);
+	free(c->errmsg);
+	c->errmsg = NULL;
 	list_del(&c->link.node);
 	atomic_fetch_sub(&c->wl->l->active, 1);
 	bufpool_unwait(&c->bw);
@@ -256,7 +272,11 @@ static void client_read_stop(struct hconn *c)
 
 static void client_buf_wake(struct buf_waiter *bw)
 {
-	client_read_start(container_of(bw, struct hconn, bw));
+	struct hconn *c = container_of(bw, struct hconn, bw);
+
+	client_read_start(c);
+	if (c->state == C_HEAD && c->in && buf_pending(c->in))
+		try_head(c);
 }
 
 /* Release c->in when it holds nothing, so an idle client costs no buffer. */
@@ -282,7 +302,7 @@ static void linger_write_cb(uv_write_t *req, int status)
 
 	c->writing = false;
 	if (status < 0 || c->state == C_CLOSING) {
-		client_close(c);
+		client_close(c, "client-write-failed");
 		return;
 	}
 	/* Lingering close: stop sending, keep reading (and dropping) what the
@@ -290,7 +310,7 @@ static void linger_write_cb(uv_write_t *req, int status)
 	 * the connection before the client has read the error. */
 	if (uv_shutdown(xcalloc(1, sizeof(uv_shutdown_t)), (uv_stream_t *)&c->tcp,
 			shutdown_cb) < 0) {
-		client_close(c);
+		client_close(c, "client-write-failed");
 		return;
 	}
 	client_timer(c, T_LINGER, 2000);
@@ -312,32 +332,36 @@ static void send_error(struct hconn *c, int status, const char *why)
 	if (c->state == C_CLOSING || c->state == C_LINGER)
 		return;
 	if (c->resp_started || c->writing) {
-		client_close(c);
+		client_close(c, "error-after-response-start");
 		return;
 	}
-	c->status = status;
-	if (c->start_ns == 0)
-		c->start_ns = nd_now_ns();
-	access_log(c);
-	drop_upconn(c, false);
 	bl = snprintf(body, sizeof(body), "%d %s: %s\n", status, reason_phrase(status), why);
 	if (bl >= (int)sizeof(body))
 		bl = (int)sizeof(body) - 1;
-	if (!c->out && !(c->out = buf_get(&c->w->bufs))) {
-		client_close(c);
-		return;
-	}
-	n = snprintf(c->out->data, c->w->bufs.size,
+	/* A small allocation of its own, not a pool buffer: an error must
+	 * be answerable even when the pool is exhausted. */
+	c->errmsg = xmalloc(512);
+	n = snprintf(c->errmsg, 512,
 		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		     "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s",
 		     status, reason_phrase(status), bl, bl, body);
+	if (n >= 512)
+		n = 511;
+	c->status = status;
+	c->resp_bytes = (uint64_t)n;
+	if (c->start_ns == 0)
+		c->start_ns = nd_now_ns();
+	if (status != 408)
+		log_info("client %s on listener '%s': %d %s", c->peer, lcfg(c)->name, status, why);
+	access_log(c, "-");
+	drop_upconn(c, false);
 	c->state = C_LINGER;
 	client_read_stop(c);
 	client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
-	b = uv_buf_init(c->out->data, (unsigned)n);
+	b = uv_buf_init(c->errmsg, (unsigned)n);
 	c->writing = true;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, linger_write_cb) < 0)
-		client_close(c);
+		client_close(c, "client-write-failed");
 }
 
 static void pool_error(struct hconn *c, int status, const char *what)
@@ -359,17 +383,17 @@ static void client_timer_cb(uv_timer_t *t)
 		if (c->in && buf_pending(c->in) > 0)
 			send_error(c, 408, "the request head did not arrive within header_timeout");
 		else
-			client_close(c);
+			client_close(c, "-");
 		return;
 	case T_CLIENT:
 		log_info("client %s on listener '%s' stalled for client_timeout; closing",
 			 c->peer, lcfg(c)->name);
-		client_close(c);
+		client_close(c, "client-timeout");
 		return;
 	case T_IDLE:
 	case T_LINGER:
 	case T_NONE:
-		client_close(c);
+		client_close(c, "-");
 		return;
 	}
 }
@@ -446,14 +470,12 @@ static int build_request_head(struct hconn *c, const char *p, const struct http_
 	struct http_rewrite rw = {
 		.forwarded_for = l->forwarded_for ? c->peer : NULL,
 		.forwarded_proto = l->forwarded_proto ? "http" : NULL,
-		.via = l->via ? "1.1 nodown" : NULL,
+		.via = l->via ? (c->http10 ? "1.0 nodown" : "1.1 nodown") : NULL,
 		.connection = c->upgrade ? "upgrade" : (c->http10 ? "keep-alive" : NULL),
 		.keep_upgrade = c->upgrade,
 	};
 	long n;
 
-	if (!c->out && !(c->out = buf_get(&c->w->bufs)))
-		return -1;
 	n = http_rewrite_head(p, h, &rw, c->out->data, c->w->bufs.size);
 	if (n < 0)
 		return -1;
@@ -484,6 +506,12 @@ static void try_head(struct hconn *c)
 		return;
 	}
 	hl = (size_t)end;
+	if (hl > 0 && !c->out && !(c->out = buf_get(&c->w->bufs))) {
+		/* Pool exhausted: wait for a buffer, the head stays in c->in. */
+		client_read_stop(c);
+		bufpool_wait(&c->w->bufs, &c->bw);
+		return;
+	}
 	if (hl == 0) {
 		c->scanned = n;
 		if (n > l->max_header_size || buf_avail(&c->w->bufs, c->in) == 0)
@@ -528,6 +556,8 @@ static void try_head(struct hconn *c)
 	c->attempts = 0;
 	c->tried = 0;
 	c->force_new = false;
+	c->stale_retried = false;
+	c->logged = false;
 	client_timer(c, T_NONE, 0);
 	dispatch(c);
 }
@@ -695,7 +725,7 @@ static void up_write_cb(uv_write_t *req, int status)
 	}
 	request_written(c);
 	if (c->state == C_TUNNEL && c->eof && buf_pending(c->in) == 0) {
-		client_close(c);
+		client_close(c, "client-closed");
 		return;
 	}
 	if (c->rstate == R_HEAD && u->in && buf_pending(u->in))
@@ -764,11 +794,11 @@ static void response_done(struct hconn *c)
 {
 	bool reusable = c->up_reusable && c->req_done && !c->up->writing;
 
-	access_log(c);
+	access_log(c, "-");
 	c->up->requests++;
 	drop_upconn(c, reusable);
 	if (c->close_after || !c->req_done || (c->w->stopping && c->w->grace_over)) {
-		client_close(c);
+		client_close(c, "-");
 		return;
 	}
 	c->state = C_IDLE;
@@ -802,7 +832,7 @@ static void response_written(struct hconn *c)
 		return;
 	}
 	if (c->state == C_TUNNEL && c->eof && buf_pending(u->in) == 0) {
-		client_close(c);
+		client_close(c, "backend-closed");
 		return;
 	}
 	up_wait(c);
@@ -848,7 +878,7 @@ static void pump_response(struct hconn *c)
 		c->resp_started = true;
 	r = write_some((uv_stream_t *)&c->tcp, &c->wreq, bufs, nb, client_write_cb);
 	if (r < 0) {
-		client_close(c);
+		client_close(c, "client-write-failed");
 		return;
 	}
 	if (r == 1) {
@@ -868,7 +898,7 @@ static void client_write_cb(uv_write_t *req, int status)
 	if (c->state == C_CLOSING)
 		return;
 	if (status < 0 || !c->up) {
-		client_close(c);
+		client_close(c, "client-write-failed");
 		return;
 	}
 	response_written(c);
@@ -922,6 +952,13 @@ static void response_head(struct hconn *c)
 						   : "the backend sent chunked data to an HTTP/1.0 request");
 		return;
 	}
+	if (interim && c->http10) {
+		/* RFC 9110 15.2: no 1xx to an HTTP/1.0 client; drop it. */
+		u->in->off += hl;
+		if (buf_pending(u->in))
+			response_head(c);
+		return;
+	}
 	c->status = h.status;
 	if (!interim) {
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
@@ -931,8 +968,9 @@ static void response_head(struct hconn *c)
 		rw.connection = h.status == 101 ? "upgrade" :
 				c->close_after ? "close" : (c->http10 ? "keep-alive" : NULL);
 	}
-	rw.via = lcfg(c)->via ? "1.1 nodown" : NULL;
+	rw.via = lcfg(c)->via ? (h.minor == 0 ? "1.0 nodown" : "1.1 nodown") : NULL;
 	rw.keep_upgrade = h.status == 101;
+	rw.version11 = true;
 	len = http_rewrite_head(p, &h, &rw, c->out->data, c->w->bufs.size);
 	if (len < 0) {
 		pool_error(c, 502, "the backend's response head is too large");
@@ -971,7 +1009,7 @@ static void up_eof(struct hconn *c, ssize_t err)
 		c->eof = true;
 		up_read_stop(c);
 		if (!c->writing && (!u->in || buf_pending(u->in) == 0))
-			client_close(c);
+			client_close(c, "backend-closed");
 		return;
 	}
 	if (c->rstate == R_BODY && http_body_kind(&u->resp) == HTTP_BODY_EOF && err == UV_EOF) {
@@ -983,10 +1021,12 @@ static void up_eof(struct hconn *c, ssize_t err)
 			return;
 		}
 	}
-	if (nothing_yet && u->requests > 0 && c->retryable && c->attempts < c->pool->cfg->retries + 1) {
-		/* A reused connection the backend closed before answering: the
-		 * request never reached it, or it is safe to send again. */
-		c->attempts++;
+	if (nothing_yet && u->requests > 0 && c->retryable && !c->stale_retried) {
+		/* A reused connection the backend closed before answering (the
+		 * keep-alive race): the request is idempotent and bodiless, so
+		 * it is sent once more, on a fresh connection. This is not a
+		 * backend failure and does not count against `retries`. */
+		c->stale_retried = true;
 		c->force_new = true;
 		c->req_head_sent = false;
 		drop_upconn(c, false);
@@ -998,7 +1038,7 @@ static void up_eof(struct hconn *c, ssize_t err)
 		 u->be->cfg->name, c->resp_started ? "in the middle of a response" : "before responding",
 		 uv_strerror((int)err));
 	if (c->resp_started || c->writing)
-		client_close(c);
+		client_close(c, "backend-closed");
 	else
 		pool_error(c, 502, "the backend closed the connection before responding");
 }
@@ -1069,7 +1109,7 @@ static void client_eof(struct hconn *c, ssize_t err)
 		c->eof = true;
 		client_read_stop(c);
 		if ((!c->up || !c->up->writing) && (!c->in || buf_pending(c->in) == 0))
-			client_close(c);
+			client_close(c, "client-closed");
 		return;
 	}
 	if ((c->state == C_EXCHANGE || c->state == C_CONNECT) && c->req.complete && err == UV_EOF) {
@@ -1083,7 +1123,7 @@ static void client_eof(struct hconn *c, ssize_t err)
 	if (c->state == C_EXCHANGE || c->state == C_CONNECT)
 		log_info("client %s closed the connection in the middle of its request (%s)",
 			 c->peer, uv_strerror((int)err));
-	client_close(c);
+	client_close(c, "client-closed");
 }
 
 static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -1116,7 +1156,7 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 	struct hconn *c = container_of(l, struct hconn, link);
 
 	if (phase == STOP_DEADLINE || (c->state == C_IDLE && phase == STOP_GRACE_OVER))
-		client_close(c);
+		client_close(c, "shutdown");
 }
 
 /* ---- accept -------------------------------------------------------------- */
@@ -1170,7 +1210,7 @@ static void http_accept(struct wlistener *wl)
 	list_append(&w->clients, &c->link.node);
 	w->nclients++;
 	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {
-		client_close(c);
+		client_close(c, "-");
 		return;
 	}
 	atomic_fetch_add(&l->accepted, 1);

@@ -87,7 +87,7 @@ static struct wbackend *pick_least_conn(struct wpool *p, uint64_t mask)
 {
 	struct wbackend *best = NULL;
 	int n = p->cfg->nbackends;
-	int start = n ? (int)(p->backends[0].requests % (unsigned long long)n) : 0;
+	int start = n ? (int)(p->picks % (unsigned)n) : 0;
 
 	/* Start the scan at a rotating index so equal loads alternate. */
 	for (int k = 0; k < n; k++) {
@@ -107,8 +107,7 @@ struct wbackend *upstream_pick(struct wpool *p, uint64_t mask)
 	struct wbackend *b;
 
 	b = p->cfg->balance == BALANCE_LEAST_CONN ? pick_least_conn(p, mask) : pick_round_robin(p, mask);
-	if (b)
-		p->backends[0].requests++;
+	p->picks++;
 	return b;
 }
 

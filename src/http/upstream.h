@@ -32,6 +32,7 @@ struct wpool {
 	const struct pool_cfg *cfg;	/* borrowed */
 	struct worker *w;
 	struct wbackend *backends;	/* owned, cfg->nbackends */
+	unsigned picks;			/* backends chosen; rotates least_conn ties */
 };
 
 enum upconn_state {
