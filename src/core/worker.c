@@ -136,6 +136,11 @@ static void begin_stop(struct worker *w)
 		}
 	}
 	announce(w, STOP_BEGIN);
+	if (w->nclients == 0) {
+		w->grace_over = true;	/* nobody to wait for */
+		worker_finish(w);
+		return;
+	}
 	uv_timer_start(&w->stop_timer, stop_timer_cb, w->cfg->shutdown_idle_grace_ms, 0);
 }
 

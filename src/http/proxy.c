@@ -804,6 +804,8 @@ static void response_done(struct hconn *c)
 	c->state = C_IDLE;
 	c->start_ns = 0;
 	c->resp_bytes = 0;
+	c->resp_started = false;
+	c->status = 0;
 	free(c->reqline);
 	c->reqline = NULL;
 	buf_put(&c->w->bufs, c->out);
@@ -978,7 +980,6 @@ static void response_head(struct hconn *c)
 	}
 	u->in->off += hl;
 	c->resp_head_pending = (size_t)len;
-	c->resp_started = !interim;
 	if (h.status == 101) {
 		c->rstate = R_TUNNEL;
 		c->state = C_TUNNEL;

@@ -14,10 +14,10 @@ must exit 0 after SIGTERM unless the test said otherwise (expect_exit=).
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -60,6 +60,16 @@ def wait_port(port, proc=None, timeout=10.0, what="server"):
             return
         time.sleep(0.02)
     raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+def wait_for(cond, timeout=3.0, step=0.02):
+    """Poll cond() until true or timeout; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
 
 
 def sha256(b):
@@ -237,6 +247,8 @@ class HTTPReader:
             b = self.sock.recv(65536)
         except ConnectionResetError:
             return True
+        except socket.timeout:
+            return False
         finally:
             self.sock.settimeout(self.timeout)
         if b:
@@ -315,8 +327,8 @@ http {{
     scgi_temp_path {dir}/scgi;
     client_max_body_size 0;
     client_body_buffer_size 16m;
-    keepalive_requests 100000;
-    keepalive_timeout 60s;
+    keepalive_requests {keepalive_requests};
+    keepalive_timeout {keepalive_timeout};
     default_type application/octet-stream;
     {http_extra}
     server {{
@@ -352,7 +364,7 @@ http {{
 
 class Nginx:
     def __init__(self, directory, name, root, port=None, locations="", http_extra="",
-                 limit_rate="1m"):
+                 limit_rate="1m", keepalive_requests=100000, keepalive_timeout="60s"):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -363,7 +375,8 @@ class Nginx:
             echo_module=ECHO_MODULE,
             user="user root;" if os.geteuid() == 0 else "",
             dir=self.dir, port=self.port, root=root, name=name,
-            locations=locations, http_extra=http_extra, limit_rate=limit_rate))
+            locations=locations, http_extra=http_extra, limit_rate=limit_rate,
+            keepalive_requests=keepalive_requests, keepalive_timeout=keepalive_timeout))
         self.stderr = open(self.dir / "stderr.log", "wb")
         self.proc = subprocess.Popen(
             [NGINX_BIN, "-c", str(self.conf), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
@@ -378,10 +391,17 @@ class Nginx:
             return []
         return [l for l in self.access_log.read_text().splitlines() if l.strip()]
 
-    def requests_seen(self):
-        """[(connection, connection_requests, request_line, status)]"""
+    def lines(self, n=0, timeout=3.0, settle=0.1):
+        """Access-log lines once there are at least n (nginx logs a request
+        just after sending its response), after `settle` more seconds."""
+        wait_for(lambda: len(self.access_lines()) >= n, timeout)
+        time.sleep(settle)
+        return self.access_lines()
+
+    def requests_seen(self, n=0):
+        """[(connection, connection_requests, request_line, status)], at least n."""
         out = []
-        for l in self.access_lines():
+        for l in self.lines(n):
             conn, creq, rest = l.split(" ", 2)
             req = rest.split('"')[1]
             status = int(rest.split('"')[2].split()[0])
@@ -498,6 +518,8 @@ def proxy_config(tmp_path, backends, *, port=None, workers=1, listener=None, poo
         "workers": workers,
         "admin": {"socket": str(tmp_path / "nodown-admin.sock")},
         "shutdown_timeout": "10s",
+        # a stop waits this long even with no client; keep the suite quick
+        "shutdown_idle_grace": "200ms",
         "log": {"access": str(tmp_path / "nodown-access.log"),
                 "error": str(tmp_path / "nodown-error.log")},
         "listeners": [dict({"name": "web", "protocol": "http",
@@ -511,7 +533,7 @@ def proxy_config(tmp_path, backends, *, port=None, workers=1, listener=None, poo
 
 
 class Nodown:
-    def __init__(self, directory, config, expect_exit=0, wait=True, name="nodown"):
+    def __init__(self, directory, config, expect_exit=0, wait=True, name="nodown", port=None):
         self.dir = Path(directory)
         self.config = self.dir / f"{name}.yml"
         if isinstance(config, dict):
@@ -522,9 +544,17 @@ class Nodown:
             text = config
         self.config.write_text(text)
         self.expect_exit = expect_exit
-        self.port = None
+        self.port = port
         self.access_path = self.error_path = None
-        if self.cfg:
+        if not self.cfg:
+            m = re.search(r"^\s*bind:\s*\"?[^\s\"]*:(\d+)", text, re.M)
+            if m and self.port is None:
+                self.port = int(m.group(1))
+            m = re.search(r"^\s*access:\s*(\S+)", text, re.M)
+            self.access_path = Path(m.group(1)) if m else None
+            m = re.search(r"^\s*error:\s*(\S+)", text, re.M)
+            self.error_path = Path(m.group(1)) if m else None
+        else:
             self.port = int(self.cfg["listeners"][0]["bind"].rsplit(":", 1)[1])
             log = self.cfg.get("log", {})
             self.access_path = Path(log["access"]) if "access" in log else None

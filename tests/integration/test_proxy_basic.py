@@ -1,10 +1,11 @@
 """The spec's minimal config proxies to real nginx backends and spreads
 requests by weight."""
 import collections
+import time
 
 import requests
 
-from conftest import free_port, http_get
+from conftest import free_port, http_get, wait_for
 
 
 def minimal_config(tmp_path, port, ap1, ap2):
@@ -37,10 +38,8 @@ pools:
 def test_minimal_config_spreads_by_weight(tmp_path, nginx, nodown):
     ap1, ap2 = nginx("ap1"), nginx("ap2")
     port = free_port()
-    nd = nodown(minimal_config(tmp_path, port, ap1, ap2), wait=False)
-    nd.port = port
-    from conftest import wait_port
-    wait_port(port, nd.proc, what="nodown")
+    nd = nodown(minimal_config(tmp_path, port, ap1, ap2))
+    assert nd.port == port
 
     seen = collections.Counter()
     n = 90
@@ -56,11 +55,14 @@ def test_minimal_config_spreads_by_weight(tmp_path, nginx, nodown):
     assert 24 <= seen["ap1"] <= 36, seen
     assert 54 <= seen["ap2"] <= 66, seen
     # the backends' own logs agree
-    assert len(ap1.access_lines()) == seen["ap1"]
-    assert len(ap2.access_lines()) == seen["ap2"]
+    assert len(ap1.lines(seen["ap1"])) == seen["ap1"]
+    assert len(ap2.lines(seen["ap2"])) == seen["ap2"]
 
     # nodown's access log names listener, pool and backend for each request
-    lines = [l for l in (tmp_path / "access.log").read_text().splitlines() if "/whoami" in l]
+    def logged():
+        return [l for l in nd.access_log_lines() if "/whoami" in l]
+    wait_for(lambda: len(logged()) == n)
+    lines = logged()
     assert len(lines) == n, lines[:3]
     assert all(" web " in l and ("app/ap1" in l or "app/ap2" in l) and " 200 " in l
                for l in lines), lines[:3]
@@ -86,5 +88,38 @@ def test_query_string_and_method_pass_through(nginx, nodown, cfg):
     assert r.status == 200
     r = http_get(nd.port, "/echo", method="PUT", body=b"put-body")
     assert r.status == 200 and r.body == b"put-body"
-    reqs = [x[2] for x in b.requests_seen()]
+    reqs = [x[2] for x in b.requests_seen(2)]
     assert reqs == ["GET /whoami?a=1&b=%20x HTTP/1.1", "PUT /echo HTTP/1.1"]
+
+
+def test_least_conn_uses_all_backends(nginx, nodown, cfg):
+    b1, b2 = nginx("b1"), nginx("b2")
+    nd = nodown(cfg([b1, b2], pool={"balance": "least_conn"}))
+    seen = collections.Counter()
+    for _ in range(20):
+        seen[http_get(nd.port, "/whoami").body] += 1
+    assert seen[b"b1\n"] >= 5 and seen[b"b2\n"] >= 5, seen
+
+
+def test_least_conn_prefers_idle_backend(nginx, nodown, cfg):
+    """While b1 is busy with a long download, new requests go to b2."""
+    import threading
+    from conftest import connect, recv_until_close
+    slow, fast = nginx("slow", limit_rate="512k"), nginx("fast", limit_rate="512k")
+    nd = nodown(cfg([slow, fast], pool={"balance": "least_conn"}))
+    holders = []
+
+    def hold():
+        with connect(nd.port, timeout=10) as s:
+            s.sendall(b"GET /limited/two.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            holders.append(len(recv_until_close(s, 10)))
+
+    th = threading.Thread(target=hold)
+    th.start()
+    time.sleep(0.3)
+    busy = [l for l in slow.lines(0, settle=0) + fast.lines(0, settle=0)]
+    assert busy == []     # the download is still running, not logged yet
+    got = collections.Counter(http_get(nd.port, "/whoami").body for _ in range(6))
+    th.join(10)
+    # the backend serving the download got none of the six
+    assert len(got) == 1, got

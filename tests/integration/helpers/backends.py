@@ -6,6 +6,8 @@ Small real backends for behaviours nginx cannot produce.
     backends.py silent PORT      accepts and reads, never answers
     backends.py partial PORT N   answers every request with Content-Length N,
                                  sends N/2 bytes, then exits at once
+    backends.py raw PORT HEX     answers every request head with the bytes
+                                 HEX (hex-encoded), then closes the connection
 
 Stops on SIGTERM.
 """
@@ -67,18 +69,48 @@ def silent(port):
 
 def partial(port, n):
     s = listen(port)
-    c, _ = s.accept()
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = c.recv(65536)
-        if not d:
+    while True:     # skip connections that send nothing (readiness probes)
+        c, _ = s.accept()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        if b"\r\n\r\n" in buf:
             break
-        buf += d
+        c.close()
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
               b"Content-Length: %d\r\n\r\n" % n)
     c.sendall(b"x" * (n // 2))
     time.sleep(0.2)
     os._exit(0)
+
+
+def raw(port, data):
+    s = listen(port)
+
+    def serve(c):
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            c.settimeout(2)
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
 
 
 if __name__ == "__main__":
@@ -91,5 +123,7 @@ if __name__ == "__main__":
         silent(port)
     elif mode == "partial":
         partial(port, int(sys.argv[3]))
+    elif mode == "raw":
+        raw(port, bytes.fromhex(sys.argv[3]))
     else:
         sys.exit(f"unknown mode {mode}")
