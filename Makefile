@@ -27,7 +27,7 @@ LLHTTP_INC := /usr/share/include/llhttp
 PKGS := libuv yaml-0.1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DND_DEBUG
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DND_DEBUG -DLLHTTP_STRICT_MODE=1
 CFLAGS := -std=c11 $(OPT) -g -pthread $(SANFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
@@ -57,7 +57,7 @@ $(BUILD)/src/%.o: src/%.c $(wildcard src/*/*.h)
 # llhttp's C sources ship in Debian's node-llhttp; built here, not copied.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -I$(LLHTTP_INC) $(CFLAGS) -w -c -o $@ $<
+	$(CC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 $(CFLAGS) -w -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
@@ -65,7 +65,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 		$(LIB_OBJS) $(LLHTTP_OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDFLAGS)
 
 unit: deps-test $(UNIT_BINS)
-	@for t in $(UNIT_BINS); do echo "== $$t"; $$t || exit 1; done
+	@failed=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || failed=1; done; exit $$failed
 
 integration: deps-test $(BUILD)/nodown
 	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)

@@ -186,13 +186,26 @@ void config_format_address(const struct sockaddr_storage *ss, char *out, size_t 
 	}
 }
 
-static bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/* Would binding both a and b clash? Same port and same address, or the
+ * same port where one of them is the wildcard of its family. */
+static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
-	if (a->ss_family == AF_INET)
-		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
-	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       (x->sin_addr.s_addr == y->sin_addr.s_addr ||
+			x->sin_addr.s_addr == htonl(INADDR_ANY) || y->sin_addr.s_addr == htonl(INADDR_ANY));
+	} else {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       (!memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) ||
+			!memcmp(&x->sin6_addr, &in6addr_any, sizeof(in6addr_any)) ||
+			!memcmp(&y->sin6_addr, &in6addr_any, sizeof(in6addr_any)));
+	}
 }
 
 /* ---- schema-driven reading --------------------------------------------- */
@@ -260,6 +273,10 @@ static void read_field(struct cctx *cx, const struct field *f, yaml_node_t *v, v
 	case F_STR:
 		if (!want_scalar(cx, v, f->key, "a string"))
 			return;
+		if (!*scalar(v)) {
+			ERR_AT(cx, v, "'%s' must not be empty", f->key);
+			return;
+		}
 		free(*(char **)dst);
 		*(char **)dst = xstrdup(scalar(v));
 		return;
@@ -691,10 +708,12 @@ static void check_cross(struct cctx *cx)
 		struct pool_cfg *p = &c->pools[i];
 
 		for (int j = 0; j < i && p->name; j++) {
-			if (c->pools[j].name && !strcmp(c->pools[j].name, p->name))
+			if (c->pools[j].name && !strcmp(c->pools[j].name, p->name)) {
 				ERR_AT(cx, find_node(cx, "pools", i, "name"),
 				       "duplicate pool name '%s' (first defined at line %d); pool names must be unique",
 				       p->name, c->pools[j].line);
+				break;
+			}
 		}
 		for (int b = 0; b < p->nbackends; b++) {
 			for (int j = 0; j < b; j++) {
@@ -706,6 +725,7 @@ static void check_cross(struct cctx *cx)
 					       "duplicate backend name '%s' in pool '%s' (first defined at line %d)",
 					       p->backends[b].name, p->name ? p->name : "?",
 					       (int)first->start_mark.line + 1);
+					break;
 				}
 			}
 		}
@@ -720,14 +740,17 @@ static void check_cross(struct cctx *cx)
 				ERR_AT(cx, find_node(cx, "listeners", i, "name"),
 				       "duplicate listener name '%s' (first defined at line %d)",
 				       l->name, (int)first->start_mark.line + 1);
+				break;
 			}
 		}
 		for (int j = 0; j < i && l->bind; j++) {
-			if (c->listeners[j].bind && addr_equal(&c->listeners[j].addr, &l->addr))
+			if (c->listeners[j].bind && addr_clash(&c->listeners[j].addr, &l->addr)) {
 				ERR_AT(cx, find_node(cx, "listeners", i, "bind"),
-				       "listeners '%s' and '%s' both bind %s; each address can have one listener",
+				       "listeners '%s' and '%s' both bind %s; each address (and port, with 0.0.0.0 or [::]) can have one listener",
 				       c->listeners[j].name ? c->listeners[j].name : "?",
 				       l->name ? l->name : "?", l->bind);
+				break;
+			}
 		}
 		if (l->pool_name) {
 			for (int j = 0; j < c->npools; j++)

@@ -154,16 +154,6 @@ static bool list_next(const char *p, struct span *s, struct span *tok)
 	}
 }
 
-/* Transfer coding name of element t (parameters after ';' dropped). */
-static struct span coding_name(const char *p, struct span t)
-{
-	uint32_t i = 0;
-
-	while (i < t.len && p[t.off + i] != ';' && p[t.off + i] != ' ' && p[t.off + i] != '\t')
-		i++;
-	return (struct span){ t.off, i };
-}
-
 /* ---- head scan ----------------------------------------------------------- */
 
 static int scan_version(const char *p, size_t i, size_t n, struct http_head *h)
@@ -192,6 +182,11 @@ static size_t scan_request_line(const char *p, size_t n, struct http_head *h, in
 	t = ++i;
 	while (i < n && (unsigned char)p[i] > 0x20 && p[i] != 0x7f)
 		i++;
+	if (i > t && i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') {
+		*status = 505;
+		*why = "HTTP/0.9 requests (no version) are not supported";
+		return 0;
+	}
 	if (i == t || i >= n || p[i] != ' ') {
 		*why = "invalid request target";
 		return 0;
@@ -276,7 +271,7 @@ static int scan_transfer_encoding(const char *p, struct hdr *f, struct http_head
 
 	h->has_te = true;
 	while (list_next(p, &s, &t)) {
-		bool ch = http_span_is(p, coding_name(p, t), "chunked");
+		bool ch = http_span_is(p, t, "chunked");	/* no parameters, nothing after */
 
 		*nchunked += ch;
 		h->chunked = ch;
@@ -555,6 +550,8 @@ void http_body_init(struct http_body *b, bool request)
 	llhttp_init(&b->ll, request ? HTTP_REQUEST : HTTP_RESPONSE, &body_settings);
 	b->bytes = 0;
 	b->complete = b->upgrade = false;
+	b->kind = HTTP_BODY_NONE;
+	b->prev = 0;
 	b->skip_body = skip && !request;
 }
 
@@ -567,6 +564,12 @@ int http_body_start(struct http_body *b, const char *p, size_t n, const char **w
 			*why = "bytes after the end of the head";
 			return -1;
 		}
+		if (b->ll.type == HTTP_REQUEST && !b->complete &&
+		    !(b->ll.flags & (F_CHUNKED | F_CONTENT_LENGTH))) {
+			*why = "a request body must be framed by Content-Length or chunked";
+			return -1;
+		}
+		b->kind = http_body_kind(b);
 		return 0;
 	}
 	*why = llhttp_get_error_reason(&b->ll);
@@ -579,6 +582,8 @@ enum http_body_kind http_body_kind(const struct http_body *b)
 {
 	if (b->complete)
 		return HTTP_BODY_NONE;
+	if (b->kind != HTTP_BODY_NONE)
+		return b->kind;
 	if (b->ll.flags & F_CHUNKED)
 		return HTTP_BODY_CHUNKED;
 	if (b->ll.flags & F_CONTENT_LENGTH)
@@ -596,10 +601,21 @@ int http_body_feed(struct http_body *b, const char *p, size_t n, size_t *used, c
 	e = llhttp_execute(&b->ll, p, n);
 	if (e == HPE_OK) {
 		*used = n;
+		b->prev = p[n - 1];
 		return 0;
 	}
 	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-		*used = (size_t)(llhttp_get_error_pos(&b->ll) - p);
+		size_t u = (size_t)(llhttp_get_error_pos(&b->ll) - p);
+		char c1 = u >= 2 ? p[u - 2] : b->prev;
+
+		/* llhttp takes a bare LF as the blank line ending a chunked
+		 * message; a peer that does not would read on. */
+		if (b->kind == HTTP_BODY_CHUNKED && u > 0 && (c1 != '\r' || p[u - 1] != '\n')) {
+			*used = 0;
+			*why = "a bare LF ends the chunked body";
+			return -1;
+		}
+		*used = u;
 		return 0;
 	}
 	*why = llhttp_get_error_reason(&b->ll);

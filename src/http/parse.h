@@ -96,6 +96,8 @@ struct http_body {
 	bool skip_body;		/* set before the head: a HEAD response, 1xx/204/304 */
 	bool complete;		/* the message ended */
 	bool upgrade;		/* the message ends in a protocol switch */
+	int kind;		/* enum http_body_kind, fixed by http_body_start */
+	char prev;		/* last byte fed, for the CRLF check across feeds */
 };
 
 enum http_body_kind {
