@@ -56,7 +56,7 @@ $(BUILD)/src/%.o: src/%.c $(wildcard src/*/*.h)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 # llhttp's C sources ship in Debian's node-llhttp; built here, not copied.
-$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 $(CFLAGS) -w -c -o $@ $<
 
