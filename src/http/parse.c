@@ -131,6 +131,33 @@ static int hdr_next(const char *p, size_t n, size_t *pos, struct hdr *h, const c
 	return 1;
 }
 
+/*
+ * hdr_next for a head http_scan_head already accepted: no validation, just
+ * memchr to the colon and the CR, which is several times cheaper per byte.
+ * Returns 1 with *h set, 0 at the blank line.
+ */
+static int hdr_next_valid(const char *p, size_t n, size_t *pos, struct hdr *h)
+{
+	size_t i = *pos, v, e;
+	const char *colon, *cr;
+
+	if (p[i] == '\r')
+		return 0;
+	colon = memchr(p + i, ':', n - i);
+	cr = memchr(colon, '\r', n - (size_t)(colon - p));
+	h->name = (struct span){ (uint32_t)i, (uint32_t)(colon - p - (long)i) };
+	v = (size_t)(colon - p) + 1;
+	e = (size_t)(cr - p);
+	while (v < e && (p[v] == ' ' || p[v] == '\t'))
+		v++;
+	while (e > v && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+		e--;
+	h->value = (struct span){ (uint32_t)v, (uint32_t)(e - v) };
+	h->line = (struct span){ (uint32_t)i, (uint32_t)(cr - p - (long)i) };
+	*pos = (size_t)(cr - p) + 2;
+	return 1;
+}
+
 /* Next comma-separated element of value span *s; false when none left. */
 static bool list_next(const char *p, struct span *s, struct span *tok)
 {
@@ -327,6 +354,10 @@ static int scan_field(const char *p, struct hdr *f, struct http_head *h, int *nc
 			h->has_host = true;
 		}
 		break;
+	case 'x':
+		if (http_span_is(p, f->name, "x-forwarded-for"))
+			h->has_xff = true;
+		break;
 	case 'u':
 		if (http_span_is(p, f->name, "upgrade"))
 			h->has_upgrade = true;
@@ -447,8 +478,8 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 		       const struct http_rewrite *rw, char *out, size_t cap)
 {
 	struct out o = { out, cap, 0, false };
-	const char *why;
-	size_t pos = (size_t)(memchr(p, '\n', h->len) ? (const char *)memchr(p, '\n', h->len) - p + 1 : 0);
+	const size_t first = (size_t)((const char *)memchr(p, '\n', h->len) - p) + 1;
+	size_t pos = first;
 	struct hdr f;
 	bool first_xff = true;
 
@@ -459,7 +490,7 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 	} else {
 		out_put(&o, p, pos);
 	}
-	while (hdr_next(p, h->len, &pos, &f, &why) == 1) {
+	while (hdr_next_valid(p, h->len, &pos, &f) == 1) {
 		if (is_hop_by_hop(p, h, f.name, rw))
 			continue;
 		if (rw->forwarded_for && http_span_is(p, f.name, "x-forwarded-for"))
@@ -471,8 +502,8 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 	}
 	if (rw->forwarded_for) {
 		out_str(&o, "X-Forwarded-For: ");
-		pos = (size_t)((const char *)memchr(p, '\n', h->len) - p + 1);
-		while (hdr_next(p, h->len, &pos, &f, &why) == 1) {
+		pos = h->has_xff ? first : h->len - 2;	/* no second pass without one */
+		while (hdr_next_valid(p, h->len, &pos, &f) == 1) {
 			if (!http_span_is(p, f.name, "x-forwarded-for") || f.value.len == 0)
 				continue;
 			if (!first_xff)
