@@ -13,6 +13,9 @@
  *   - at most one write per direction is in flight; while it is, the source
  *     of that direction is not read (backpressure), so a connection never
  *     holds more than one buffer per direction whatever the body size;
+ *   - a request is admitted (leaves C_HEAD) only holding every buffer its
+ *     exchange needs (reserve_exchange), so exchanges never wait on the
+ *     pool for each other's buffers;
  *   - an error status is sent only if no response byte has been sent yet;
  *     otherwise the client connection is closed, never resynchronised.
  * Runs on: the owning worker's loop; no other thread touches an hconn.
@@ -55,6 +58,7 @@ struct hconn {
 	struct wpool *pool;		/* borrowed: the listener's pool */
 	struct buf *in;			/* bytes from the client; owned */
 	struct buf *out;		/* request head for the backend, then response head; owned */
+	struct buf *spare;		/* response buffer reserved at admission, until attach; owned */
 	struct upconn *up;		/* backend connection of this exchange; borrowed while busy */
 	char *reqline;			/* "METHOD target" for the access log; owned, NULL if off */
 	struct http_body req;		/* framing of the request being forwarded */
@@ -239,7 +243,8 @@ static void client_close(struct hconn *c, const char *why)
 	bufpool_unwait(&c->bw);
 	buf_put(&c->w->bufs, c->in);
 	buf_put(&c->w->bufs, c->out);
-	c->in = c->out = NULL;
+	buf_put(&c->w->bufs, c->spare);
+	c->in = c->out = c->spare = NULL;
 	free(c->reqline);
 	c->reqline = NULL;
 	c->closing_handles = 2;
@@ -469,6 +474,29 @@ static bool method_is_idempotent(const char *p, struct span m)
 	return false;
 }
 
+/*
+ * Admission: a request leaves C_HEAD only with every buffer its exchange
+ * will need besides c->in: c->out for the heads and c->spare to read the
+ * response into. An admitted exchange therefore never waits on the pool,
+ * so exchanges waiting for responses cannot starve each other of the
+ * buffers those responses need (the pool deadlock). Returns false, holding
+ * nothing new, when the pool cannot supply both.
+ */
+static bool reserve_exchange(struct hconn *c)
+{
+	struct bufpool *p = &c->w->bufs;
+
+	if (!c->out)
+		c->out = buf_get(p);
+	if (c->out && !c->spare)
+		c->spare = buf_get(p);
+	if (c->out && c->spare)
+		return true;
+	buf_put(p, c->out);
+	c->out = NULL;
+	return false;
+}
+
 /* The head is not complete and cannot grow past the limits: 414 or 431. */
 static void head_too_large(struct hconn *c, const char *p, size_t n)
 {
@@ -542,8 +570,8 @@ static void try_head(struct hconn *c)
 		return;
 	}
 	hl = (size_t)end;
-	if (hl > 0 && !c->out && !(c->out = buf_get(&c->w->bufs))) {
-		/* Pool exhausted: wait for a buffer, the head stays in c->in. */
+	if (hl > 0 && !reserve_exchange(c)) {
+		/* Pool exhausted: wait for buffers, the head stays in c->in. */
 		client_read_stop(c);
 		bufpool_wait(&c->w->bufs, &c->bw);
 		return;
@@ -681,15 +709,19 @@ static void up_write_cb(uv_write_t *req, int status);
 static void request_written(struct hconn *c)
 {
 	c->req_head_sent = true;
-	c->in->off += c->up_inflight;
+	if (c->in) {	/* NULL when a bodiless request is resent after trim */
+		c->in->off += c->up_inflight;
+		if (buf_pending(c->in) == 0)
+			c->in->off = c->in->len = 0;
+	}
 	c->up_inflight = 0;
-	if (buf_pending(c->in) == 0)
-		c->in->off = c->in->len = 0;
 	if (c->state == C_EXCHANGE && c->req.complete && !c->req_done) {
 		c->req_done = true;
 		if (c->timer_kind == T_CLIENT && !c->writing)
 			client_timer(c, T_NONE, 0);
 	}
+	if (c->req_done)
+		client_trim(c);	/* c->in is not needed while the response comes */
 	if (c->req_done && c->up)
 		up_wait(c);	/* from now on the backend owes us a response */
 	client_read_start(c);
@@ -760,7 +792,7 @@ static void up_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	request_written(c);
-	if (c->state == C_TUNNEL && c->eof && buf_pending(c->in) == 0) {
+	if (c->state == C_TUNNEL && c->eof && (!c->in || buf_pending(c->in) == 0)) {
 		client_close(c, "client-closed");
 		return;
 	}
@@ -774,6 +806,10 @@ static void attach(struct hconn *c, struct upconn *u)
 {
 	c->up = u;
 	u->owner = c;
+	if (!u->in) {		/* the response buffer reserved at admission */
+		u->in = c->spare;
+		c->spare = NULL;
+	}
 	c->state = C_EXCHANGE;
 	c->rstate = R_HEAD;
 	c->rscanned = 0;
@@ -845,7 +881,8 @@ static void response_done(struct hconn *c)
 	free(c->reqline);
 	c->reqline = NULL;
 	buf_put(&c->w->bufs, c->out);
-	c->out = NULL;
+	buf_put(&c->w->bufs, c->spare);
+	c->out = c->spare = NULL;
 	client_trim(c);
 	client_timer(c, T_IDLE, lcfg(c)->idle_timeout_ms);
 	client_read_start(c);
@@ -1066,6 +1103,10 @@ static void up_eof(struct hconn *c, ssize_t err)
 		c->stale_retried = true;
 		c->force_new = true;
 		c->req_head_sent = false;
+		if (!c->spare) {	/* keep the response buffer for the retry */
+			c->spare = u->in;
+			u->in = NULL;
+		}
 		drop_upconn(c, false);
 		c->state = C_CONNECT;
 		dispatch(c);
