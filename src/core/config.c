@@ -695,12 +695,26 @@ static yaml_node_t *backend_node(struct cctx *cx, int pool, int idx, const char 
 	return b;
 }
 
+/* The value of top-level key `key`, or the root when it is absent. */
+static yaml_node_t *top_node(struct cctx *cx, const char *key)
+{
+	yaml_node_t *root = yaml_document_get_root_node(cx->doc);
+
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
+
+		if (k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), key))
+			return yaml_document_get_node(cx->doc, p->value);
+	}
+	return root;
+}
+
 static void check_cross(struct cctx *cx)
 {
 	struct config *c = cx->cfg;
 
 	if ((unsigned long)c->max_buffers < 16ul * (unsigned long)c->workers)
-		ERR_AT(cx, yaml_document_get_root_node(cx->doc),
+		ERR_AT(cx, top_node(cx, "buffers"),
 		       "buffers.max (%u) must allow at least 16 buffers per worker (%d workers)",
 		       c->max_buffers, c->workers);
 

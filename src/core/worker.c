@@ -177,7 +177,7 @@ int worker_start(struct worker *w, struct daemon *d, const struct config *cfg,
 	w->d = d;
 	w->cfg = cfg;
 	list_init(&w->clients);
-	bufpool_init(&w->bufs, cfg->buffer_size, per < 16 ? 16 : per);
+	bufpool_init(&w->bufs, cfg->buffer_size, per);	/* config ensures per >= 16 */
 	logbuf_init(&w->access, 64 * 1024);
 	r = uv_loop_init(&w->loop);
 	if (r < 0)

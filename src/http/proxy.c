@@ -1199,8 +1199,9 @@ static void client_eof(struct hconn *c, ssize_t err)
 		return;
 	}
 	if (c->state == C_EXCHANGE || c->state == C_CONNECT)
-		log_info("client %s closed the connection in the middle of its request (%s)",
-			 c->peer, uv_strerror((int)err));
+		log_info("client %s closed the connection %s (%s)", c->peer,
+			 c->req.complete ? "before its response was complete" : "in the middle of its request",
+			 uv_strerror((int)err));
 	client_close(c, "client-closed");
 }
 

@@ -813,7 +813,7 @@ static void test_buffers_per_worker(void **state)
 
 	(void)state;
 	EXPECT_ERRORS("workers: 2\nbuffers: { max: 31 }\n" LISTENERS POOLS,
-		      "t.yml:1:1: buffers.max (31) must allow at least 16 buffers per worker (2 workers)");
+		      "t.yml:2:10: buffers.max (31) must allow at least 16 buffers per worker (2 workers)");
 	c = load_ok("workers: 2\nbuffers: { max: 32 }\n" LISTENERS POOLS);
 	assert_int_equal(c->max_buffers, 32);
 	config_free(c);
