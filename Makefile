@@ -71,7 +71,7 @@ unit: deps-test $(UNIT_BINS)
 integration: deps-test $(BUILD)/nodown
 	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-test: unit integration fuzz-check
+test: unit fuzz-check integration
 
 deps-test:
 	@scripts/deps test fuzz
