@@ -25,7 +25,7 @@ endif
 
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
-PKGS := libuv yaml-0.1
+PKGS := libuv yaml-0.1 jansson
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DND_DEBUG -DLLHTTP_STRICT_MODE=1

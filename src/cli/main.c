@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "core/config.h"
 #include "core/daemon.h"
 
@@ -146,6 +147,7 @@ static int cmd_version(int argc, char **argv)
 static const struct command commands[] = {
 	{ "serve", "run the proxy daemon", serve_usage, cmd_serve },
 	{ "check", "validate a configuration file", check_usage, cmd_check },
+	{ "status", "show listeners, pools and backends of the running daemon", status_usage, cmd_status },
 	{ "version", "print the version", version_usage, cmd_version },
 };
 

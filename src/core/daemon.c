@@ -1,7 +1,8 @@
 /*
  * daemon.c - `nodown serve`: the control thread.
  *
- * Owns: the listening sockets, the worker threads, signals, the pid file.
+ * Owns: the listening sockets, the worker threads, signals, the pid file,
+ *       the shared backend counters and the admin API server.
  * Invariant: listening sockets are bound before any worker starts, so a
  *            config that cannot bind fails before serving anything; the
  *            config stays alive until every worker has been joined.
@@ -59,6 +60,14 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+static void free_stats(struct daemon *d)
+{
+	for (int i = 0; d->stats && i < d->cfg->npools; i++)
+		free(d->stats[i]);
+	free(d->stats);
+	d->stats = NULL;
+}
+
 void daemon_worker_exited(struct daemon *d)
 {
 	atomic_fetch_sub(&d->running, 1);
@@ -107,11 +116,13 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
+	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
 static int start(struct daemon *d)
 {
 	struct config *c = d->cfg;
+	const char *why;
 	char addr[64];
 	int r;
 
@@ -126,6 +137,14 @@ static int start(struct daemon *d)
 				  r == -EADDRINUSE ? " (another process holds this address; stop it or change 'bind')" : "");
 			return r;
 		}
+	}
+	d->stats = xcalloc((size_t)c->npools, sizeof(*d->stats));
+	for (int i = 0; i < c->npools; i++)
+		d->stats[i] = xcalloc((size_t)c->pools[i].nbackends, sizeof(struct backend_stats));
+	r = admin_start(&d->admin, d, d->loop, c->admin_socket, &why);
+	if (r < 0) {
+		log_error("admin socket %s: %s", c->admin_socket, why);
+		return r;
 	}
 	if (c->pid_file && (r = write_pid_file(c->pid_file)) < 0) {
 		log_error("cannot write pid_file %s: %s", c->pid_file, strerror(-r));
@@ -146,7 +165,9 @@ static int start(struct daemon *d)
 		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name, "http", addr,
 			 c->listeners[i].pool_name);
 	}
-	log_info("nodown serving with %d worker(s), pid %d", c->workers, (int)getpid());
+	d->started_ms = uv_now(d->loop);
+	log_info("nodown serving with %d worker(s), pid %d, admin API on %s", c->workers,
+		 (int)getpid(), c->admin_socket);
 	return 0;
 }
 
@@ -175,6 +196,8 @@ int daemon_run(struct config *cfg)
 		for (int i = 0; i < cfg->nlisteners; i++)
 			if (d.listeners[i].fd >= 0)
 				close(d.listeners[i].fd);
+		admin_stop(&d.admin);
+		free_stats(&d);
 		free(d.listeners);
 		config_free(cfg);
 		return 1;
@@ -189,6 +212,7 @@ int daemon_run(struct config *cfg)
 	log_close();
 	free(d.workers);
 	free(d.listeners);
+	free_stats(&d);
 	config_free(cfg);
 	return 0;
 }

@@ -6,7 +6,9 @@
 
 #include <uv.h>
 
+#include "admin.h"
 #include "config.h"
+#include "stats.h"
 #include "worker.h"
 
 struct daemon {
@@ -18,6 +20,9 @@ struct daemon {
 	struct worker *workers;		/* owned, cfg->workers */
 	atomic_int running;		/* workers still running */
 	int stop_signals;		/* SIGTERM/SIGINT received */
+	struct backend_stats **stats;	/* owned: [pool][backend], shared with workers */
+	struct admin admin;		/* the admin API server */
+	uint64_t started_ms;		/* when serving began */
 };
 
 /* Run the daemon on a loaded config until it is stopped. Returns the

@@ -218,8 +218,10 @@ static void drop_upconn(struct hconn *c, bool reusable)
 	if (!u)
 		return;
 	c->up = NULL;
-	if (u->state == UP_BUSY)
+	if (u->state == UP_BUSY) {
 		u->be->active--;
+		STAT_ADD(u->be->stats->active, -1);
+	}
 	if (reusable && u->state == UP_BUSY)
 		upstream_release(u, true);
 	else
@@ -232,8 +234,11 @@ static void client_close(struct hconn *c, const char *why)
 {
 	if (c->state == C_CLOSING)
 		return;
-	if (!c->logged && (c->state == C_CONNECT || c->state == C_EXCHANGE || c->state == C_TUNNEL))
+	if (!c->logged && (c->state == C_CONNECT || c->state == C_EXCHANGE || c->state == C_TUNNEL)) {
 		access_log(c, c->state == C_TUNNEL ? "tunnel-closed" : why);
+		if (c->up && c->state == C_EXCHANGE)
+			STAT_ADD(c->up->be->stats->responses[0], 1);
+	}
 	c->state = C_CLOSING;
 	drop_upconn(c, false);
 	free(c->errmsg);
@@ -371,6 +376,8 @@ static void send_error(struct hconn *c, int status, const char *why)
 	if (status != 408)
 		log_info("client %s on listener '%s': %d %s", c->peer, lcfg(c)->name, status, why);
 	access_log(c, "-");
+	if (c->up)	/* the exchange with this backend failed */
+		STAT_ADD(c->up->be->stats->responses[0], 1);
 	drop_upconn(c, false);
 	c->state = C_LINGER;
 	client_read_stop(c);
@@ -642,10 +649,11 @@ static void connect_cb(uv_connect_t *req, int status)
 		uv_timer_stop(&u->timer);
 		u->state = UP_BUSY;
 		be->active++;
+		STAT_ADD(be->stats->active, 1);
 		attach(c, u);
 		return;
 	}
-	be->connect_errors++;
+	STAT_ADD(be->stats->connect_errors, 1);
 	log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name, be->cfg->name,
 		 be->cfg->address, u->timed_out ? "connect_timeout reached" : uv_strerror(status));
 	u->owner = NULL;
@@ -682,6 +690,7 @@ static void dispatch(struct hconn *c)
 		if (u) {
 			u->owner = c;
 			be->active++;
+			STAT_ADD(be->stats->active, 1);
 			attach(c, u);
 			return;
 		}
@@ -692,7 +701,7 @@ static void dispatch(struct hconn *c)
 		}
 		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
 			 be->cfg->name, be->cfg->address, uv_strerror(r));
-		be->connect_errors++;
+		STAT_ADD(be->stats->connect_errors, 1);
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
 		if (++c->attempts > c->pool->cfg->retries) {
@@ -817,7 +826,7 @@ static void attach(struct hconn *c, struct upconn *u)
 	c->req_done = false;
 	c->resp_started = false;
 	c->up_reusable = false;
-	u->be->requests++;
+	STAT_ADD(u->be->stats->requests, 1);
 	up_wait(c);
 	if (!c->req.complete)
 		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
@@ -1036,6 +1045,7 @@ static void response_head(struct hconn *c)
 	}
 	c->status = h.status;
 	if (!interim) {
+		STAT_ADD(u->be->stats->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
 				 (h.minor == 1 || h.conn_keepalive);
 		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "../core/log.h"
+#include "../core/daemon.h"
 #include "../core/worker.h"
 #include "proxy.h"
 
@@ -34,6 +35,7 @@ void upstream_worker_init(struct worker *w)
 		for (int b = 0; b < p->cfg->nbackends; b++) {
 			p->backends[b].cfg = &p->cfg->backends[b];
 			p->backends[b].pool = p;
+			p->backends[b].stats = &w->d->stats[i][b];
 			list_init(&p->backends[b].idle);
 		}
 	}

@@ -11,6 +11,7 @@
 #include "../core/buffer.h"
 #include "../core/config.h"
 #include "../core/list.h"
+#include "../core/stats.h"
 #include "parse.h"
 
 struct worker;
@@ -22,9 +23,9 @@ struct wbackend {
 	struct wpool *pool;
 	struct list idle;		/* struct upconn, most recently used first */
 	int nidle;
-	int active;			/* requests this worker has on it now */
+	struct backend_stats *stats;	/* process-wide counters, owned by the daemon */
+	int active;			/* requests this worker has on it now (least_conn) */
 	int cur_weight;			/* smooth weighted round robin state */
-	unsigned long long requests, connect_errors;
 };
 
 /* One pool as one worker sees it. */

@@ -1,0 +1,26 @@
+/*
+ * client.h - how CLI commands reach a running daemon: find its admin
+ * socket and make one HTTP request on it.
+ */
+#ifndef ND_CLI_CLIENT_H
+#define ND_CLI_CLIENT_H
+
+#include "core/common.h"
+
+/*
+ * Which admin socket to use: `socket` if given, else the admin.socket of
+ * config file `config` if given, else that of ./nodown.yml if it exists,
+ * else ./nodown.sock. Returns a malloc'd path, or NULL after printing why
+ * (the config file is invalid).
+ */
+char *client_socket_path(const char *cmd, const char *socket, const char *config);
+
+/*
+ * Send `method path` to the daemon on socket path and read the whole
+ * response. Returns 0 with *status and *body (malloc'd, NUL-terminated) set,
+ * or -1 after printing to stderr what went wrong and what to do.
+ */
+int client_request(const char *cmd, const char *path, const char *method, const char *target,
+		   int *status, char **body) ND_MUST_CHECK;
+
+#endif

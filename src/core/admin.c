@@ -1,0 +1,291 @@
+/*
+ * admin.c - the admin API server: HTTP/1.1 + JSON on a Unix socket.
+ *
+ * Owns: the admin socket, its connections, and the JSON that describes the
+ *       running daemon.
+ * Invariant: one request per connection (answered with Connection: close);
+ *            a request head larger than ADMIN_MAX_HEAD is refused with 431.
+ *            Counters are read with relaxed atomics: a status is a
+ *            consistent-enough snapshot, never a lock on the data path.
+ * Runs on: the control thread's loop only.
+ *
+ * Endpoints today: GET /status. Every state-changing command of the CLI
+ * will be one endpoint here; the CLI has no other way in.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "http/parse.h"
+
+#define ADMIN_MAX_HEAD 8192
+
+struct admin_conn {
+	uv_pipe_t pipe;
+	uv_write_t wreq;
+	struct list node;		/* on admin->conns */
+	struct admin *a;		/* borrowed */
+	char *resp;			/* owned: the response being written */
+	size_t len;			/* bytes of head read */
+	char head[ADMIN_MAX_HEAD];
+};
+
+static const char *const class_names[6] = { "failed", "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+char *admin_status_json(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	json_t *root = json_object(), *ls = json_array(), *ps = json_array();
+	char *out;
+
+	json_object_set_new(root, "pid", json_integer(getpid()));
+	json_object_set_new(root, "workers", json_integer(c->workers));
+	json_object_set_new(root, "uptime_seconds",
+			    json_integer((json_int_t)((uv_now(d->loop) - d->started_ms) / 1000)));
+	json_object_set_new(root, "stopping", json_boolean(d->stop_signals > 0));
+	for (int i = 0; i < c->nlisteners; i++) {
+		const struct listener_cfg *lc = &c->listeners[i];
+		struct listener *l = &d->listeners[i];
+
+		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
+			"name", lc->name, "protocol", "http", "bind", lc->bind, "pool", lc->pool_name,
+			"active", atomic_load(&l->active),
+			"accepted", (json_int_t)atomic_load(&l->accepted),
+			"refused", (json_int_t)atomic_load(&l->refused)));
+	}
+	for (int i = 0; i < c->npools; i++) {
+		const struct pool_cfg *pc = &c->pools[i];
+		json_t *bs = json_array();
+
+		for (int b = 0; b < pc->nbackends; b++) {
+			const struct backend_cfg *bc = &pc->backends[b];
+			struct backend_stats *st = &d->stats[i][b];
+			json_t *resp = json_object();
+
+			for (int k = 0; k < 6; k++)
+				json_object_set_new(resp, class_names[k],
+						    json_integer((json_int_t)STAT_GET(st->responses[k])));
+			json_array_append_new(bs, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:o}",
+				"name", bc->name, "address", bc->address, "state", "ready",
+				"weight", bc->weight, "active", STAT_GET(st->active),
+				"requests", (json_int_t)STAT_GET(st->requests),
+				"connect_errors", (json_int_t)STAT_GET(st->connect_errors),
+				"responses", resp));
+		}
+		json_array_append_new(ps, json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
+			"protocol", "http",
+			"balance", pc->balance == BALANCE_LEAST_CONN ? "least_conn" : "round_robin",
+			"backends", bs));
+	}
+	json_object_set_new(root, "listeners", ls);
+	json_object_set_new(root, "pools", ps);
+	out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!out)
+		nd_die("cannot encode the status as JSON");
+	return out;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+	struct admin_conn *ac = h->data;
+
+	free(ac->resp);
+	free(ac);
+}
+
+static void conn_close(struct admin_conn *ac)
+{
+	if (uv_is_closing((uv_handle_t *)&ac->pipe))
+		return;
+	list_del(&ac->node);
+	uv_close((uv_handle_t *)&ac->pipe, conn_closed_cb);
+}
+
+static void written_cb(uv_write_t *req, int status)
+{
+	ND_UNUSED(status);
+	conn_close(req->data);
+}
+
+static void respond(struct admin_conn *ac, int status, const char *reason, const char *type,
+		    const char *body)
+{
+	size_t bl = strlen(body), n = bl + 256;
+	uv_buf_t b;
+
+	uv_read_stop((uv_stream_t *)&ac->pipe);
+	ac->resp = xmalloc(n);
+	n = (size_t)snprintf(ac->resp, n,
+			     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			     "Connection: close\r\n\r\n%s", status, reason, type, bl, body);
+	b = uv_buf_init(ac->resp, (unsigned)n);
+	if (uv_write(&ac->wreq, (uv_stream_t *)&ac->pipe, &b, 1, written_cb) < 0)
+		conn_close(ac);
+}
+
+static void respond_error(struct admin_conn *ac, int status, const char *reason, const char *msg)
+{
+	json_t *j = json_pack("{s:s}", "error", msg);
+	char *s = json_dumps(j, 0);
+	char body[1024];
+
+	snprintf(body, sizeof(body), "%s\n", s);
+	free(s);
+	json_decref(j);
+	respond(ac, status, reason, "application/json", body);
+}
+
+static void route(struct admin_conn *ac, const char *p, const struct http_head *h)
+{
+	if (http_span_is(p, h->target, "/status")) {
+		char *json, *body;
+
+		if (!http_span_is(p, h->method, "get")) {
+			respond_error(ac, 405, "Method Not Allowed", "use GET /status");
+			return;
+		}
+		json = admin_status_json(ac->a->d);
+		body = xmalloc(strlen(json) + 2);
+		sprintf(body, "%s\n", json);
+		free(json);
+		respond(ac, 200, "OK", "application/json", body);
+		free(body);
+		return;
+	}
+	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status");
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct admin_conn *ac = h->data;
+
+	ND_UNUSED(hint);
+	*b = uv_buf_init(ac->head + ac->len, (unsigned)(sizeof(ac->head) - ac->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct admin_conn *ac = s->data;
+	struct http_head h;
+	const char *why;
+	long end;
+
+	ND_UNUSED(b);
+	if (n < 0 || (n == 0 && ac->len == sizeof(ac->head))) {
+		conn_close(ac);
+		return;
+	}
+	ac->len += (size_t)n;
+	end = http_head_end(ac->head, ac->len, ac->len - (size_t)n);
+	if (end < 0 || (end > 0 && http_scan_head(ac->head, (size_t)end, true, &h, &why) != 0)) {
+		respond_error(ac, 400, "Bad Request", "malformed HTTP request");
+		return;
+	}
+	if (end == 0) {
+		if (ac->len == sizeof(ac->head))
+			respond_error(ac, 431, "Request Header Fields Too Large", "request head too large");
+		return;
+	}
+	route(ac, ac->head, &h);
+}
+
+static void connection_cb(uv_stream_t *server, int status)
+{
+	struct admin *a = server->data;
+	struct admin_conn *ac;
+
+	if (status < 0)
+		return;
+	ac = xcalloc(1, sizeof(*ac));
+	ac->a = a;
+	uv_pipe_init(server->loop, &ac->pipe, 0);
+	ac->pipe.data = ac->wreq.data = ac;
+	list_append(&a->conns, &ac->node);
+	if (uv_accept(server, (uv_stream_t *)&ac->pipe) != 0) {
+		conn_close(ac);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&ac->pipe, alloc_cb, read_cb);
+}
+
+/* Is something answering on path? A leftover file from a crash is not. */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return alive;
+}
+
+int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *path,
+		const char **why)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->d = d;
+	list_init(&a->conns);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		*why = "the admin socket path is too long for a Unix socket (108 bytes at most)";
+		return -ENAMETOOLONG;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			*why = "a file that is not a socket is in the way; remove it or change admin.socket";
+			return -EEXIST;
+		}
+		if (socket_alive(path)) {
+			*why = "another process (another nodown?) is serving on it; stop it or change admin.socket";
+			return -EADDRINUSE;
+		}
+		unlink(path);	/* stale, left by a process that did not stop cleanly */
+	}
+	uv_pipe_init(loop, &a->server, 0);
+	a->server.data = a;
+	r = uv_pipe_bind(&a->server, path);
+	if (r == 0) {
+		chmod(path, 0600);	/* the admin API can change what the proxy does */
+		r = uv_listen((uv_stream_t *)&a->server, 64, connection_cb);
+	}
+	if (r < 0) {
+		*why = uv_strerror(r);
+		uv_close((uv_handle_t *)&a->server, NULL);
+		return r;
+	}
+	a->path = xstrdup(path);
+	a->open = true;
+	return 0;
+}
+
+void admin_stop(struct admin *a)
+{
+	struct list *pos, *tmp;
+
+	if (!a->open)
+		return;
+	a->open = false;
+	uv_close((uv_handle_t *)&a->server, NULL);
+	list_for_each_safe(pos, tmp, &a->conns)
+		conn_close(container_of(pos, struct admin_conn, node));
+	unlink(a->path);
+	free(a->path);
+	a->path = NULL;
+}
