@@ -7,4 +7,10 @@
 extern const char status_usage[];
 int cmd_status(int argc, char **argv);
 
+extern const char drain_usage[], ready_usage[], maint_usage[], weight_usage[];
+int cmd_drain(int argc, char **argv);
+int cmd_ready(int argc, char **argv);
+int cmd_maint(int argc, char **argv);
+int cmd_weight(int argc, char **argv);
+
 #endif

@@ -148,6 +148,10 @@ static const struct command commands[] = {
 	{ "serve", "run the proxy daemon", serve_usage, cmd_serve },
 	{ "check", "validate a configuration file", check_usage, cmd_check },
 	{ "status", "show listeners, pools and backends of the running daemon", status_usage, cmd_status },
+	{ "drain", "take a backend out of rotation; in-flight requests finish", drain_usage, cmd_drain },
+	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },
+	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
+	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
 	{ "version", "print the version", version_usage, cmd_version },
 };
 

@@ -9,8 +9,9 @@
  *            consistent-enough snapshot, never a lock on the data path.
  * Runs on: the control thread's loop only.
  *
- * Endpoints today: GET /status. Every state-changing command of the CLI
- * will be one endpoint here; the CLI has no other way in.
+ * Endpoints: GET /status; POST /pools/POOL/backends/BACKEND/ACTION with
+ * ACTION drain, ready, maint or weight?value=N. Every state-changing
+ * command of the CLI is one endpoint here; the CLI has no other way in.
  */
 #include "admin.h"
 
@@ -39,6 +40,25 @@ struct admin_conn {
 
 static const char *const class_names[6] = { "failed", "1xx", "2xx", "3xx", "4xx", "5xx" };
 
+static json_t *backend_json(struct daemon *d, int p, int b)
+{
+	const struct backend_cfg *bc = &d->cfg->pools[p].backends[b];
+	struct backend_live *st = &d->live[p][b];
+	json_t *resp = json_object();
+
+	for (int k = 0; k < 6; k++)
+		json_object_set_new(resp, class_names[k],
+				    json_integer((json_int_t)STAT_GET(st->responses[k])));
+	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
+			 "name", bc->name, "address", bc->address,
+			 "state", backend_state_name(STAT_GET(st->state)),
+			 "weight", STAT_GET(st->weight), "config_weight", bc->weight,
+			 "active", STAT_GET(st->active),
+			 "requests", (json_int_t)STAT_GET(st->requests),
+			 "connect_errors", (json_int_t)STAT_GET(st->connect_errors),
+			 "responses", resp);
+}
+
 char *admin_status_json(struct daemon *d)
 {
 	const struct config *c = d->cfg;
@@ -64,21 +84,8 @@ char *admin_status_json(struct daemon *d)
 		const struct pool_cfg *pc = &c->pools[i];
 		json_t *bs = json_array();
 
-		for (int b = 0; b < pc->nbackends; b++) {
-			const struct backend_cfg *bc = &pc->backends[b];
-			struct backend_stats *st = &d->stats[i][b];
-			json_t *resp = json_object();
-
-			for (int k = 0; k < 6; k++)
-				json_object_set_new(resp, class_names[k],
-						    json_integer((json_int_t)STAT_GET(st->responses[k])));
-			json_array_append_new(bs, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:o}",
-				"name", bc->name, "address", bc->address, "state", "ready",
-				"weight", bc->weight, "active", STAT_GET(st->active),
-				"requests", (json_int_t)STAT_GET(st->requests),
-				"connect_errors", (json_int_t)STAT_GET(st->connect_errors),
-				"responses", resp));
-		}
+		for (int b = 0; b < pc->nbackends; b++)
+			json_array_append_new(bs, backend_json(d, i, b));
 		json_array_append_new(ps, json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
 			"protocol", "http",
 			"balance", pc->balance == BALANCE_LEAST_CONN ? "least_conn" : "round_robin",
@@ -136,17 +143,123 @@ static void respond(struct admin_conn *ac, int status, const char *reason, const
 static void respond_error(struct admin_conn *ac, int status, const char *reason, const char *msg)
 {
 	json_t *j = json_pack("{s:s}", "error", msg);
-	char *s = json_dumps(j, 0);
-	char body[1024];
+	char *s = json_dumps(j, 0), *body = xmalloc(strlen(s) + 2);
 
-	snprintf(body, sizeof(body), "%s\n", s);
+	sprintf(body, "%s\n", s);
 	free(s);
 	json_decref(j);
 	respond(ac, status, reason, "application/json", body);
+	free(body);
+}
+
+static void respond_json(struct admin_conn *ac, json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *body;
+
+	json_decref(j);
+	body = xmalloc(strlen(s) + 2);
+	sprintf(body, "%s\n", s);
+	free(s);
+	respond(ac, 200, "OK", "application/json", body);
+	free(body);
+}
+
+/* Names of the items of a list, for "known: a, b" in messages. */
+static void names_of(char *out, size_t n, const char *const *names, int count)
+{
+	out[0] = '\0';
+	for (int i = 0; i < count; i++) {
+		strncat(out, i ? ", " : "", n - strlen(out) - 1);
+		strncat(out, names[i], n - strlen(out) - 1);
+	}
+}
+
+/*
+ * POST /pools/POOL/backends/BACKEND/ACTION[?value=N]; ACTION is drain,
+ * ready, maint or weight (value 0-1000). Answers the backend's JSON.
+ */
+static void route_backend(struct admin_conn *ac, char *path)
+{
+	struct daemon *d = ac->a->d;
+	const struct config *c = d->cfg;
+	char *pool = path + strlen("/pools/"), *be, *action, *query, msg[3072], known[768];
+	const char *names[256];
+	int p, b, weight = -1, state = -1;
+
+	be = strstr(pool, "/backends/");
+	if (!be) {
+		respond_error(ac, 404, "Not Found", "expected /pools/POOL/backends/BACKEND/ACTION");
+		return;
+	}
+	*be = '\0';
+	be += strlen("/backends/");
+	action = strchr(be, '/');
+	if (!action) {
+		respond_error(ac, 404, "Not Found", "expected /pools/POOL/backends/BACKEND/ACTION");
+		return;
+	}
+	*action++ = '\0';
+	query = strchr(action, '?');
+	if (query)
+		*query++ = '\0';
+	for (p = 0; p < c->npools && strcmp(c->pools[p].name, pool); p++)
+		names[p < 256 ? p : 255] = c->pools[p].name;
+	if (p == c->npools) {
+		names_of(known, sizeof(known), names, c->npools < 256 ? c->npools : 256);
+		snprintf(msg, sizeof(msg), "no pool '%.200s' (pools: %s)", pool, known);
+		respond_error(ac, 404, "Not Found", msg);
+		return;
+	}
+	for (b = 0; b < c->pools[p].nbackends && strcmp(c->pools[p].backends[b].name, be); b++)
+		names[b < 256 ? b : 255] = c->pools[p].backends[b].name;
+	if (b == c->pools[p].nbackends) {
+		names_of(known, sizeof(known), names, b < 256 ? b : 256);
+		snprintf(msg, sizeof(msg), "no backend '%.200s' in pool '%.200s' (backends: %s)", be, pool, known);
+		respond_error(ac, 404, "Not Found", msg);
+		return;
+	}
+	if (!strcmp(action, "drain")) {
+		state = BACKEND_DRAINING;
+	} else if (!strcmp(action, "ready")) {
+		state = BACKEND_READY;
+	} else if (!strcmp(action, "maint")) {
+		state = BACKEND_MAINT;
+	} else if (!strcmp(action, "weight")) {
+		char *end;
+		long v = query && !strncmp(query, "value=", 6) ? strtol(query + 6, &end, 10) : -1;
+
+		if (!query || strncmp(query, "value=", 6) || !query[6] || *end || v < 0 || v > 1000) {
+			respond_error(ac, 400, "Bad Request", "weight needs ?value=N with N from 0 to 1000");
+			return;
+		}
+		weight = (int)v;
+	} else {
+		snprintf(msg, sizeof(msg), "unknown action '%.200s' (actions: drain, ready, maint, weight)", action);
+		respond_error(ac, 404, "Not Found", msg);
+		return;
+	}
+	daemon_set_backend(d, p, b, state, weight);
+	respond_json(ac, backend_json(d, p, b));
 }
 
 static void route(struct admin_conn *ac, const char *p, const struct http_head *h)
 {
+	char path[1024];
+
+	if (h->target.len >= sizeof(path)) {
+		respond_error(ac, 414, "URI Too Long", "request target too long");
+		return;
+	}
+	memcpy(path, p + h->target.off, h->target.len);
+	path[h->target.len] = '\0';
+	if (!strncmp(path, "/pools/", 7)) {
+		if (!http_span_is(p, h->method, "post")) {
+			respond_error(ac, 405, "Method Not Allowed", "backend actions take POST");
+			return;
+		}
+		route_backend(ac, path);
+		return;
+	}
 	if (http_span_is(p, h->target, "/status")) {
 		char *json, *body;
 
@@ -162,7 +275,8 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 		free(body);
 		return;
 	}
-	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status");
+	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, "
+		      "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}");
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)

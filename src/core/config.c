@@ -222,7 +222,7 @@ struct cctx {
 	errlist_add((cx)->errs, (cx)->file, (int)(node)->start_mark.line + 1, \
 		    (int)(node)->start_mark.column + 1, __VA_ARGS__)
 
-enum ftype { F_STR, F_INT, F_BOOL, F_DURATION, F_SIZE, F_ENUM, F_ADDR, F_CUSTOM };
+enum ftype { F_STR, F_NAME, F_INT, F_BOOL, F_DURATION, F_SIZE, F_ENUM, F_ADDR, F_CUSTOM };
 
 struct field;
 typedef void (*custom_fn)(struct cctx *cx, yaml_node_t *val, void *target);
@@ -279,6 +279,18 @@ static void read_field(struct cctx *cx, const struct field *f, yaml_node_t *v, v
 		}
 		free(*(char **)dst);
 		*(char **)dst = xstrdup(scalar(v));
+		return;
+	case F_NAME:
+		if (!want_scalar(cx, v, f->key, "a name"))
+			return;
+		s = scalar(v);
+		if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(s)) {
+			ERR_AT(cx, v, "'%s' must be a non-empty name of letters, digits, '-', '_' and '.' "
+			       "(it appears in URLs and 'POOL/BACKEND' arguments), not '%s'", f->key, s);
+			return;
+		}
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(s);
 		return;
 	case F_INT:
 		if (!want_scalar(cx, v, f->key, "a whole number"))
@@ -435,7 +447,7 @@ static const char *const balance_names[] = { "round_robin", "least_conn", NULL }
 
 #define B(f) offsetof(struct backend_cfg, f)
 static const struct field backend_fields[] = {
-	{ .key = "name", .type = F_STR, .off = B(name), .required = true },
+	{ .key = "name", .type = F_NAME, .off = B(name), .required = true },
 	{ .key = "address", .type = F_ADDR, .off = B(address), .addr_off = B(addr), .required = true },
 	{ .key = "weight", .type = F_INT, .off = B(weight), .min = 1, .max = 1000 },
 };
@@ -445,7 +457,7 @@ static void read_backends(struct cctx *cx, yaml_node_t *v, void *target);
 
 #define P(f) offsetof(struct pool_cfg, f)
 static const struct field pool_fields[] = {
-	{ .key = "name", .type = F_STR, .off = P(name), .required = true },
+	{ .key = "name", .type = F_NAME, .off = P(name), .required = true },
 	{ .key = "protocol", .type = F_ENUM, .off = P(protocol), .names = proto_names, .required = true },
 	{ .key = "balance", .type = F_ENUM, .off = P(balance), .names = balance_names },
 	{ .key = "backends", .type = F_CUSTOM, .off = P(backends), .fn = read_backends, .required = true },
@@ -459,10 +471,10 @@ static const struct field pool_fields[] = {
 
 #define L(f) offsetof(struct listener_cfg, f)
 static const struct field listener_fields[] = {
-	{ .key = "name", .type = F_STR, .off = L(name), .required = true },
+	{ .key = "name", .type = F_NAME, .off = L(name), .required = true },
 	{ .key = "protocol", .type = F_ENUM, .off = L(protocol), .names = proto_names, .required = true },
 	{ .key = "bind", .type = F_ADDR, .off = L(bind), .addr_off = L(addr), .required = true },
-	{ .key = "pool", .type = F_STR, .off = L(pool_name), .required = true },
+	{ .key = "pool", .type = F_NAME, .off = L(pool_name), .required = true },
 	{ .key = "backlog", .type = F_INT, .off = L(backlog), .min = 1, .max = 65535 },
 	{ .key = "max_connections", .type = F_INT, .off = L(max_connections), .min = 1, .max = 10000000 },
 	{ .key = "max_header_size", .type = F_SIZE, .off = L(max_header_size), .min = 256, .max = 1 << 20 },

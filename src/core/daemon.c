@@ -60,12 +60,52 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
-static void free_stats(struct daemon *d)
+static void free_live(struct daemon *d)
 {
-	for (int i = 0; d->stats && i < d->cfg->npools; i++)
-		free(d->stats[i]);
-	free(d->stats);
-	d->stats = NULL;
+	for (int i = 0; d->live && i < d->cfg->npools; i++)
+		free(d->live[i]);
+	free(d->live);
+	d->live = NULL;
+}
+
+void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
+{
+	struct backend_live *lv = &d->live[p][b];
+	const struct pool_cfg *pc = &d->cfg->pools[p];
+	int old = atomic_load(&lv->state), oldw = atomic_load(&lv->weight);
+
+	if (state >= 0 && state != old) {
+		if (state == BACKEND_DRAINING && old == BACKEND_DRAINED)
+			state = BACKEND_DRAINED;	/* already drained: stays drained */
+		atomic_store(&lv->state, state);
+		log_info("backend %s/%s: %s -> %s (operator)", pc->name, pc->backends[b].name,
+			 backend_state_name(old), backend_state_name(state));
+	}
+	if (weight >= 0 && weight != oldw) {
+		atomic_store(&lv->weight, weight);
+		log_info("backend %s/%s: weight %d -> %d (operator)", pc->name, pc->backends[b].name,
+			 oldw, weight);
+	}
+	for (int i = 0; i < d->cfg->workers; i++)
+		worker_sweep(&d->workers[i]);
+}
+
+/* Every 250 ms: a draining backend with nothing in flight is drained. */
+static void drain_timer_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	for (int p = 0; p < d->cfg->npools; p++) {
+		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
+			struct backend_live *lv = &d->live[p][b];
+			int expect = BACKEND_DRAINING;
+
+			if (STAT_GET(lv->active) == 0 &&
+			    atomic_compare_exchange_strong(&lv->state, &expect, BACKEND_DRAINED))
+				log_info("backend %s/%s: draining -> drained (nothing left in flight)",
+					 d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name);
+		}
+	}
 }
 
 void daemon_worker_exited(struct daemon *d)
@@ -116,6 +156,7 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
+	uv_close((uv_handle_t *)&d->drain_timer, NULL);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -138,9 +179,12 @@ static int start(struct daemon *d)
 			return r;
 		}
 	}
-	d->stats = xcalloc((size_t)c->npools, sizeof(*d->stats));
-	for (int i = 0; i < c->npools; i++)
-		d->stats[i] = xcalloc((size_t)c->pools[i].nbackends, sizeof(struct backend_stats));
+	d->live = xcalloc((size_t)c->npools, sizeof(*d->live));
+	for (int i = 0; i < c->npools; i++) {
+		d->live[i] = xcalloc((size_t)c->pools[i].nbackends, sizeof(struct backend_live));
+		for (int b = 0; b < c->pools[i].nbackends; b++)
+			atomic_store(&d->live[i][b].weight, c->pools[i].backends[b].weight);
+	}
 	r = admin_start(&d->admin, d, d->loop, c->admin_socket, &why);
 	if (r < 0) {
 		log_error("admin socket %s: %s", c->admin_socket, why);
@@ -188,6 +232,9 @@ int daemon_run(struct config *cfg)
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_init(d.loop, &d.sighup);
 	uv_async_init(d.loop, &d.worker_done, worker_done_cb);
+	uv_timer_init(d.loop, &d.drain_timer);
+	d.drain_timer.data = &d;
+	uv_timer_start(&d.drain_timer, drain_timer_cb, 250, 250);
 	d.sigterm.data = d.sigint.data = d.sighup.data = d.worker_done.data = &d;
 	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&d.sigint, signal_cb, SIGINT);
@@ -197,7 +244,7 @@ int daemon_run(struct config *cfg)
 			if (d.listeners[i].fd >= 0)
 				close(d.listeners[i].fd);
 		admin_stop(&d.admin);
-		free_stats(&d);
+		free_live(&d);
 		free(d.listeners);
 		config_free(cfg);
 		return 1;
@@ -212,7 +259,7 @@ int daemon_run(struct config *cfg)
 	log_close();
 	free(d.workers);
 	free(d.listeners);
-	free_stats(&d);
+	free_live(&d);
 	config_free(cfg);
 	return 0;
 }

@@ -8,7 +8,7 @@
 
 #include "admin.h"
 #include "config.h"
-#include "stats.h"
+#include "backend.h"
 #include "worker.h"
 
 struct daemon {
@@ -20,10 +20,18 @@ struct daemon {
 	struct worker *workers;		/* owned, cfg->workers */
 	atomic_int running;		/* workers still running */
 	int stop_signals;		/* SIGTERM/SIGINT received */
-	struct backend_stats **stats;	/* owned: [pool][backend], shared with workers */
+	struct backend_live **live;	/* owned: [pool][backend], shared with workers */
 	struct admin admin;		/* the admin API server */
 	uint64_t started_ms;		/* when serving began */
+	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
 };
+
+/*
+ * Operator action on backend b of pool p (control thread): set its state,
+ * and/or its weight if weight >= 0. Logs the transition, makes every worker
+ * drop pooled connections the backend may no longer use.
+ */
+void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight);
 
 /* Run the daemon on a loaded config until it is stopped. Returns the
  * process exit code. Takes ownership of cfg. */

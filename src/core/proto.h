@@ -32,6 +32,8 @@ struct proto_ops {
 	void (*worker_free)(struct worker *w);
 	/* The worker is about to end: close pooled backend connections. */
 	void (*worker_close)(struct worker *w);
+	/* Backend states changed: drop pooled connections that must go. */
+	void (*worker_sweep)(struct worker *w);
 };
 
 const struct proto_ops *proto_ops(enum nd_proto p);

@@ -148,8 +148,16 @@ static void wake_cb(uv_async_t *a)
 {
 	struct worker *w = a->data;
 
+	if (atomic_exchange(&w->sweep_requested, false))
+		proto_ops(PROTO_HTTP)->worker_sweep(w);
 	if (atomic_load(&w->stop_requested))
 		begin_stop(w);
+}
+
+void worker_sweep(struct worker *w)
+{
+	atomic_store(&w->sweep_requested, true);
+	uv_async_send(&w->wake);
 }
 
 void worker_client_gone(struct worker *w)

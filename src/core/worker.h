@@ -49,6 +49,7 @@ struct worker {
 	struct list clients;		/* every open client connection */
 	int nclients;
 	atomic_bool stop_requested;	/* set by the daemon before waking us */
+	atomic_bool sweep_requested;	/* backend states changed */
 	bool stopping;			/* graceful stop in progress */
 	bool grace_over;		/* idle clients are now closed */
 	struct logbuf access;		/* buffered access-log lines */
@@ -59,6 +60,9 @@ struct worker {
 /* Prepare w for listeners[] and start its thread. Returns 0 or -errno. */
 int worker_start(struct worker *w, struct daemon *d, const struct config *cfg,
 		 struct listener *listeners) ND_MUST_CHECK;
+
+/* Tell w that backend states changed (any thread). */
+void worker_sweep(struct worker *w);
 
 /* Ask w to stop gracefully (any thread). */
 void worker_stop(struct worker *w);

@@ -220,7 +220,7 @@ static void drop_upconn(struct hconn *c, bool reusable)
 	c->up = NULL;
 	if (u->state == UP_BUSY) {
 		u->be->active--;
-		STAT_ADD(u->be->stats->active, -1);
+		STAT_ADD(u->be->live->active, -1);
 	}
 	if (reusable && u->state == UP_BUSY)
 		upstream_release(u, true);
@@ -237,7 +237,7 @@ static void client_close(struct hconn *c, const char *why)
 	if (!c->logged && (c->state == C_CONNECT || c->state == C_EXCHANGE || c->state == C_TUNNEL)) {
 		access_log(c, c->state == C_TUNNEL ? "tunnel-closed" : why);
 		if (c->up && c->state == C_EXCHANGE)
-			STAT_ADD(c->up->be->stats->responses[0], 1);
+			STAT_ADD(c->up->be->live->responses[0], 1);
 	}
 	c->state = C_CLOSING;
 	drop_upconn(c, false);
@@ -377,7 +377,7 @@ static void send_error(struct hconn *c, int status, const char *why)
 		log_info("client %s on listener '%s': %d %s", c->peer, lcfg(c)->name, status, why);
 	access_log(c, "-");
 	if (c->up)	/* the exchange with this backend failed */
-		STAT_ADD(c->up->be->stats->responses[0], 1);
+		STAT_ADD(c->up->be->live->responses[0], 1);
 	drop_upconn(c, false);
 	c->state = C_LINGER;
 	client_read_stop(c);
@@ -649,11 +649,11 @@ static void connect_cb(uv_connect_t *req, int status)
 		uv_timer_stop(&u->timer);
 		u->state = UP_BUSY;
 		be->active++;
-		STAT_ADD(be->stats->active, 1);
+		STAT_ADD(be->live->active, 1);
 		attach(c, u);
 		return;
 	}
-	STAT_ADD(be->stats->connect_errors, 1);
+	STAT_ADD(be->live->connect_errors, 1);
 	log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name, be->cfg->name,
 		 be->cfg->address, u->timed_out ? "connect_timeout reached" : uv_strerror(status));
 	u->owner = NULL;
@@ -690,7 +690,7 @@ static void dispatch(struct hconn *c)
 		if (u) {
 			u->owner = c;
 			be->active++;
-			STAT_ADD(be->stats->active, 1);
+			STAT_ADD(be->live->active, 1);
 			attach(c, u);
 			return;
 		}
@@ -701,7 +701,7 @@ static void dispatch(struct hconn *c)
 		}
 		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
 			 be->cfg->name, be->cfg->address, uv_strerror(r));
-		STAT_ADD(be->stats->connect_errors, 1);
+		STAT_ADD(be->live->connect_errors, 1);
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
 		if (++c->attempts > c->pool->cfg->retries) {
@@ -826,7 +826,7 @@ static void attach(struct hconn *c, struct upconn *u)
 	c->req_done = false;
 	c->resp_started = false;
 	c->up_reusable = false;
-	STAT_ADD(u->be->stats->requests, 1);
+	STAT_ADD(u->be->live->requests, 1);
 	up_wait(c);
 	if (!c->req.complete)
 		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
@@ -1045,7 +1045,7 @@ static void response_head(struct hconn *c)
 	}
 	c->status = h.status;
 	if (!interim) {
-		STAT_ADD(u->be->stats->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
+		STAT_ADD(u->be->live->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
 				 (h.minor == 1 || h.conn_keepalive);
 		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||
@@ -1314,4 +1314,5 @@ const struct proto_ops http_proto_ops = {
 	.worker_init = upstream_worker_init,
 	.worker_free = upstream_worker_free,
 	.worker_close = upstream_worker_close,
+	.worker_sweep = upstream_worker_sweep,
 };

@@ -35,21 +35,38 @@ void upstream_worker_init(struct worker *w)
 		for (int b = 0; b < p->cfg->nbackends; b++) {
 			p->backends[b].cfg = &p->cfg->backends[b];
 			p->backends[b].pool = p;
-			p->backends[b].stats = &w->d->stats[i][b];
+			p->backends[b].live = &w->d->live[i][b];
 			list_init(&p->backends[b].idle);
+		}
+	}
+}
+
+/* Close the idle connections of every backend, or (all = false) of those
+ * no longer taking requests. */
+static void close_idle(struct worker *w, bool all)
+{
+	for (int i = 0; i < w->cfg->npools; i++) {
+		struct wpool *p = &w->pools[i];
+
+		for (int b = 0; b < p->cfg->nbackends; b++) {
+			struct wbackend *be = &p->backends[b];
+
+			if (!all && backend_usable(be->live))
+				continue;
+			while (!list_empty(&be->idle))
+				upstream_close(container_of(be->idle.next, struct upconn, node));
 		}
 	}
 }
 
 void upstream_worker_close(struct worker *w)
 {
-	for (int i = 0; i < w->cfg->npools; i++) {
-		struct wpool *p = &w->pools[i];
+	close_idle(w, true);
+}
 
-		for (int b = 0; b < p->cfg->nbackends; b++)
-			while (!list_empty(&p->backends[b].idle))
-				upstream_close(container_of(p->backends[b].idle.next, struct upconn, node));
-	}
+void upstream_worker_sweep(struct worker *w)
+{
+	close_idle(w, false);
 }
 
 void upstream_worker_free(struct worker *w)
@@ -73,10 +90,12 @@ static struct wbackend *pick_round_robin(struct wpool *p, uint64_t mask)
 	for (int i = 0; i < p->cfg->nbackends; i++) {
 		struct wbackend *b = &p->backends[i];
 
-		if (tried(mask, i))
+		int weight = STAT_GET(b->live->weight);
+
+		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
-		b->cur_weight += b->cfg->weight;
-		total += b->cfg->weight;
+		b->cur_weight += weight;
+		total += weight;
 		if (!best || b->cur_weight > best->cur_weight)
 			best = b;
 	}
@@ -96,9 +115,10 @@ static struct wbackend *pick_least_conn(struct wpool *p, uint64_t mask)
 		int i = (start + k) % n;
 		struct wbackend *b = &p->backends[i];
 
-		if (tried(mask, i))
+		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
-		if (!best || (long)b->active * best->cfg->weight < (long)best->active * b->cfg->weight)
+		if (!best || (long)b->active * STAT_GET(best->live->weight) <
+			     (long)best->active * STAT_GET(b->live->weight))
 			best = b;
 	}
 	return best;
@@ -206,7 +226,8 @@ void upstream_release(struct upconn *u, bool reusable)
 
 	u->owner = NULL;
 	bufpool_unwait(&u->bw);
-	if (!reusable || w->stopping || be->nidle >= be->pool->cfg->max_idle || u->writing ||
+	if (!reusable || w->stopping || !backend_usable(be->live) ||
+	    be->nidle >= be->pool->cfg->max_idle || u->writing ||
 	    (u->in && buf_pending(u->in))) {
 		upstream_close(u);
 		return;

@@ -11,7 +11,7 @@
 #include "../core/buffer.h"
 #include "../core/config.h"
 #include "../core/list.h"
-#include "../core/stats.h"
+#include "../core/backend.h"
 #include "parse.h"
 
 struct worker;
@@ -23,7 +23,7 @@ struct wbackend {
 	struct wpool *pool;
 	struct list idle;		/* struct upconn, most recently used first */
 	int nidle;
-	struct backend_stats *stats;	/* process-wide counters, owned by the daemon */
+	struct backend_live *live;	/* shared state and counters, owned by the daemon */
 	int active;			/* requests this worker has on it now (least_conn) */
 	int cur_weight;			/* smooth weighted round robin state */
 };
@@ -67,6 +67,9 @@ struct upconn {
 void upstream_worker_init(struct worker *w);
 void upstream_worker_free(struct worker *w);
 void upstream_worker_close(struct worker *w);
+/* A backend state changed: close idle connections to backends that no
+ * longer take requests (drain closes them at once). */
+void upstream_worker_sweep(struct worker *w);
 
 /*
  * Choose a backend of p for a new request, skipping `tried` (bit i set =

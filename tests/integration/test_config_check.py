@@ -78,7 +78,7 @@ CASES = [
     ("wrong-type-mapping-for-scalar",
      lambda t, p: t.replace("    pool: app\n", "    pool:\n      - app\n"),
      lambda t: pos(t, "- app", "-"),
-     r"'pool' must be a string, not a list"),
+     r"'pool' must be a name, not a list"),
     ("bad-enum",
      lambda t, p: t.replace("balance: round_robin", "balance: random"),
      lambda t: pos(t, "balance: random", "random"),

@@ -362,7 +362,7 @@ static void test_wrong_type(void **state)
 		      "    pool: [ app ]\n"
 		      "    via: maybe\n"
 		      POOLS,
-		      "t.yml:5:11: 'pool' must be a string, not a list",
+		      "t.yml:5:11: 'pool' must be a name, not a list",
 		      "t.yml:6:10: 'via' must be true or false, not 'maybe'");
 	EXPECT_ERRORS("pid_file: { a: b }\n" LISTENERS POOLS,
 		      "t.yml:1:11: 'pid_file' must be a string, not a mapping");
@@ -978,6 +978,25 @@ static void test_parse_address_port_digits_only(void **state)
  * (nodown drain app/...). The same holds for backend and listener names
  * and the admin socket path.
  */
+static void test_names_are_url_safe(void **state)
+{
+	(void)state;
+	EXPECT_ERRORS(LISTENERS
+		      "pools:\n"
+		      "  - name: app\n"
+		      "    protocol: http\n"
+		      "    backends:\n"
+		      "      - { name: 'a/b', address: 127.0.0.1:9001 }\n",
+		      "t.yml:10:17: 'name' must be a non-empty name of letters, digits, '-', '_' and '.' "
+		      "(it appears in URLs and 'POOL/BACKEND' arguments), not 'a/b'");
+	config_free(load_ok(LISTENERS
+			    "pools:\n"
+			    "  - name: app\n"
+			    "    protocol: http\n"
+			    "    backends:\n"
+			    "      - { name: web-1.blue_2, address: 127.0.0.1:9001 }\n"));
+}
+
 static void test_empty_strings_refused(void **state)
 {
 	static const char *const yaml[] = {
@@ -1066,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(test_parse_address),
 		cmocka_unit_test(test_parse_address_port_digits_only),
 		cmocka_unit_test(test_empty_strings_refused),
+		cmocka_unit_test(test_names_are_url_safe),
 		cmocka_unit_test(test_errlist),
 	};
 

@@ -1,0 +1,42 @@
+/*
+ * backend.h - the live state of one backend, shared by the control thread
+ * (which changes it: drain, ready, maint, weight) and every worker (which
+ * reads it for each new request and adds to its counters).
+ *
+ * Everything here is an atomic read and written relaxed: a worker that sees
+ * a state change one request late is fine; a lock on the data path is not.
+ */
+#ifndef ND_BACKEND_H
+#define ND_BACKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+enum backend_state {
+	BACKEND_READY,		/* takes new requests */
+	BACKEND_DRAINING,	/* no new requests; in-flight ones finish */
+	BACKEND_DRAINED,	/* draining and nothing left in flight */
+	BACKEND_MAINT,		/* taken out for maintenance; no new requests */
+};
+
+struct backend_live {
+	atomic_int state;			/* enum backend_state */
+	atomic_int weight;			/* effective weight; 0 = no new requests */
+	atomic_int active;			/* requests in flight on it, all workers */
+	atomic_ullong requests;			/* requests sent to it */
+	atomic_ullong connect_errors;		/* connects refused, failed or timed out */
+	atomic_ullong responses[6];		/* [1..5]: by status class; [0]: none (cut short) */
+};
+
+#define STAT_ADD(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
+#define STAT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+/* May a new request go to b? */
+static inline bool backend_usable(struct backend_live *b)
+{
+	return STAT_GET(b->state) == BACKEND_READY && STAT_GET(b->weight) > 0;
+}
+
+const char *backend_state_name(enum backend_state s);
+
+#endif
