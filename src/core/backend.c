@@ -1,9 +1,15 @@
 /*
- * backend.c - names of backend states, as the API and the logs spell them.
+ * backend.c - the live state of a backend: names, effective weight, and
+ * passive failure detection.
+ *
+ * Runs on: any thread; everything is atomics (see backend.h).
  */
 #include "backend.h"
 
-const char *backend_state_name(enum backend_state s)
+#include "common.h"
+#include "log.h"
+
+const char *backend_op_state_name(int s)
 {
 	switch (s) {
 	case BACKEND_READY: return "ready";
@@ -12,4 +18,45 @@ const char *backend_state_name(enum backend_state s)
 	case BACKEND_MAINT: return "maint";
 	}
 	return "?";
+}
+
+const char *backend_state_name(struct backend_live *b)
+{
+	int s = STAT_GET(b->state);
+
+	if (s == BACKEND_READY && STAT_GET(b->health) == HEALTH_DOWN)
+		return "down";
+	return backend_op_state_name(s);
+}
+
+int backend_weight(struct backend_live *b, uint64_t slowstart_ms)
+{
+	int w = STAT_GET(b->weight);
+	uint64_t since, now;
+
+	if (slowstart_ms == 0 || w <= 1)
+		return w;
+	since = STAT_GET(b->usable_since_ms);
+	now = nd_now_ms();
+	if (since == 0 || now - since >= slowstart_ms)
+		return w;
+	w = (int)((uint64_t)w * (now - since) / slowstart_ms);
+	return w < 1 ? 1 : w;
+}
+
+void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
+		     const char *name, const char *why)
+{
+	int expect = HEALTH_UP;
+
+	if (ok) {
+		if (STAT_GET(b->fails))
+			atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
+		return;
+	}
+	if (fall <= 0 || STAT_ADD(b->fails, 1) + 1 < fall)
+		return;
+	if (atomic_compare_exchange_strong(&b->health, &expect, HEALTH_DOWN))
+		log_warn("backend %s/%s: up -> down after %d consecutive failures seen by traffic "
+			 "(last: %s); health checks will bring it back", pool, name, fall, why);
 }

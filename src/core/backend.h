@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum backend_state {
 	BACKEND_READY,		/* takes new requests */
@@ -19,8 +20,13 @@ enum backend_state {
 	BACKEND_MAINT,		/* taken out for maintenance; no new requests */
 };
 
+enum backend_health { HEALTH_UP, HEALTH_DOWN };
+
 struct backend_live {
-	atomic_int state;			/* enum backend_state */
+	atomic_int state;			/* enum backend_state: the operator's word */
+	atomic_int health;			/* enum backend_health: the checks' word */
+	atomic_int fails;			/* consecutive failures seen by workers (passive) */
+	atomic_ullong usable_since_ms;		/* nd_now_ms() when it last became usable, for slow start */
 	atomic_int weight;			/* effective weight; 0 = no new requests */
 	atomic_int active;			/* requests in flight on it, all workers */
 	atomic_ullong requests;			/* requests sent to it */
@@ -34,9 +40,28 @@ struct backend_live {
 /* May a new request go to b? */
 static inline bool backend_usable(struct backend_live *b)
 {
-	return STAT_GET(b->state) == BACKEND_READY && STAT_GET(b->weight) > 0;
+	return STAT_GET(b->state) == BACKEND_READY && STAT_GET(b->health) == HEALTH_UP &&
+	       STAT_GET(b->weight) > 0;
 }
 
-const char *backend_state_name(enum backend_state s);
+/* Name of an operator state. */
+const char *backend_op_state_name(int s);
+
+/* The state people see: the operator's, or "down" when checks failed. */
+const char *backend_state_name(struct backend_live *b);
+
+/*
+ * Weight for balancing now: the configured or operator weight, ramped
+ * linearly over slowstart_ms after the backend became usable (at least 1).
+ */
+int backend_weight(struct backend_live *b, uint64_t slowstart_ms);
+
+/*
+ * A worker saw a request succeed (ok) or fail on b: a connect failure or a
+ * 5xx. After `fall` consecutive failures (0: never) b is marked down until
+ * active checks see it recover. Any thread. Names are for the log.
+ */
+void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
+		     const char *name, const char *why);
 
 #endif

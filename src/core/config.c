@@ -454,6 +454,7 @@ static const struct field backend_fields[] = {
 #undef B
 
 static void read_backends(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_health(struct cctx *cx, yaml_node_t *v, void *target);
 
 #define P(f) offsetof(struct pool_cfg, f)
 static const struct field pool_fields[] = {
@@ -466,8 +467,89 @@ static const struct field pool_fields[] = {
 	{ .key = "idle_timeout", .type = F_DURATION, .off = P(idle_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "max_idle", .type = F_INT, .off = P(max_idle), .min = 0, .max = 100000 },
 	{ .key = "retries", .type = F_INT, .off = P(retries), .min = 0, .max = 10 },
+	{ .key = "health", .type = F_CUSTOM, .fn = read_health },
+	{ .key = "passive_fall", .type = F_INT, .off = P(passive_fall), .min = 0, .max = 1000 },
+	{ .key = "slowstart", .type = F_DURATION, .off = P(slowstart_ms), .min = 0, .max = DUR_MAX },
 };
 #undef P
+
+static const char *const health_type_names[] = { "tcp", "http", NULL };
+
+struct health_tmp {
+	struct health_cfg h;
+	int type;			/* -1 until given */
+	char *expect;
+};
+
+#define H(f) offsetof(struct health_tmp, f)
+static const struct field health_fields[] = {
+	{ .key = "type", .type = F_ENUM, .off = H(type), .names = health_type_names },
+	{ .key = "path", .type = F_STR, .off = H(h.path) },
+	{ .key = "method", .type = F_STR, .off = H(h.method) },
+	{ .key = "host", .type = F_STR, .off = H(h.host) },
+	{ .key = "expect", .type = F_STR, .off = H(expect) },
+	{ .key = "interval", .type = F_DURATION, .off = H(h.interval_ms), .min = 10, .max = DUR_MAX },
+	{ .key = "timeout", .type = F_DURATION, .off = H(h.timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "jitter", .type = F_DURATION, .off = H(h.jitter_ms), .min = 0, .max = DUR_MAX },
+	{ .key = "rise", .type = F_INT, .off = H(h.rise), .min = 1, .max = 100 },
+	{ .key = "fall", .type = F_INT, .off = H(h.fall), .min = 1, .max = 100 },
+};
+#undef H
+
+/* "200", "200-399" or "2xx" -> [min, max]. */
+static int parse_expect(const char *s, int *min, int *max)
+{
+	int a, b, n;
+
+	if (strlen(s) == 3 && s[0] >= '1' && s[0] <= '5' && s[1] == 'x' && s[2] == 'x') {
+		*min = (s[0] - '0') * 100;
+		*max = *min + 99;
+		return 0;
+	}
+	if (sscanf(s, "%3d-%3d%n", &a, &b, &n) == 2 && !s[n] && a >= 100 && a <= b && b <= 599) {
+		*min = a;
+		*max = b;
+		return 0;
+	}
+	if (sscanf(s, "%3d%n", &a, &n) == 1 && !s[n] && a >= 100 && a <= 599) {
+		*min = *max = a;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void read_health(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct pool_cfg *p = target;
+	struct health_tmp t = { .h = p->health, .type = -1 };
+
+	t.h.path = t.h.method = t.h.host = NULL;
+	read_mapping(cx, v, health_fields, ARRAY_LEN(health_fields), &t, "health");
+	if (t.type >= 0)
+		t.h.type = (enum health_type)t.type;
+	else
+		t.h.type = t.h.path ? HEALTH_HTTP : HEALTH_TCP;
+	if (t.expect && parse_expect(t.expect, &t.h.expect_min, &t.h.expect_max) < 0)
+		ERR_AT(cx, v, "health.expect must be a status (200), a range (200-399) or a class (2xx), not '%s'",
+		       t.expect);
+	free(t.expect);
+	if (t.h.path) {
+		free(p->health.path);
+		p->health.path = t.h.path;
+	}
+	if (t.h.method) {
+		free(p->health.method);
+		p->health.method = t.h.method;
+	}
+	if (t.h.host)
+		p->health.host = t.h.host;
+	t.h.path = p->health.path;
+	t.h.method = p->health.method;
+	t.h.host = p->health.host;
+	p->health = t.h;
+	if (p->health.type == HEALTH_TCP && (p->health.host || strcmp(p->health.path, "/")))
+		ERR_AT(cx, v, "health: path and host apply to type http; remove them or set type: http");
+}
 
 #define L(f) offsetof(struct listener_cfg, f)
 static const struct field listener_fields[] = {
@@ -627,6 +709,12 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	p->idle_timeout_ms = 30000;
 	p->max_idle = 64;
 	p->retries = 2;
+	p->passive_fall = 3;
+	p->health = (struct health_cfg){
+		.type = HEALTH_TCP, .path = xstrdup("/"), .method = xstrdup("GET"),
+		.expect_min = 200, .expect_max = 399, .interval_ms = 2000, .timeout_ms = 1000,
+		.rise = 2, .fall = 2,
+	};
 	read_mapping(cx, n, pool_fields, ARRAY_LEN(pool_fields), p, "pool");
 }
 
@@ -905,6 +993,9 @@ void config_free(struct config *c)
 		}
 		free(p->backends);
 		free(p->name);
+		free(p->health.path);
+		free(p->health.method);
+		free(p->health.host);
 	}
 	free(c->pools);
 	for (int i = 0; i < c->nlisteners; i++) {

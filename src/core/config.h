@@ -21,6 +21,22 @@ struct backend_cfg {
 	int index;			/* position in pool->backends */
 };
 
+enum health_type { HEALTH_TCP, HEALTH_HTTP };
+
+/* Active health check of every backend of a pool. */
+struct health_cfg {
+	enum health_type type;		/* tcp: connect only; http: a request */
+	char *path;			/* owned; http: request target */
+	char *method;			/* owned; http: GET by default */
+	char *host;			/* owned; http: Host header; NULL = backend address */
+	int expect_min, expect_max;	/* http: accepted status range */
+	uint64_t interval_ms;		/* between the end of a check and the next */
+	uint64_t timeout_ms;		/* one check, connect included */
+	uint64_t jitter_ms;		/* random extra delay up to this, per check */
+	int rise;			/* consecutive successes to come back up */
+	int fall;			/* consecutive failures to go down */
+};
+
 struct pool_cfg {
 	char *name;			/* owned; unique */
 	enum nd_proto protocol;
@@ -32,6 +48,9 @@ struct pool_cfg {
 	uint64_t idle_timeout_ms;	/* a pooled connection idle longer is closed, never reused */
 	int max_idle;			/* idle connections kept per backend per worker */
 	int retries;			/* other backends tried after a failed connect */
+	struct health_cfg health;
+	uint64_t slowstart_ms;		/* a backend back in rotation ramps its weight over this; 0 = off */
+	int passive_fall;		/* consecutive connect failures or 5xx that mark a backend down; 0 = off */
 	int index;			/* position in config->pools */
 	int line;			/* where it was defined, for messages */
 };

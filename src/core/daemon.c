@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 
 static int bind_listener(struct listener *l)
 {
@@ -78,8 +79,10 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 		if (state == BACKEND_DRAINING && old == BACKEND_DRAINED)
 			state = BACKEND_DRAINED;	/* already drained: stays drained */
 		atomic_store(&lv->state, state);
+		if (state == BACKEND_READY)
+			atomic_store(&lv->usable_since_ms, nd_now_ms());	/* slow start */
 		log_info("backend %s/%s: %s -> %s (operator)", pc->name, pc->backends[b].name,
-			 backend_state_name(old), backend_state_name(state));
+			 backend_op_state_name(old), backend_op_state_name(state));
 	}
 	if (weight >= 0 && weight != oldw) {
 		atomic_store(&lv->weight, weight);
@@ -157,6 +160,7 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
+	proto_ops(PROTO_HTTP)->health_stop(d);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -209,6 +213,7 @@ static int start(struct daemon *d)
 		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name, "http", addr,
 			 c->listeners[i].pool_name);
 	}
+	proto_ops(PROTO_HTTP)->health_start(d);
 	d->started_ms = uv_now(d->loop);
 	log_info("nodown serving with %d worker(s), pid %d, admin API on %s", c->workers,
 		 (int)getpid(), c->admin_socket);

@@ -11,6 +11,8 @@
 #include "backend.h"
 #include "worker.h"
 
+struct hcheck;
+
 struct daemon {
 	struct config *cfg;		/* owned */
 	uv_loop_t *loop;		/* the control thread's loop */
@@ -24,6 +26,8 @@ struct daemon {
 	struct admin admin;		/* the admin API server */
 	uint64_t started_ms;		/* when serving began */
 	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
+	struct hcheck **checks;		/* owned by http/health.c: one per backend */
+	int nchecks;
 };
 
 /*

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "list.h"
 
+struct daemon;
 struct worker;
 struct wlistener;
 
@@ -34,6 +35,9 @@ struct proto_ops {
 	void (*worker_close)(struct worker *w);
 	/* Backend states changed: drop pooled connections that must go. */
 	void (*worker_sweep)(struct worker *w);
+	/* Active health checks of this protocol's pools (control thread). */
+	void (*health_start)(struct daemon *d);
+	void (*health_stop)(struct daemon *d);
 };
 
 const struct proto_ops *proto_ops(enum nd_proto p);

@@ -28,6 +28,7 @@
 #include "../core/log.h"
 #include "../core/proto.h"
 #include "../core/worker.h"
+#include "health.h"
 
 enum cstate {
 	C_IDLE,		/* no request in progress; waiting for one */
@@ -656,6 +657,8 @@ static void connect_cb(uv_connect_t *req, int status)
 	STAT_ADD(be->live->connect_errors, 1);
 	log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name, be->cfg->name,
 		 be->cfg->address, u->timed_out ? "connect_timeout reached" : uv_strerror(status));
+	backend_passive(be->live, false, c->pool->cfg->passive_fall, c->pool->cfg->name,
+			be->cfg->name, u->timed_out ? "connect timeout" : uv_strerror(status));
 	u->owner = NULL;
 	upstream_close(u);
 	c->up = NULL;
@@ -702,6 +705,8 @@ static void dispatch(struct hconn *c)
 		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
 			 be->cfg->name, be->cfg->address, uv_strerror(r));
 		STAT_ADD(be->live->connect_errors, 1);
+		backend_passive(be->live, false, c->pool->cfg->passive_fall, c->pool->cfg->name,
+				be->cfg->name, uv_strerror(r));
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
 		if (++c->attempts > c->pool->cfg->retries) {
@@ -1046,6 +1051,10 @@ static void response_head(struct hconn *c)
 	c->status = h.status;
 	if (!interim) {
 		STAT_ADD(u->be->live->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
+		/* 502-504 say "this server cannot serve"; a 500 is an application
+		 * error on a server that works, and is not held against it. */
+		backend_passive(u->be->live, h.status < 502 || h.status > 504, c->pool->cfg->passive_fall,
+				c->pool->cfg->name, u->be->cfg->name, "a 502/503/504 response");
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
 				 (h.minor == 1 || h.conn_keepalive);
 		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||
@@ -1315,4 +1324,6 @@ const struct proto_ops http_proto_ops = {
 	.worker_free = upstream_worker_free,
 	.worker_close = upstream_worker_close,
 	.worker_sweep = upstream_worker_sweep,
+	.health_start = health_start,
+	.health_stop = health_stop,
 };

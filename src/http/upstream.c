@@ -90,7 +90,7 @@ static struct wbackend *pick_round_robin(struct wpool *p, uint64_t mask)
 	for (int i = 0; i < p->cfg->nbackends; i++) {
 		struct wbackend *b = &p->backends[i];
 
-		int weight = STAT_GET(b->live->weight);
+		int weight = backend_weight(b->live, p->cfg->slowstart_ms);
 
 		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
@@ -117,8 +117,8 @@ static struct wbackend *pick_least_conn(struct wpool *p, uint64_t mask)
 
 		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
-		if (!best || (long)b->active * STAT_GET(best->live->weight) <
-			     (long)best->active * STAT_GET(b->live->weight))
+		if (!best || (long)b->active * backend_weight(best->live, p->cfg->slowstart_ms) <
+			     (long)best->active * backend_weight(b->live, p->cfg->slowstart_ms))
 			best = b;
 	}
 	return best;

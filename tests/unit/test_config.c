@@ -978,6 +978,57 @@ static void test_parse_address_port_digits_only(void **state)
  * (nodown drain app/...). The same holds for backend and listener names
  * and the admin socket path.
  */
+static void test_health(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	/* Absent: a TCP connect every 2 s. */
+	c = load_ok(LISTENERS POOLS);
+	assert_int_equal(c->pools[0].health.type, HEALTH_TCP);
+	assert_int_equal(c->pools[0].health.interval_ms, 2000);
+	assert_int_equal(c->pools[0].passive_fall, 3);
+	assert_int_equal(c->pools[0].slowstart_ms, 0);
+	config_free(c);
+	/* The example, as written: a path makes it an HTTP check. */
+	c = load_ok(LISTENERS
+		    "pools:\n"
+		    "  - name: app\n"
+		    "    protocol: http\n"
+		    "    health: { path: /healthz, interval: 1s, timeout: 500ms, rise: 2, fall: 2 }\n"
+		    "    slowstart: 5s\n"
+		    "    backends:\n"
+		    "      - { name: ap1, address: 127.0.0.1:9001 }\n");
+	assert_int_equal(c->pools[0].health.type, HEALTH_HTTP);
+	assert_string_equal(c->pools[0].health.path, "/healthz");
+	assert_string_equal(c->pools[0].health.method, "GET");
+	assert_int_equal(c->pools[0].health.expect_min, 200);
+	assert_int_equal(c->pools[0].health.expect_max, 399);
+	assert_int_equal(c->pools[0].health.timeout_ms, 500);
+	assert_int_equal(c->pools[0].slowstart_ms, 5000);
+	config_free(c);
+	c = load_ok(LISTENERS
+		    "pools:\n"
+		    "  - name: app\n"
+		    "    protocol: http\n"
+		    "    health: { type: http, expect: 2xx, host: app.local }\n"
+		    "    backends:\n"
+		    "      - { name: ap1, address: 127.0.0.1:9001 }\n");
+	assert_int_equal(c->pools[0].health.expect_min, 200);
+	assert_int_equal(c->pools[0].health.expect_max, 299);
+	assert_string_equal(c->pools[0].health.host, "app.local");
+	config_free(c);
+	EXPECT_ERRORS(LISTENERS
+		      "pools:\n"
+		      "  - name: app\n"
+		      "    protocol: http\n"
+		      "    health: { type: tcp, path: /x, expect: 600 }\n"
+		      "    backends:\n"
+		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
+		      "t.yml:9:13: health.expect must be a status (200), a range (200-399) or a class (2xx), not '600'",
+		      "t.yml:9:13: health: path and host apply to type http; remove them or set type: http");
+}
+
 static void test_names_are_url_safe(void **state)
 {
 	(void)state;
@@ -1086,6 +1137,7 @@ int main(void)
 		cmocka_unit_test(test_parse_address_port_digits_only),
 		cmocka_unit_test(test_empty_strings_refused),
 		cmocka_unit_test(test_names_are_url_safe),
+		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_errlist),
 	};
 

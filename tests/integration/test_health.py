@@ -1,0 +1,89 @@
+"""Active health checks (TCP and HTTP), passive detection from traffic,
+and slow start. Checks run on the control thread; a down backend gets no
+new request and no client sees an error for it."""
+import json
+import time
+
+from conftest import free_port, http_get, run_cli, wait_for
+
+
+def status(nd):
+    r = run_cli("status", "--json", "--socket", nd.cfg["admin"]["socket"])
+    assert r.returncode == 0, r.stderr
+    return {b["name"]: b for b in json.loads(r.stdout)["pools"][0]["backends"]}
+
+
+def state_is(nd, name, state):
+    return lambda: status(nd)[name]["state"] == state
+
+
+FAST = {"interval": "100ms", "timeout": "200ms", "rise": 2, "fall": 2}
+
+
+def test_tcp_check_down_then_up(nginx, nodown, cfg):
+    a, b = nginx("a"), nginx("b")
+    nd = nodown(cfg([a, b], pool={"health": FAST}))
+    assert status(nd)["a"]["health"] == "up"
+    port = a.port
+    a.kill()
+    assert wait_for(state_is(nd, "a", "down"), timeout=5), status(nd)["a"]
+    assert "up -> down" in nd.error_log()
+    # No client error while it is down: every request goes to b.
+    assert {http_get(nd.port, "/whoami").header("X-Backend") for _ in range(10)} == {"b"}
+    nginx("a2", port=port)
+    assert wait_for(state_is(nd, "a", "ready"), timeout=5), status(nd)["a"]
+    assert "down -> up" in nd.error_log()
+    assert "a2" in {http_get(nd.port, "/whoami").header("X-Backend") for _ in range(10)}
+
+
+def test_http_check_status_range(tmp_path, nginx, nodown, cfg):
+    flag = tmp_path / "a-is-sick"
+    loc = 'location = /healthz { if (-f %s) { return 503; } return 200 "ok\\n"; }'
+    a = nginx("a", locations=loc % flag)
+    b = nginx("b", locations=loc % (tmp_path / "b-is-never-sick"))
+    nd = nodown(cfg([a, b], pool={"health": dict(FAST, path="/healthz", expect="2xx")}))
+    time.sleep(0.5)
+    assert status(nd)["a"]["state"] == "ready"
+    assert any("nodown-health" in l or "/healthz" in l for l in a.access_lines())
+    flag.write_text("x")
+    assert wait_for(state_is(nd, "a", "down"), timeout=5)
+    assert "HTTP 503" in nd.error_log()
+    assert {http_get(nd.port, "/whoami").header("X-Backend") for _ in range(10)} == {"b"}
+    flag.unlink()
+    assert wait_for(state_is(nd, "a", "ready"), timeout=5)
+
+
+def test_passive_marks_down_before_any_check(nginx, nodown, cfg):
+    b = nginx("b")
+    dead = free_port()                      # nothing listens there
+    nd = nodown(cfg([("dead", dead), b], pool={
+        "passive_fall": 2, "health": {"interval": "1h", "rise": 1, "fall": 5}}))
+    for _ in range(10):                     # refused connects are retried on b
+        r = http_get(nd.port, "/whoami")
+        assert r.status == 200 and r.header("X-Backend") == "b"
+    st = status(nd)
+    assert st["dead"]["state"] == "down", st["dead"]
+    assert st["dead"]["connect_errors"] == 2, "a down backend was still tried"
+    assert "after 2 consecutive failures seen by traffic" in nd.error_log()
+
+
+def test_all_down_gives_503(nginx, nodown, cfg):
+    a = nginx("a")
+    nd = nodown(cfg([a], pool={"health": FAST}))
+    a.kill()
+    assert wait_for(state_is(nd, "a", "down"), timeout=5)
+    r = http_get(nd.port, "/whoami")
+    assert r.status == 503 and b"no backend available" in r.body
+
+
+def test_slowstart_ramps_a_returning_backend(nginx, nodown, cfg):
+    a, b = nginx("a"), nginx("b")
+    nd = nodown(cfg([("a", a.port, 10), ("b", b.port, 10)], pool={"slowstart": "3s"}))
+    sock = nd.cfg["admin"]["socket"]
+    assert run_cli("drain", "app/a", "--socket", sock).returncode == 0
+    assert run_cli("ready", "app/a", "--socket", sock).returncode == 0
+    early = [http_get(nd.port, "/whoami").header("X-Backend") for _ in range(20)]
+    time.sleep(3.2)
+    late = [http_get(nd.port, "/whoami").header("X-Backend") for _ in range(20)]
+    assert early.count("a") <= 6, early        # ramping from weight 1 of 10
+    assert late.count("a") == 10, late         # full weight: one in two
