@@ -9,7 +9,7 @@
  *            consistent-enough snapshot, never a lock on the data path.
  * Runs on: the control thread's loop only.
  *
- * Endpoints: GET /status; POST /pools/POOL/backends/BACKEND/ACTION with
+ * Endpoints: GET /status; GET /metrics (Prometheus); POST /pools/POOL/backends/BACKEND/ACTION with
  * ACTION drain, ready, maint or weight?value=N. Every state-changing
  * command of the CLI is one endpoint here; the CLI has no other way in.
  */
@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "http/parse.h"
 
 #define ADMIN_MAX_HEAD 8192
@@ -253,6 +254,18 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 	}
 	memcpy(path, p + h->target.off, h->target.len);
 	path[h->target.len] = '\0';
+	if (!strcmp(path, "/metrics")) {
+		char *text;
+
+		if (!http_span_is(p, h->method, "get")) {
+			respond_error(ac, 405, "Method Not Allowed", "use GET /metrics");
+			return;
+		}
+		text = metrics_render(ac->a->d);
+		respond(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
+		free(text);
+		return;
+	}
 	if (!strncmp(path, "/pools/", 7)) {
 		if (!http_span_is(p, h->method, "post")) {
 			respond_error(ac, 405, "Method Not Allowed", "backend actions take POST");
@@ -276,7 +289,7 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 		free(body);
 		return;
 	}
-	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, "
+	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
 		      "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}");
 }
 

@@ -60,3 +60,17 @@ void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool
 		log_warn("backend %s/%s: up -> down after %d consecutive failures seen by traffic "
 			 "(last: %s); health checks will bring it back", pool, name, fall, why);
 }
+
+const double backend_latency_bounds[BACKEND_LATENCY_BUCKETS - 1] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+};
+
+void backend_observe(struct backend_live *b, uint64_t us)
+{
+	int i = 0;
+
+	while (i < BACKEND_LATENCY_BUCKETS - 1 && (double)us > backend_latency_bounds[i] * 1e6)
+		i++;
+	STAT_ADD(b->latency[i], 1);
+	STAT_ADD(b->latency_sum_us, us);
+}

@@ -22,6 +22,8 @@ enum backend_state {
 
 enum backend_health { HEALTH_UP, HEALTH_DOWN };
 
+#define BACKEND_LATENCY_BUCKETS 13
+
 struct backend_live {
 	atomic_int state;			/* enum backend_state: the operator's word */
 	atomic_int health;			/* enum backend_health: the checks' word */
@@ -32,7 +34,16 @@ struct backend_live {
 	atomic_ullong requests;			/* requests sent to it */
 	atomic_ullong connect_errors;		/* connects refused, failed or timed out */
 	atomic_ullong responses[6];		/* [1..5]: by status class; [0]: none (cut short) */
+	atomic_ullong retries;			/* requests sent elsewhere or again after a failure here */
+	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
+	atomic_ullong latency_sum_us;		/* their total duration */
 };
+
+/* Upper bounds (seconds) of the latency histogram buckets; the last is +Inf. */
+extern const double backend_latency_bounds[BACKEND_LATENCY_BUCKETS - 1];
+
+/* Count one completed exchange of `us` microseconds. Any thread. */
+void backend_observe(struct backend_live *b, uint64_t us);
 
 #define STAT_ADD(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 #define STAT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)

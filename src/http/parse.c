@@ -331,6 +331,24 @@ static int scan_connection(const char *p, struct hdr *f, struct http_head *h, co
 	return 0;
 }
 
+/* Keep-Alive: timeout=5, max=100 (RFC 2068 19.7.1.1): note the timeout. */
+static void scan_keep_alive(const char *p, struct hdr *f, struct http_head *h)
+{
+	struct span s = f->value, t;
+
+	while (list_next(p, &s, &t)) {
+		int v = 0;
+		uint32_t i;
+
+		if (t.len < 9 || !http_span_is(p, (struct span){ t.off, 8 }, "timeout="))
+			continue;
+		for (i = 8; i < t.len && i < 14 && p[t.off + i] >= '0' && p[t.off + i] <= '9'; i++)
+			v = v * 10 + (p[t.off + i] - '0');
+		if (i > 8 && i == t.len)
+			h->ka_timeout = v;
+	}
+}
+
 static int scan_field(const char *p, struct hdr *f, struct http_head *h, int *nchunked,
 		      const char **why)
 {
@@ -353,6 +371,10 @@ static int scan_field(const char *p, struct hdr *f, struct http_head *h, int *nc
 			}
 			h->has_host = true;
 		}
+		break;
+	case 'k':
+		if (http_span_is(p, f->name, "keep-alive"))
+			scan_keep_alive(p, f, h);
 		break;
 	case 'x':
 		if (http_span_is(p, f->name, "x-forwarded-for"))
@@ -401,6 +423,7 @@ int http_scan_head(const char *p, size_t n, bool request, struct http_head *h, c
 	struct hdr f;
 
 	memset(h, 0, sizeof(*h));
+	h->ka_timeout = -1;
 	h->request = request;
 	h->len = n;
 	if (memchr(p, '\0', n)) {

@@ -41,6 +41,7 @@ struct http_head {
 	bool has_upgrade;		/* Upgrade: present */
 	bool expect_continue;		/* Expect: 100-continue */
 	bool has_xff;			/* X-Forwarded-For present */
+	int ka_timeout;			/* Keep-Alive: timeout=N seconds, or -1 */
 	int nconn_tokens;		/* other Connection tokens, dropped with their headers */
 	struct span conn_tokens[HTTP_MAX_CONN_TOKENS];
 };

@@ -664,6 +664,8 @@ static void connect_cb(uv_connect_t *req, int status)
 	c->up = NULL;
 	if (be->cfg->index < 64)
 		c->tried |= 1ull << be->cfg->index;
+	if (c->attempts < c->pool->cfg->retries)
+		STAT_ADD(be->live->retries, 1);
 	if (++c->attempts > c->pool->cfg->retries) {
 		if (u->timed_out)
 			pool_error(c, 504, "connecting to the backend timed out");
@@ -709,6 +711,8 @@ static void dispatch(struct hconn *c)
 				be->cfg->name, uv_strerror(r));
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
+		if (c->attempts < c->pool->cfg->retries)
+			STAT_ADD(be->live->retries, 1);
 		if (++c->attempts > c->pool->cfg->retries) {
 			pool_error(c, 502, "could not connect to a backend");
 			return;
@@ -881,6 +885,7 @@ static void response_done(struct hconn *c)
 	bool reusable = c->up_reusable && c->req_done && !c->up->writing;
 
 	access_log(c, "-");
+	backend_observe(c->up->be->live, (nd_now_ns() - c->start_ns) / 1000);
 	c->up->requests++;
 	drop_upconn(c, reusable);
 	if (c->close_after || !c->req_done || (c->w->stopping && c->w->grace_over)) {
@@ -1056,7 +1061,9 @@ static void response_head(struct hconn *c)
 		backend_passive(u->be->live, h.status < 502 || h.status > 504, c->pool->cfg->passive_fall,
 				c->pool->cfg->name, u->be->cfg->name, "a 502/503/504 response");
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
-				 (h.minor == 1 || h.conn_keepalive);
+				 (h.minor == 1 || h.conn_keepalive) && h.ka_timeout != 0;
+		if (h.ka_timeout > 0)	/* never reuse past what the backend announced */
+			u->max_idle_ms = h.ka_timeout <= 1 ? 500 : (uint64_t)(h.ka_timeout - 1) * 1000;
 		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||
 				 !c->req_done || c->eof;
 		rw.connection = h.status == 101 ? "upgrade" :
@@ -1120,6 +1127,7 @@ static void up_eof(struct hconn *c, ssize_t err)
 		 * it is sent once more, on a fresh connection. This is not a
 		 * backend failure and does not count against `retries`. */
 		c->stale_retried = true;
+		STAT_ADD(u->be->live->retries, 1);
 		c->force_new = true;
 		c->req_head_sent = false;
 		if (!c->spare) {	/* keep the response buffer for the retry */

@@ -219,6 +219,15 @@ void upstream_read_stop(struct upconn *u)
 	}
 }
 
+/* How long u may stay idle: the pool's idle_timeout, or less if the
+ * backend announced a shorter keep-alive (minus a second for the race). */
+static uint64_t idle_limit(const struct upconn *u)
+{
+	uint64_t limit = u->be->pool->cfg->idle_timeout_ms;
+
+	return u->max_idle_ms && u->max_idle_ms < limit ? u->max_idle_ms : limit;
+}
+
 void upstream_release(struct upconn *u, bool reusable)
 {
 	struct worker *w = u->be->pool->w;
@@ -238,7 +247,7 @@ void upstream_release(struct upconn *u, bool reusable)
 	u->idle_since_ms = uv_now(&w->loop);
 	list_push(&be->idle, &u->node);
 	be->nidle++;
-	uv_timer_start(&u->timer, idle_timeout_cb, be->pool->cfg->idle_timeout_ms, 0);
+	uv_timer_start(&u->timer, idle_timeout_cb, idle_limit(u), 0);
 	upstream_read_start(u);
 }
 
@@ -270,7 +279,7 @@ struct upconn *upstream_take_idle(struct wbackend *be)
 		be->nidle--;
 		u->state = UP_BUSY;
 		uv_timer_stop(&u->timer);
-		if (now - u->idle_since_ms >= be->pool->cfg->idle_timeout_ms ||
+		if (now - u->idle_since_ms >= idle_limit(u) ||
 		    (now > u->idle_since_ms && peer_closed(u))) {
 			upstream_close(u);
 			continue;

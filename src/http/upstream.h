@@ -57,6 +57,7 @@ struct upconn {
 	struct buf_waiter bw;		/* waiting for a buffer to read into */
 	struct http_body resp;		/* framing of the response being read */
 	uint64_t idle_since_ms;
+	uint64_t max_idle_ms;		/* from the backend's Keep-Alive: timeout=, or 0 */
 	uint64_t last_io_ms;		/* last response bytes read, for response_timeout */
 	unsigned requests;		/* requests served; > 0 means reused */
 	bool writing;			/* a uv_write to it is pending */

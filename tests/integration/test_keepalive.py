@@ -234,3 +234,23 @@ def test_client_gone_mid_download_daemon_fine(proxy):
         s.close()    # RST
     r = http_get(nd.port, "/whoami")
     assert r.status == 200 and r.body == b"b1\n"
+
+
+def test_backend_keepalive_timeout_announced_is_honoured(nginx, nodown, cfg):
+    """nginx announces 'Keep-Alive: timeout=3' (but keeps connections 10 s,
+    so the test sees nodown's choice, not nginx closing); nodown (pool
+    idle_timeout 30 s) must not reuse a connection past the announced bound
+    less a second."""
+    import time
+    from conftest import http_get
+    ng = nginx("a", keepalive_timeout="10s 3s")
+    nd = nodown(cfg([ng], pool={"idle_timeout": "30s"}))
+    assert http_get(nd.port, "/whoami").status == 200
+    time.sleep(1.0)
+    assert http_get(nd.port, "/whoami").status == 200      # reused: within 2 s
+    time.sleep(2.3)
+    assert http_get(nd.port, "/whoami").status == 200      # fresh: past 2 s
+    seen = ng.requests_seen(3)
+    conns = [c for c, _, _, _ in seen]
+    assert conns[0] == conns[1], seen
+    assert conns[2] != conns[1], seen
