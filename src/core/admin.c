@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,7 +31,12 @@
 #define ADMIN_MAX_HEAD 8192
 
 struct admin_conn {
-	uv_pipe_t pipe;
+	union {
+		uv_stream_t stream;
+		uv_pipe_t pipe;		/* on the admin socket */
+		uv_tcp_t tcp;		/* on admin.listen: a token is required */
+	} h;
+	bool need_token;
 	uv_write_t wreq;
 	struct list node;		/* on admin->conns */
 	struct admin *a;		/* borrowed */
@@ -114,10 +120,10 @@ static void conn_closed_cb(uv_handle_t *h)
 
 static void conn_close(struct admin_conn *ac)
 {
-	if (uv_is_closing((uv_handle_t *)&ac->pipe))
+	if (uv_is_closing((uv_handle_t *)&ac->h.stream))
 		return;
 	list_del(&ac->node);
-	uv_close((uv_handle_t *)&ac->pipe, conn_closed_cb);
+	uv_close((uv_handle_t *)&ac->h.stream, conn_closed_cb);
 }
 
 static void written_cb(uv_write_t *req, int status)
@@ -132,13 +138,13 @@ static void respond(struct admin_conn *ac, int status, const char *reason, const
 	size_t bl = strlen(body), n = bl + 256;
 	uv_buf_t b;
 
-	uv_read_stop((uv_stream_t *)&ac->pipe);
+	uv_read_stop(&ac->h.stream);
 	ac->resp = xmalloc(n);
 	n = (size_t)snprintf(ac->resp, n,
 			     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			     "Connection: close\r\n\r\n%s", status, reason, type, bl, body);
 	b = uv_buf_init(ac->resp, (unsigned)n);
-	if (uv_write(&ac->wreq, (uv_stream_t *)&ac->pipe, &b, 1, written_cb) < 0)
+	if (uv_write(&ac->wreq, &ac->h.stream, &b, 1, written_cb) < 0)
 		conn_close(ac);
 }
 
@@ -301,6 +307,34 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(ac->head + ac->len, (unsigned)(sizeof(ac->head) - ac->len));
 }
 
+/* Does the (already validated) head carry "Authorization: Bearer TOKEN"?
+ * The comparison takes the same time wherever the first difference is. */
+static bool token_ok(struct admin *a, const char *head, size_t n)
+{
+	const char *p = head, *end = head + n, *v, *eol;
+	size_t tl = strlen(a->token);
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) && p + 1 < end) {
+		p++;
+		if ((size_t)(end - p) < 14 || strncasecmp(p, "authorization:", 14))
+			continue;
+		v = p + 14;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		eol = memchr(v, '\r', (size_t)(end - v));
+		if (!eol || (size_t)(eol - v) != 7 + tl || strncasecmp(v, "bearer ", 7))
+			return false;
+		{
+			unsigned char diff = 0;
+
+			for (size_t i = 0; i < tl; i++)
+				diff |= (unsigned char)(v[7 + i] ^ a->token[i]);
+			return diff == 0;
+		}
+	}
+	return false;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct admin_conn *ac = s->data;
@@ -324,6 +358,11 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			respond_error(ac, 431, "Request Header Fields Too Large", "request head too large");
 		return;
 	}
+	if (ac->need_token && !token_ok(ac->a, ac->head, (size_t)end)) {
+		respond_error(ac, 401, "Unauthorized",
+			      "this admin listener needs 'Authorization: Bearer <admin.token>'");
+		return;
+	}
 	route(ac, ac->head, &h);
 }
 
@@ -336,14 +375,18 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	ac = xcalloc(1, sizeof(*ac));
 	ac->a = a;
-	uv_pipe_init(server->loop, &ac->pipe, 0);
-	ac->pipe.data = ac->wreq.data = ac;
+	ac->need_token = server->type == UV_TCP;
+	if (ac->need_token)
+		uv_tcp_init(server->loop, &ac->h.tcp);
+	else
+		uv_pipe_init(server->loop, &ac->h.pipe, 0);
+	ac->h.stream.data = ac->wreq.data = ac;
 	list_append(&a->conns, &ac->node);
-	if (uv_accept(server, (uv_stream_t *)&ac->pipe) != 0) {
+	if (uv_accept(server, &ac->h.stream) != 0) {
 		conn_close(ac);
 		return;
 	}
-	uv_read_start((uv_stream_t *)&ac->pipe, alloc_cb, read_cb);
+	uv_read_start(&ac->h.stream, alloc_cb, read_cb);
 }
 
 /* Is something answering on path? A leftover file from a crash is not. */
@@ -403,6 +446,25 @@ int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *
 	return 0;
 }
 
+int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
+		     const char *token)
+{
+	int r;
+
+	uv_tcp_init(loop, &a->tcp_server);
+	a->tcp_server.data = a;
+	a->token = token;
+	r = uv_tcp_bind(&a->tcp_server, (const struct sockaddr *)addr, 0);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&a->tcp_server, 64, connection_cb);
+	if (r < 0) {
+		uv_close((uv_handle_t *)&a->tcp_server, NULL);
+		return r;
+	}
+	a->tcp_open = true;
+	return 0;
+}
+
 void admin_stop(struct admin *a)
 {
 	struct list *pos, *tmp;
@@ -411,6 +473,10 @@ void admin_stop(struct admin *a)
 		return;
 	a->open = false;
 	uv_close((uv_handle_t *)&a->server, NULL);
+	if (a->tcp_open) {
+		a->tcp_open = false;
+		uv_close((uv_handle_t *)&a->tcp_server, NULL);
+	}
 	list_for_each_safe(pos, tmp, &a->conns)
 		conn_close(container_of(pos, struct admin_conn, node));
 	unlink(a->path);

@@ -574,9 +574,15 @@ static const struct field listener_fields[] = {
 /* F_SIZE writes uint64_t; these two listener sizes are size_t. */
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t must be 64-bit");
 
-struct admin_tmp { char *socket; };
+struct admin_tmp {
+	char *socket, *listen, *token;
+	struct sockaddr_storage addr;
+};
 static const struct field admin_fields[] = {
 	{ .key = "socket", .type = F_STR, .off = offsetof(struct admin_tmp, socket) },
+	{ .key = "listen", .type = F_ADDR, .off = offsetof(struct admin_tmp, listen),
+	  .addr_off = offsetof(struct admin_tmp, addr) },
+	{ .key = "token", .type = F_STR, .off = offsetof(struct admin_tmp, token) },
 };
 
 struct log_tmp { char *access, *error; };
@@ -614,13 +620,23 @@ static const struct field top_fields[] = {
 static void read_admin(struct cctx *cx, yaml_node_t *v, void *target)
 {
 	struct admin_tmp t = { NULL };
+	struct config *c = cx->cfg;
 
 	ND_UNUSED(target);
 	read_mapping(cx, v, admin_fields, ARRAY_LEN(admin_fields), &t, "admin");
 	if (t.socket) {
-		free(cx->cfg->admin_socket);
-		cx->cfg->admin_socket = t.socket;
+		free(c->admin_socket);
+		c->admin_socket = t.socket;
 	}
+	if (t.listen && !t.token)
+		ERR_AT(cx, v, "admin.listen needs admin.token: the TCP admin API changes what the "
+		       "proxy does and refuses to run without a bearer token");
+	if (t.token && strlen(t.token) < 16)
+		ERR_AT(cx, v, "admin.token must be at least 16 characters (a random string, for "
+		       "example from 'head -c 24 /dev/urandom | base64')");
+	c->admin_listen = t.listen;
+	c->admin_token = t.token;
+	c->admin_addr = t.addr;
 }
 
 static void read_log(struct cctx *cx, yaml_node_t *v, void *target)
@@ -1006,6 +1022,8 @@ void config_free(struct config *c)
 	free(c->listeners);
 	free(c->path);
 	free(c->admin_socket);
+	free(c->admin_listen);
+	free(c->admin_token);
 	free(c->pid_file);
 	free(c->access_log);
 	free(c->error_log);

@@ -80,6 +80,9 @@ struct config {
 	char *path;			/* owned; the file it came from */
 	int workers;
 	char *admin_socket;		/* owned */
+	char *admin_listen;		/* owned; optional TCP address of the admin API */
+	struct sockaddr_storage admin_addr;
+	char *admin_token;		/* owned; bearer token required on admin_listen */
 	char *pid_file;			/* owned; NULL = none */
 	uint64_t shutdown_timeout_ms;	/* hard bound on a graceful stop */
 	uint64_t shutdown_idle_grace_ms;	/* idle keep-alive clients kept this long at stop */

@@ -175,14 +175,8 @@ static int start(struct daemon *d)
 	for (int i = 0; i < c->nlisteners; i++) {
 		d->listeners[i].cfg = &c->listeners[i];
 		d->listeners[i].fd = -1;
-		r = bind_listener(&d->listeners[i]);
-		if (r < 0) {
-			log_error("listener '%s': cannot listen on %s: %s%s", c->listeners[i].name,
-				  c->listeners[i].bind, strerror(-r),
-				  r == -EADDRINUSE ? " (another process holds this address; stop it or change 'bind')" : "");
-			return r;
-		}
 	}
+	/* The admin API first: once a listener accepts, 'nodown status' works. */
 	d->live = xcalloc((size_t)c->npools, sizeof(*d->live));
 	for (int i = 0; i < c->npools; i++) {
 		d->live[i] = xcalloc((size_t)c->pools[i].nbackends, sizeof(struct backend_live));
@@ -193,6 +187,20 @@ static int start(struct daemon *d)
 	if (r < 0) {
 		log_error("admin socket %s: %s", c->admin_socket, why);
 		return r;
+	}
+	if (c->admin_listen && (r = admin_listen_tcp(&d->admin, d->loop, &c->admin_addr,
+						     c->admin_token)) < 0) {
+		log_error("admin.listen %s: %s", c->admin_listen, uv_strerror(r));
+		return r;
+	}
+	for (int i = 0; i < c->nlisteners; i++) {
+		r = bind_listener(&d->listeners[i]);
+		if (r < 0) {
+			log_error("listener '%s': cannot listen on %s: %s%s", c->listeners[i].name,
+				  c->listeners[i].bind, strerror(-r),
+				  r == -EADDRINUSE ? " (another process holds this address; stop it or change 'bind')" : "");
+			return r;
+		}
 	}
 	if (c->pid_file && (r = write_pid_file(c->pid_file)) < 0) {
 		log_error("cannot write pid_file %s: %s", c->pid_file, strerror(-r));
@@ -215,8 +223,9 @@ static int start(struct daemon *d)
 	}
 	proto_ops(PROTO_HTTP)->health_start(d);
 	d->started_ms = uv_now(d->loop);
-	log_info("nodown serving with %d worker(s), pid %d, admin API on %s", c->workers,
-		 (int)getpid(), c->admin_socket);
+	log_info("nodown serving with %d worker(s), pid %d, admin API on %s%s%s", c->workers,
+		 (int)getpid(), c->admin_socket, c->admin_listen ? " and (token required) " : "",
+		 c->admin_listen ? c->admin_listen : "");
 	return 0;
 }
 

@@ -121,3 +121,50 @@ def test_admin_socket_removed_at_stop(nginx, nodown, cfg):
     assert os.path.exists(sock)
     assert nd.stop() == 0
     assert not os.path.exists(sock)
+
+
+def tcp_admin(port, request, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(request)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    head, _, body = out.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_admin_tcp_listener_requires_a_token(tmp_path, nginx, nodown, cfg):
+    from conftest import free_port, to_yaml
+    ng = nginx("a")
+    port = free_port()
+    config = cfg([ng])
+    config["admin"]["listen"] = f"127.0.0.1:{port}"
+    path = tmp_path / "notoken.yml"
+    path.write_text(to_yaml(config) + "\n")
+    r = run_cli("check", "-c", str(path))
+    assert r.returncode == 1 and "admin.listen needs admin.token" in r.stderr
+    config["admin"]["token"] = "short"
+    path.write_text(to_yaml(config) + "\n")
+    r = run_cli("check", "-c", str(path))
+    assert r.returncode == 1 and "at least 16 characters" in r.stderr
+    token = "s3cret-token-0123456789"
+    config["admin"]["token"] = token
+    nd = nodown(config)
+    code, body = tcp_admin(port, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert code == 401 and b"Bearer" in body
+    code, _ = tcp_admin(port, b"GET /status HTTP/1.1\r\nHost: x\r\n"
+                              b"Authorization: Bearer wrong-token-0123456789\r\n\r\n")
+    assert code == 401
+    code, _ = tcp_admin(port, b"POST /pools/app/backends/a/drain HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 0\r\n\r\n")
+    assert code == 401
+    assert status_json(nd)["pools"][0]["backends"][0]["state"] == "ready", "unauthorised drain applied"
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
+    code, body = tcp_admin(port, b"GET /status HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n")
+    assert code == 200 and json.loads(body)["pid"] == nd.pid
+    # The Unix socket needs no token (its file mode guards it).
+    assert status_json(nd)["pid"] == nd.pid

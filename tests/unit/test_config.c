@@ -337,7 +337,7 @@ static void test_unknown_key(void **state)
 		      "t.yml:10:22: unknown key 'adress' in backend (known keys: name, address, weight)",
 		      "t.yml:10:9: backend is missing required key 'address'");
 	EXPECT_ERRORS("admin: { sock: x }\n" LISTENERS POOLS,
-		      "t.yml:1:10: unknown key 'sock' in admin (known keys: socket)");
+		      "t.yml:1:10: unknown key 'sock' in admin (known keys: socket, listen, token)");
 }
 
 static void test_wrong_type(void **state)
