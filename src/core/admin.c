@@ -56,10 +56,12 @@ static json_t *backend_json(struct daemon *d, int p, int b)
 	for (int k = 0; k < 6; k++)
 		json_object_set_new(resp, class_names[k],
 				    json_integer((json_int_t)STAT_GET(st->responses[k])));
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
 			 "name", bc->name, "address", bc->address,
 			 "state", backend_state_name(st),
 			 "health", STAT_GET(st->health) == HEALTH_UP ? "up" : "down",
+			 "state_source", STAT_GET(st->health) == HEALTH_DOWN ? "health" :
+					  atomic_load(&st->by_operator) ? "operator" : "config",
 			 "weight", STAT_GET(st->weight), "config_weight", bc->weight,
 			 "active", STAT_GET(st->active),
 			 "requests", (json_int_t)STAT_GET(st->requests),

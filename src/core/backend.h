@@ -26,6 +26,7 @@ enum backend_health { HEALTH_UP, HEALTH_DOWN };
 
 struct backend_live {
 	atomic_int state;			/* enum backend_state: the operator's word */
+	atomic_bool by_operator;		/* state or weight set by an operator, not the config */
 	atomic_int health;			/* enum backend_health: the checks' word */
 	atomic_int fails;			/* consecutive failures seen by workers (passive) */
 	atomic_ullong usable_since_ms;		/* nd_now_ms() when it last became usable, for slow start */

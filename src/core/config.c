@@ -607,6 +607,7 @@ static void read_pools(struct cctx *cx, yaml_node_t *v, void *target);
 static const struct field top_fields[] = {
 	{ .key = "workers", .type = F_INT, .off = C(workers), .min = 1, .max = 256 },
 	{ .key = "pid_file", .type = F_STR, .off = C(pid_file) },
+	{ .key = "state_file", .type = F_STR, .off = C(state_file) },
 	{ .key = "shutdown_timeout", .type = F_DURATION, .off = C(shutdown_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "shutdown_idle_grace", .type = F_DURATION, .off = C(shutdown_idle_grace_ms), .min = 0, .max = DUR_MAX },
 	{ .key = "admin", .type = F_CUSTOM, .fn = read_admin },
@@ -910,6 +911,18 @@ static void check_cross(struct cctx *cx)
 
 /* ---- entry points ------------------------------------------------------ */
 
+/* nodown.state in the directory of the admin socket. */
+static char *default_state_file(const char *admin_socket)
+{
+	const char *slash = strrchr(admin_socket, '/');
+	size_t dir = slash ? (size_t)(slash - admin_socket) + 1 : 0;
+	char *p = xmalloc(dir + sizeof("nodown.state"));
+
+	memcpy(p, admin_socket, dir);
+	strcpy(p + dir, "nodown.state");
+	return p;
+}
+
 static void config_defaults(struct config *c, const char *path)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -950,6 +963,8 @@ static int load_parser(yaml_parser_t *parser, const char *name, struct config **
 		errlist_add(errs, name, 1, 1, "the file is empty; a config needs at least 'listeners' and 'pools'");
 	} else {
 		read_mapping(&cx, root, top_fields, ARRAY_LEN(top_fields), c, "the top level");
+		if (!c->state_file)
+			c->state_file = default_state_file(c->admin_socket);
 		if (root->type == YAML_MAPPING_NODE)
 			check_cross(&cx);
 	}
@@ -1025,6 +1040,7 @@ void config_free(struct config *c)
 	free(c->admin_listen);
 	free(c->admin_token);
 	free(c->pid_file);
+	free(c->state_file);
 	free(c->access_log);
 	free(c->error_log);
 	free(c);

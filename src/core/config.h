@@ -84,6 +84,7 @@ struct config {
 	struct sockaddr_storage admin_addr;
 	char *admin_token;		/* owned; bearer token required on admin_listen */
 	char *pid_file;			/* owned; NULL = none */
+	char *state_file;		/* owned; operator state kept across restarts */
 	uint64_t shutdown_timeout_ms;	/* hard bound on a graceful stop */
 	uint64_t shutdown_idle_grace_ms;	/* idle keep-alive clients kept this long at stop */
 	char *access_log;		/* owned; "stderr", "off" or a path */

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "state.h"
 
 static int bind_listener(struct listener *l)
 {
@@ -89,6 +90,9 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 		log_info("backend %s/%s: weight %d -> %d (operator)", pc->name, pc->backends[b].name,
 			 oldw, weight);
 	}
+	atomic_store(&lv->by_operator, atomic_load(&lv->state) != BACKEND_READY ||
+				       atomic_load(&lv->weight) != pc->backends[b].weight);
+	state_save(d);
 	for (int i = 0; i < d->cfg->workers; i++)
 		worker_sweep(&d->workers[i]);
 }
@@ -183,6 +187,8 @@ static int start(struct daemon *d)
 		for (int b = 0; b < c->pools[i].nbackends; b++)
 			atomic_store(&d->live[i][b].weight, c->pools[i].backends[b].weight);
 	}
+	if (state_load(d) < 0)
+		return -EINVAL;
 	r = admin_start(&d->admin, d, d->loop, c->admin_socket, &why);
 	if (r < 0) {
 		log_error("admin socket %s: %s", c->admin_socket, why);
