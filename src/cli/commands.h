@@ -13,4 +13,7 @@ int cmd_ready(int argc, char **argv);
 int cmd_maint(int argc, char **argv);
 int cmd_weight(int argc, char **argv);
 
+extern const char load_usage[];
+int cmd_load(int argc, char **argv);
+
 #endif

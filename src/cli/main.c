@@ -152,6 +152,7 @@ static const struct command commands[] = {
 	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },
 	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
+	{ "load", "constant-rate HTTP load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },
 };
 
