@@ -78,6 +78,7 @@ struct load {
 	uint64_t scheduled;		/* requests whose time has come */
 	uint64_t started;		/* requests handed to a connection */
 	uint64_t done, ok;
+	uint64_t abandoned;		/* never sent: no connection free before the run's end + timeout */
 	uint64_t errors[E_N];
 	uint32_t *lat_us;		/* one per finished request (ok or not), owned */
 	size_t nlat, cap;
@@ -317,6 +318,7 @@ static void tick_cb(uv_timer_t *t)
 
 		ld->errors[E_TIMEOUT] += left;
 		ld->done += left;
+		ld->abandoned += left;
 		ld->started = ld->scheduled;
 	}
 	for (int i = 0; i < ld->nconns; i++) {
@@ -361,19 +363,23 @@ static uint64_t report(struct load *ld, bool json, double secs)
 		       (unsigned long long)ld->done, (unsigned long long)ld->ok, (unsigned long long)errs);
 		for (int e = 0; e < E_N; e++)
 			printf("%s\"%s\": %llu", e ? ", " : "", err_names[e], (unsigned long long)ld->errors[e]);
-		printf("}, \"rate_target\": %.1f, \"rate_achieved\": %.1f, \"duration_s\": %.3f, \"latency_ms\": {",
-		       ld->rate, (double)ld->done / secs, secs);
+		printf("}, \"unsent\": %llu, \"rate_target\": %.1f, \"rate_achieved\": %.1f, "
+		       "\"duration_s\": %.3f, \"latency_ms\": {", (unsigned long long)ld->abandoned,
+		       ld->rate, (double)(ld->done - ld->abandoned) / secs, secs);
 		for (size_t i = 0; i < ARRAY_LEN(qs); i++)
 			printf("%s\"%s\": %.3f", i ? ", " : "", qn[i], pct(ld, qs[i]) / 1000.0);
 		printf("}}\n");
 		return errs;
 	}
-	printf("requests %llu in %.2fs (%.1f/s, target %.1f/s): ok %llu, errors %llu",
-	       (unsigned long long)ld->done, secs, (double)ld->done / secs, ld->rate,
+	printf("requests %llu in %.2fs (%.1f/s sent, target %.1f/s): ok %llu, errors %llu",
+	       (unsigned long long)ld->done, secs, (double)(ld->done - ld->abandoned) / secs, ld->rate,
 	       (unsigned long long)ld->ok, (unsigned long long)errs);
 	for (int e = 0; e < E_N; e++)
 		if (ld->errors[e])
 			printf(" %s=%llu", err_names[e], (unsigned long long)ld->errors[e]);
+	if (ld->abandoned)
+		printf("\n%llu requests were never sent: the target could not keep up with the rate",
+		       (unsigned long long)ld->abandoned);
 	printf("\nlatency from scheduled time:");
 	for (size_t i = 0; i < ARRAY_LEN(qs); i++)
 		printf(" %s %.3fms", qn[i], pct(ld, qs[i]) / 1000.0);
