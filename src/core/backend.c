@@ -56,9 +56,11 @@ void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool
 	}
 	if (fall <= 0 || STAT_ADD(b->fails, 1) + 1 < fall)
 		return;
-	if (atomic_compare_exchange_strong(&b->health, &expect, HEALTH_DOWN))
-		log_warn("backend %s/%s: up -> down after %d consecutive failures seen by traffic "
-			 "(last: %s); health checks will bring it back", pool, name, fall, why);
+	if (!atomic_compare_exchange_strong(&b->health, &expect, HEALTH_DOWN))
+		return;
+	STAT_ADD(b->transitions, 1);
+	log_warn("backend %s/%s: up -> down after %d consecutive failures seen by traffic "
+		 "(last: %s); health checks will bring it back", pool, name, fall, why);
 }
 
 const double backend_latency_bounds[BACKEND_LATENCY_BUCKETS - 1] = {

@@ -35,7 +35,8 @@ struct backend_live {
 	atomic_ullong requests;			/* requests sent to it */
 	atomic_ullong connect_errors;		/* connects refused, failed or timed out */
 	atomic_ullong responses[6];		/* [1..5]: by status class; [0]: none (cut short) */
-	atomic_ullong retries;			/* requests sent elsewhere or again after a failure here */
+	atomic_ullong retries;
+	atomic_ullong transitions;		/* state or health changes */			/* requests sent elsewhere or again after a failure here */
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
 };

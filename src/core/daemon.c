@@ -80,6 +80,7 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 		if (state == BACKEND_DRAINING && old == BACKEND_DRAINED)
 			state = BACKEND_DRAINED;	/* already drained: stays drained */
 		atomic_store(&lv->state, state);
+		STAT_ADD(lv->transitions, 1);
 		if (state == BACKEND_READY)
 			atomic_store(&lv->usable_since_ms, nd_now_ms());	/* slow start */
 		log_info("backend %s/%s: %s -> %s (operator)", pc->name, pc->backends[b].name,
@@ -107,10 +108,12 @@ static void drain_timer_cb(uv_timer_t *t)
 			struct backend_live *lv = &d->live[p][b];
 			int expect = BACKEND_DRAINING;
 
-			if (STAT_GET(lv->active) == 0 &&
-			    atomic_compare_exchange_strong(&lv->state, &expect, BACKEND_DRAINED))
-				log_info("backend %s/%s: draining -> drained (nothing left in flight)",
-					 d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name);
+			if (STAT_GET(lv->active) != 0 ||
+			    !atomic_compare_exchange_strong(&lv->state, &expect, BACKEND_DRAINED))
+				continue;
+			STAT_ADD(lv->transitions, 1);
+			log_info("backend %s/%s: draining -> drained (nothing left in flight)",
+				 d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name);
 		}
 	}
 }

@@ -52,6 +52,7 @@ static void per_backend(struct text *t, struct daemon *d, const char *name,
 static unsigned long long get_requests(struct backend_live *b) { return STAT_GET(b->requests); }
 static unsigned long long get_failed(struct backend_live *b) { return STAT_GET(b->responses[0]); }
 static unsigned long long get_retries(struct backend_live *b) { return STAT_GET(b->retries); }
+static unsigned long long get_transitions(struct backend_live *b) { return STAT_GET(b->transitions); }
 static unsigned long long get_conn_err(struct backend_live *b) { return STAT_GET(b->connect_errors); }
 static unsigned long long get_active(struct backend_live *b) { return (unsigned long long)STAT_GET(b->active); }
 static unsigned long long get_weight(struct backend_live *b) { return (unsigned long long)STAT_GET(b->weight); }
@@ -148,6 +149,8 @@ char *metrics_render(struct daemon *d)
 		  "Requests sent elsewhere or again after a failure on this backend.", get_retries },
 		{ "nodown_backend_connect_errors_total", "counter",
 		  "Connections to the backend refused, failed or timed out.", get_conn_err },
+		{ "nodown_backend_transitions_total", "counter",
+		  "Changes of state (operator) or health (checks, traffic).", get_transitions },
 		{ "nodown_backend_in_flight", "gauge", "Requests in flight on the backend.", get_active },
 		{ "nodown_backend_weight", "gauge", "Effective weight (operator or config).", get_weight },
 		{ "nodown_backend_up", "gauge", "1 when health checks see the backend up.", get_up },

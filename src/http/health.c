@@ -76,6 +76,7 @@ static void result(struct hcheck *h, bool ok, const char *why)
 			atomic_store(&h->live->fails, 0);
 			atomic_store(&h->live->usable_since_ms, nd_now_ms());
 			atomic_store(&h->live->health, HEALTH_UP);
+			STAT_ADD(h->live->transitions, 1);
 			health = HEALTH_UP;
 			log_info("backend %s/%s: down -> up (%d successful checks)", h->pool->name,
 				 h->be->name, h->ok_streak);
@@ -84,6 +85,7 @@ static void result(struct hcheck *h, bool ok, const char *why)
 		h->ok_streak = 0;
 		if (++h->fail_streak >= h->pool->health.fall && health == HEALTH_UP) {
 			atomic_store(&h->live->health, HEALTH_DOWN);
+			STAT_ADD(h->live->transitions, 1);
 			health = HEALTH_DOWN;
 			log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", h->pool->name,
 				 h->be->name, h->fail_streak, why);

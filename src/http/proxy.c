@@ -1121,11 +1121,13 @@ static void up_eof(struct hconn *c, ssize_t err)
 			return;
 		}
 	}
-	if (nothing_yet && u->requests > 0 && c->retryable && !c->stale_retried) {
-		/* A reused connection the backend closed before answering (the
-		 * keep-alive race): the request is idempotent and bodiless, so
-		 * it is sent once more, on a fresh connection. This is not a
-		 * backend failure and does not count against `retries`. */
+	if (nothing_yet && c->retryable && !c->stale_retried) {
+		/* The backend closed before answering: on a reused connection
+		 * that is the keep-alive race; on a fresh one, a server that
+		 * died with the request. The request is idempotent and bodiless
+		 * (RFC 9110 9.2.2), so it is sent once more, on a fresh
+		 * connection, to whichever backend the balancer picks; this
+		 * does not count against `retries`. */
 		c->stale_retried = true;
 		STAT_ADD(u->be->live->retries, 1);
 		c->force_new = true;
