@@ -158,7 +158,7 @@ static int run(const struct backend_cmd *bc, int argc, char **argv)
 	const char *sock_opt = NULL, *config = NULL;
 	char pool[256], target[1024], *slash, *sock;
 	uint64_t timeout_ms = 60000;
-	bool wait = false;
+	bool wait = false, timeout_given = false;
 	json_t *b;
 	int o, r = 0;
 
@@ -167,6 +167,7 @@ static int run(const struct backend_cmd *bc, int argc, char **argv)
 		switch (o) {
 		case 'w': wait = true; break;
 		case 't':
+			timeout_given = true;
 			if (config_parse_duration(optarg, &timeout_ms) < 0) {
 				fprintf(stderr, "nodown %s: --timeout takes a duration such as 30s or 2m, not '%s'\n",
 					bc->name, optarg);
@@ -179,6 +180,11 @@ static int run(const struct backend_cmd *bc, int argc, char **argv)
 		default: fprintf(stderr, "\n%s", bc->usage); return 2;
 		}
 	}
+	if ((wait || timeout_given) && !bc->can_wait) {
+		fprintf(stderr, "nodown %s: --wait and --timeout apply to drain and maint\n\n%s",
+			bc->name, bc->usage);
+		return 2;
+	}
 	if (argc - optind != (bc->takes_value ? 2 : 1)) {
 		fprintf(stderr, "nodown %s: expected POOL/BACKEND%s\n\n%s", bc->name,
 			bc->takes_value ? " and a weight" : "", bc->usage);
@@ -190,6 +196,15 @@ static int run(const struct backend_cmd *bc, int argc, char **argv)
 		fprintf(stderr, "nodown %s: '%s' is not POOL/BACKEND (for example app/ap1)\n",
 			bc->name, argv[optind]);
 		return 2;
+	}
+	if (bc->takes_value) {
+		const char *v = argv[optind + 1];
+
+		if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 4 || atoi(v) > 1000) {
+			fprintf(stderr, "nodown %s: the weight must be a whole number from 0 to 1000, not '%s'\n",
+				bc->name, v);
+			return 2;
+		}
 	}
 	memcpy(pool, argv[optind], (size_t)(slash - argv[optind]));
 	pool[slash - argv[optind]] = '\0';

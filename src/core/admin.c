@@ -417,7 +417,7 @@ int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *
 	a->d = d;
 	list_init(&a->conns);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		*why = "the admin socket path is too long for a Unix socket (108 bytes at most)";
+		*why = "the admin socket path is too long for a Unix socket (107 bytes at most)";
 		return -ENAMETOOLONG;
 	}
 	if (lstat(path, &st) == 0) {

@@ -76,9 +76,9 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 	const struct pool_cfg *pc = &d->cfg->pools[p];
 	int old = atomic_load(&lv->state), oldw = atomic_load(&lv->weight);
 
+	if (state == BACKEND_DRAINING && old == BACKEND_DRAINED)
+		state = BACKEND_DRAINED;	/* already drained: stays drained */
 	if (state >= 0 && state != old) {
-		if (state == BACKEND_DRAINING && old == BACKEND_DRAINED)
-			state = BACKEND_DRAINED;	/* already drained: stays drained */
 		atomic_store(&lv->state, state);
 		STAT_ADD(lv->transitions, 1);
 		if (state == BACKEND_READY)
@@ -94,6 +94,8 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 	atomic_store(&lv->by_operator, atomic_load(&lv->state) != BACKEND_READY ||
 				       atomic_load(&lv->weight) != pc->backends[b].weight);
 	state_save(d);
+	if (d->stop_signals > 0)
+		return;		/* workers are stopping and close their pools anyway */
 	for (int i = 0; i < d->cfg->workers; i++)
 		worker_sweep(&d->workers[i]);
 }
@@ -114,6 +116,7 @@ static void drain_timer_cb(uv_timer_t *t)
 			STAT_ADD(lv->transitions, 1);
 			log_info("backend %s/%s: draining -> drained (nothing left in flight)",
 				 d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name);
+			state_save(d);
 		}
 	}
 }

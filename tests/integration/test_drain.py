@@ -125,7 +125,9 @@ def test_unknown_names_and_bad_arguments(nginx, nodown, cfg):
     r = cli(nd, "drain", "nope/a")
     assert r.returncode == 1 and "no pool 'nope' (pools: app)" in r.stderr
     r = cli(nd, "weight", "app/a", "1001")
-    assert r.returncode == 1 and "0 to 1000" in r.stderr
+    assert r.returncode == 2 and "from 0 to 1000" in r.stderr
+    assert cli(nd, "weight", "app/a", "abc").returncode == 2
+    assert cli(nd, "ready", "app/a", "--wait").returncode == 2
     assert cli(nd, "drain", "app").returncode == 2
     assert cli(nd, "drain", "app/a", "--timeout", "soon").returncode == 2
     assert cli(nd, "weight", "app/a").returncode == 2
