@@ -44,7 +44,7 @@ int backend_weight(struct backend_live *b, uint64_t slowstart_ms)
 	return w < 1 ? 1 : w;
 }
 
-void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
+bool backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
 		     const char *name, const char *why)
 {
 	int expect = HEALTH_UP;
@@ -52,15 +52,16 @@ void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool
 	if (ok) {
 		if (STAT_GET(b->fails))
 			atomic_store_explicit(&b->fails, 0, memory_order_relaxed);
-		return;
+		return false;
 	}
 	if (fall <= 0 || STAT_ADD(b->fails, 1) + 1 < fall)
-		return;
+		return false;
 	if (!atomic_compare_exchange_strong(&b->health, &expect, HEALTH_DOWN))
-		return;
+		return false;
 	STAT_ADD(b->transitions, 1);
 	log_warn("backend %s/%s: up -> down after %d consecutive failures seen by traffic "
 		 "(last: %s); health checks will bring it back", pool, name, fall, why);
+	return true;
 }
 
 const double backend_latency_bounds[BACKEND_LATENCY_BUCKETS - 1] = {

@@ -73,8 +73,9 @@ int backend_weight(struct backend_live *b, uint64_t slowstart_ms);
  * A worker saw a request succeed (ok) or fail on b: a connect failure or a
  * 5xx. After `fall` consecutive failures (0: never) b is marked down until
  * active checks see it recover. Any thread. Names are for the log.
+ * Returns true when this call marked it down.
  */
-void backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
+bool backend_passive(struct backend_live *b, bool ok, int fall, const char *pool,
 		     const char *name, const char *why);
 
 #endif

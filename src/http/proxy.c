@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "../core/daemon.h"
 #include "../core/log.h"
 #include "../core/proto.h"
 #include "../core/worker.h"
@@ -472,6 +473,21 @@ static void up_wait(struct hconn *c)
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* Report a request's outcome on be for passive health; when that marks
+ * be down, every worker drops its idle connections to it, as a failed
+ * health check would. */
+static void passive(struct hconn *c, struct wbackend *be, bool ok, const char *why)
+{
+	struct worker *w = c->w;
+
+	if (!backend_passive(be->live, ok, c->pool->cfg->passive_fall, c->pool->cfg->name,
+			     be->cfg->name, why))
+		return;
+	for (int i = 0; i < w->cfg->workers; i++)	/* not to a worker told to stop */
+		if (!atomic_load(&w->d->workers[i].stop_requested))
+			worker_sweep(&w->d->workers[i]);
+}
+
 static bool method_is_idempotent(const char *p, struct span m)
 {
 	static const char *const safe[] = { "get", "head", "options", "trace", "put", "delete" };
@@ -657,8 +673,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	STAT_ADD(be->live->connect_errors, 1);
 	log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name, be->cfg->name,
 		 be->cfg->address, u->timed_out ? "connect_timeout reached" : uv_strerror(status));
-	backend_passive(be->live, false, c->pool->cfg->passive_fall, c->pool->cfg->name,
-			be->cfg->name, u->timed_out ? "connect timeout" : uv_strerror(status));
+	passive(c, be, false, u->timed_out ? "connect timeout" : uv_strerror(status));
 	u->owner = NULL;
 	upstream_close(u);
 	c->up = NULL;
@@ -707,8 +722,7 @@ static void dispatch(struct hconn *c)
 		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
 			 be->cfg->name, be->cfg->address, uv_strerror(r));
 		STAT_ADD(be->live->connect_errors, 1);
-		backend_passive(be->live, false, c->pool->cfg->passive_fall, c->pool->cfg->name,
-				be->cfg->name, uv_strerror(r));
+		passive(c, be, false, uv_strerror(r));
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
 		if (c->attempts < c->pool->cfg->retries)
@@ -1058,8 +1072,7 @@ static void response_head(struct hconn *c)
 		STAT_ADD(u->be->live->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
 		/* 502-504 say "this server cannot serve"; a 500 is an application
 		 * error on a server that works, and is not held against it. */
-		backend_passive(u->be->live, h.status < 502 || h.status > 504, c->pool->cfg->passive_fall,
-				c->pool->cfg->name, u->be->cfg->name, "a 502/503/504 response");
+		passive(c, u->be, h.status < 502 || h.status > 504, "a 502/503/504 response");
 		c->up_reusable = h.status != 101 && kind != HTTP_BODY_EOF && !h.conn_close &&
 				 (h.minor == 1 || h.conn_keepalive) && h.ka_timeout != 0;
 		if (h.ka_timeout > 0)	/* never reuse past what the backend announced */
