@@ -4,21 +4,29 @@ examples/demo.py - a guided tour of nodown for a newcomer (run by `make demo`).
 
     /usr/bin/python3 examples/demo.py --bin /abs/path/build/nodown [--keep]
 
-Starts two real nginx backends and nodown in front of them, all on free
-127.0.0.1 ports with every file in one temporary directory, then shows in
-five steps what the proxy does: weighted balancing, bodies streamed intact,
-request smuggling refused, a dead backend worked around, and a graceful stop
-that lets a download finish. Each step ends with a verdict; the exit status
-is 0 only if every step passed.
+Starts three real nginx backends and nodown in front of them (admin socket,
+fast health checks), all on free 127.0.0.1 ports with every file in one
+temporary directory, then shows in five steps what the proxy is for:
 
-Only the Python standard library is used. Every process is started here and
-stopped by its PID, and the temporary directory is removed, also on Ctrl-C.
---keep leaves the directory (configs and logs) for a look afterwards.
+  1. requests spread over weighted backends
+  2. request smuggling refused with 400
+  3. without nodown: restarting a backend under load costs clients errors
+  4. with nodown: a rolling release of all three backends under steady load
+     (`nodown drain`, restart, health checks, `nodown ready`), zero errors,
+     measured by `nodown load`
+  5. a graceful stop that lets a slow download finish
+
+Each step ends with a verdict; the exit status is 0 only if every step
+passed. Only the Python standard library is used. Every process is started
+here and stopped by its PID, and the temporary directory is removed, also
+on Ctrl-C. --keep leaves the directory (configs and logs) for a look.
 """
 import argparse
 import hashlib
 import http.client
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,30 +40,44 @@ NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 MiB = 1 << 20
 SLOW_RATE = "512k"          # nginx limit_rate for /slow: 1 MiB takes ~2 s
+POOL = "app"
+BACKENDS = (("b1", 1), ("b2", 2), ("b3", 3))    # name, weight
+
+# Step 3: a load straight at one nginx while it restarts.
+DIRECT_RATE, DIRECT_SECONDS, DIRECT_RESTART_AT = 200, 4, 1.5
+# Every restart below waits this long between stopping nginx and starting it
+# again: nginx itself restarts in ~10 ms, an application server takes longer.
+BOOT_SECONDS = 0.5
+# Step 4: the rolling release, under two loads at once.
+GET_RATE, POST_RATE, RELEASE_SECONDS = 300, 100, 15
+RELEASE_START_AT = 1.5      # seconds of steady traffic before the first drain
+BETWEEN_BACKENDS = 1.5      # seconds of full rotation between two backends
+POST_BODY = "order=42&qty=1"
 
 NGINX_CONF = """\
-# nginx backend "{name}" for the nodown demo; everything lives in {dir}
+# nginx backend "{name}" version {version} for the nodown demo; everything lives in {dir}
 load_module {echo_module};
 daemon off;
 master_process off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log notice;
-events {{ worker_connections 256; }}
+events {{ worker_connections 512; }}
 http {{
-    access_log {dir}/access.log;
+    log_format demo '$remote_addr "$request" $status "$http_user_agent"';
+    access_log {dir}/access.log demo;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     client_max_body_size 16m;
-    client_body_buffer_size 2m;
     keepalive_timeout 60s;
     default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port};
         root {root};
-        location = / {{ default_type text/plain; return 200 "Hello from backend {name}\\n"; }}
+        location = / {{ default_type text/plain; return 200 "Hello from backend {name}, version {version}\\n"; }}
+        location = /healthz {{ access_log off; default_type text/plain; return 200 "ok\\n"; }}
         location /echo {{ echo_read_request_body; echo_request_body; }}
         location = /slow {{ alias {root}/big.bin; limit_rate {rate}; }}
     }}
@@ -67,6 +89,8 @@ NODOWN_CONF = """\
 workers: 2
 shutdown_timeout: 10s
 shutdown_idle_grace: 500ms
+admin:
+  socket: {dir}/admin.sock        # nodown status/drain/ready talk to the daemon here
 log:
   error: {dir}/nodown-error.log
   access: {dir}/nodown-access.log
@@ -74,22 +98,33 @@ listeners:
   - name: web
     protocol: http
     bind: 127.0.0.1:{port}
-    pool: site
+    pool: {pool}
 pools:
-  - name: site
+  - name: {pool}
     protocol: http
     connect_timeout: 1s
+    health:                       # every 200ms: GET /healthz must answer 2xx/3xx
+      type: http
+      path: /healthz
+      interval: 200ms
+      timeout: 200ms
+      rise: 2                     # 2 good checks in a row: up
+      fall: 2                     # 2 bad checks in a row: down
     backends:
-      - name: alpha
-        address: 127.0.0.1:{alpha}
-        weight: 1
-      - name: beta
-        address: 127.0.0.1:{beta}
-        weight: 2
+{backends}"""
+
+BACKEND_CONF = """\
+      - name: {name}
+        address: 127.0.0.1:{port}
+        weight: {weight}
 """
 
 
 class Interrupted(Exception):
+    pass
+
+
+class StepFailed(Exception):
     pass
 
 
@@ -127,6 +162,10 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 # ---- processes ----------------------------------------------------------------
 
 def free_port():
@@ -148,11 +187,15 @@ class Proc:
     which then stops every child by PID."""
     running = []
 
-    def __init__(self, name, argv, log_path):
+    def __init__(self, name, argv, log_path, stdout_path=None):
         self.name = name
         self.log = open(log_path, "ab")
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        self.out = open(stdout_path, "wb") if stdout_path else None
+        self.stdout_path = stdout_path
+        self.log_path = log_path
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out or self.log,
+                                  stderr=self.log if self.out else subprocess.STDOUT,
+                                  start_new_session=True)
         Proc.running.append(self)
 
     @property
@@ -169,8 +212,24 @@ class Proc:
                 return False
             if accepts(port):
                 return True
-            time.sleep(0.02)
+            time.sleep(0.005)
         return False
+
+    def _release(self):
+        if self in Proc.running:
+            Proc.running.remove(self)
+        for f in (self.log, self.out):
+            if f and not f.closed:
+                f.close()
+
+    def wait(self, timeout):
+        """Wait for a normal exit; on timeout stop it. Returns the exit status."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return self.stop()
+        self._release()
+        return self.p.returncode
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
         """Signal by PID, wait, SIGKILL if needed. Returns the exit status."""
@@ -183,49 +242,13 @@ class Proc:
                 self.p.wait()
             except ProcessLookupError:
                 pass
-        if self in Proc.running:
-            Proc.running.remove(self)
-        self.log.close()
+        self._release()
         return self.p.returncode
 
     @classmethod
     def stop_all(cls):
         for proc in list(cls.running):
             proc.stop(timeout=3.0)
-
-
-def start_nginx(base, name, root):
-    """nginx on a free port; a port taken in the meantime means another try."""
-    d = os.path.join(base, f"nginx-{name}")
-    os.makedirs(d)
-    for _ in range(5):
-        port = free_port()
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(name=name, dir=d, port=port, root=root,
-                                      echo_module=ECHO_MODULE, rate=SLOW_RATE))
-        proc = Proc(f"nginx {name}", [NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
-                    os.path.join(d, "stderr.log"))
-        if proc.wait_listening(port):
-            return proc, port, d
-        proc.stop(timeout=1.0)
-    raise RuntimeError(f"nginx {name} did not start; see {d}/error.log")
-
-
-def start_nodown(binary, base, alpha, beta):
-    conf = os.path.join(base, "nodown.yml")
-    for _ in range(5):
-        port = free_port()
-        with open(conf, "w") as f:
-            f.write(NODOWN_CONF.format(dir=base, port=port, alpha=alpha, beta=beta))
-        check = subprocess.run([binary, "check", "-c", conf], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError("nodown check refused the generated config:\n" + check.stderr)
-        proc = Proc("nodown", [binary, "serve", "-c", conf], os.path.join(base, "nodown-stderr.log"))
-        if proc.wait_listening(port):
-            return proc, port, conf, check.stdout.strip()
-        proc.stop(timeout=1.0)
-    raise RuntimeError(f"nodown did not start; see {base}/nodown-error.log")
 
 
 def read_text(path):
@@ -236,69 +259,154 @@ def read_text(path):
         return ""
 
 
-# ---- the five steps -------------------------------------------------------------
+class Backend:
+    """One nginx backend; restart() replaces it by a new version on the same port."""
 
-def step_balance(port):
-    heading(1, "Load balancing: 30 requests, weights 1 and 2")
-    counts = {"alpha": 0, "beta": 0}
+    def __init__(self, base, name, weight, root):
+        self.base, self.name, self.weight, self.root = base, name, weight, root
+        self.version = 1
+        self.starts = 0
+        self.port = None
+        self.proc = None
+        self.dirs = []
+
+    def start(self, port=None, version=None):
+        """Start nginx (as `version`): on a free port the first time, then on the same one."""
+        self.version = version or self.version
+        self.starts += 1
+        d = os.path.join(self.base, f"nginx-{self.name}-{self.starts}-v{self.version}")
+        os.makedirs(d)
+        self.dirs.append(d)
+        for _ in range(5 if port is None else 1):
+            p = port or free_port()
+            conf = os.path.join(d, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(name=self.name, version=self.version, dir=d, port=p,
+                                          root=self.root, echo_module=ECHO_MODULE, rate=SLOW_RATE))
+            proc = Proc(f"nginx {self.name} v{self.version}",
+                        [NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
+                        os.path.join(d, "stderr.log"))
+            if proc.wait_listening(p):
+                self.proc, self.port = proc, p
+                return
+            proc.stop(timeout=1.0)
+        raise StepFailed(f"nginx {self.name} v{self.version} did not start on port {port}; "
+                         f"see {d}/error.log")
+
+    def stop(self):
+        """A graceful nginx stop (SIGQUIT): requests in progress finish."""
+        return self.proc.stop(signal.SIGQUIT)
+
+    def access_lines(self):
+        return sum(len(read_text(os.path.join(d, "access.log")).splitlines()) for d in self.dirs)
+
+
+def start_nodown(binary, base, backends):
+    conf = os.path.join(base, "nodown.yml")
+    for _ in range(5):
+        port = free_port()
+        bes = "".join(BACKEND_CONF.format(name=b.name, port=b.port, weight=b.weight)
+                      for b in backends)
+        with open(conf, "w") as f:
+            f.write(NODOWN_CONF.format(dir=base, port=port, pool=POOL, backends=bes))
+        check = subprocess.run([binary, "check", "-c", conf], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError("nodown check refused the generated config:\n" + check.stderr)
+        proc = Proc("nodown", [binary, "serve", "-c", conf], os.path.join(base, "nodown-stderr.log"))
+        if proc.wait_listening(port):
+            return proc, port, conf, check.stdout.strip()
+        proc.stop(timeout=1.0)
+    raise RuntimeError(f"nodown did not start; see {base}/nodown-error.log")
+
+
+class Nodown:
+    """The nodown command line, as an operator would use it."""
+
+    def __init__(self, binary, base):
+        self.binary = binary
+        self.base = base
+        self.sock = os.path.join(base, "admin.sock")
+
+    def cli(self, *args, timeout=20):
+        return subprocess.run([self.binary, *args, "--socket", self.sock], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+
+    def backend(self, name):
+        r = self.cli("status", "--json")
+        if r.returncode != 0:
+            raise StepFailed(f"nodown status failed: {r.stderr.strip()}")
+        for p in json.loads(r.stdout)["pools"]:
+            for b in p["backends"]:
+                if p["name"] == POOL and b["name"] == name:
+                    return b
+        raise StepFailed(f"nodown status does not list {POOL}/{name}")
+
+    def wait_health(self, name, want, timeout=5.0):
+        """Poll `nodown status --json` until the checks say `want` (up/down);
+        returns the seconds it took."""
+        t0 = time.monotonic()
+        while True:
+            if self.backend(name)["health"] == want:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise StepFailed(f"{POOL}/{name} not {want} after {timeout:.0f}s of health checks")
+            time.sleep(0.02)
+
+    def load(self, url, rate, seconds, out, *extra):
+        return Proc(f"nodown load {url}",
+                    [self.binary, "load", "http", url, "--rate", str(rate), "--duration",
+                     f"{seconds}s", "--json", "-q", *extra],
+                    out + ".stderr", stdout_path=out)
+
+
+def load_result(proc, timeout):
+    rc = proc.wait(timeout)
+    text = read_text(proc.stdout_path)
+    try:
+        return rc, json.loads(text)
+    except ValueError:
+        raise StepFailed(f"nodown load printed no JSON (exit {rc}): "
+                         f"{read_text(proc.log_path).strip() or text.strip()}")
+
+
+def errors_text(r):
+    classes = ", ".join(f"{k} {v}" for k, v in r["error_classes"].items() if v)
+    return f"{r['errors']}" + (f" ({classes})" if classes else "")
+
+
+def latency_text(r):
+    lat = r["latency_ms"]
+    return "  ".join(f"{k} {lat[k]:6.1f} ms" for k in ("p50", "p99", "max"))
+
+
+# ---- the steps ----------------------------------------------------------------------
+
+def step_balance(port, backends):
+    total = 6 * sum(b.weight for b in backends)
+    heading(1, f"Load balancing: {total} requests, weights "
+            + ", ".join(str(b.weight) for b in backends))
+    counts = {b.name: 0 for b in backends}
     errors = 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    for _ in range(30):
+    for _ in range(total):
         conn.request("GET", "/")
         r = conn.getresponse()
-        body = r.read().decode(errors="replace")
-        name = body.strip().rsplit(" ", 1)[-1]
-        if r.status == 200 and name in counts:
-            counts[name] += 1
+        m = re.match(r"Hello from backend (\w+),", r.read().decode(errors="replace"))
+        if r.status == 200 and m and m.group(1) in counts:
+            counts[m.group(1)] += 1
         else:
             errors += 1
     conn.close()
-    say("   One client, one keep-alive connection; nodown picks a backend for every request")
-    say("   (smooth weighted round robin) and keeps its own connections to the backends open.")
-    for name, w in (("alpha", 1), ("beta", 2)):
-        say(f"   {name:<6} weight {w}  {bar(counts[name], 30)} {counts[name]:>2}")
-    ok = errors == 0 and 8 <= counts["alpha"] <= 12 and counts["alpha"] + counts["beta"] == 30
-    return verdict(ok, "every request answered 200, split 1:2 as weighted" if ok else
+    say("   One client on one keep-alive connection; nodown picks a backend for every request.")
+    for b in backends:
+        say(f"   {b.name}  weight {b.weight}  {bar(counts[b.name], total)} {counts[b.name]:>2}")
+    ok = errors == 0 and all(abs(counts[b.name] - 6 * b.weight) <= 1 for b in backends)
+    return verdict(ok, "every request answered 200, shared out by weight" if ok else
                    f"{errors} failed request(s); split {counts}")
 
 
-def step_bodies(port, big):
-    heading(2, "Bodies: 1 MiB up and 1 MiB down, streamed")
-    up = os.urandom(MiB)
-
-    def chunks():
-        for i in range(0, len(up), 64 * 1024):
-            yield up[i:i + 64 * 1024]
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    t0 = time.monotonic()
-    conn.request("POST", "/echo", body=chunks(), encode_chunked=True,
-                 headers={"Content-Type": "application/octet-stream"})
-    r = conn.getresponse()
-    echoed = r.read()
-    t_up = time.monotonic() - t0
-    up_ok = r.status == 200 and sha(echoed) == sha(up)
-    say("   Upload    POST /echo, sent chunked (64 KiB chunks); the backend echoes the body")
-    say(f"             sha256 sent {sha(up)[:12]}…  received {sha(echoed)[:12]}…  "
-        f"{len(echoed)} bytes in {t_up * 1000:.0f} ms")
-
-    t0 = time.monotonic()
-    conn.request("GET", "/big.bin")
-    r = conn.getresponse()
-    down = r.read()
-    t_down = time.monotonic() - t0
-    conn.close()
-    down_ok = r.status == 200 and sha(down) == sha(big)
-    say("   Download  GET /big.bin, a 1 MiB file of random bytes")
-    say(f"             sha256 on disk {sha(big)[:12]}…  received {sha(down)[:12]}…  "
-        f"{len(down)} bytes in {t_down * 1000:.0f} ms")
-    say("   nodown never holds a whole body: it forwards one buffer at a time per direction.")
-    return verdict(up_ok and down_ok, "both checksums match" if up_ok and down_ok else
-                   f"mismatch (upload ok: {up_ok}, download ok: {down_ok})")
-
-
-def step_smuggling(port, nginx_dirs):
-    heading(3, "Request smuggling is refused, not guessed")
+def step_smuggling(port, backends):
+    heading(2, "Request smuggling is refused, not guessed")
     hidden = b"GET /admin-only HTTP/1.1\r\nHost: demo\r\n\r\n"
     body = b"0\r\n\r\n" + hidden
     attack = (b"POST /smuggle HTTP/1.1\r\nHost: demo\r\n"
@@ -316,49 +424,173 @@ def step_smuggling(port, nginx_dirs):
             pass
     head, _, text = reply.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
-    say("   Sent one POST with both Content-Length and Transfer-Encoding: chunked. Read by")
-    say("   length, its body hides a second request, GET /admin-only; read as chunked, it")
-    say("   ends after '0'. A proxy and a backend that disagree let the hidden request through.")
-    say(f"   nodown answered: {status_line}")
-    say(f"                    {text.decode(errors='replace').strip()}")
-    logs = [read_text(os.path.join(d, "access.log")) for d in nginx_dirs]
-    seen = [l for l in logs if "/smuggle" in l or "/admin-only" in l]
-    say("   Backend access logs mention /smuggle or /admin-only: " + ("yes!" if seen else "no"))
+    say("   One POST with both Content-Length and Transfer-Encoding: chunked. Read by length, its")
+    say("   body hides a second request (GET /admin-only); read as chunked, it ends after '0'.")
+    say(f"   nodown answered: {status_line} — {text.decode(errors='replace').strip()}")
+    seen = [b.name for b in backends for d in b.dirs
+            if "/smuggle" in read_text(os.path.join(d, "access.log"))
+            or "/admin-only" in read_text(os.path.join(d, "access.log"))]
     ok = status_line.startswith("HTTP/1.1 400") and not seen
-    return verdict(ok, "refused with 400 before any byte reached a backend" if ok else
-                   "the request was not refused as expected")
+    return verdict(ok, "refused with 400; no byte of it reached a backend" if ok else
+                   f"not refused as expected (seen by backends: {seen or 'none'})")
 
 
-def step_backend_down(port, alpha, error_log):
-    heading(4, "A backend goes away: requests still succeed")
-    before = read_text(error_log).count("connect to backend site/alpha")
-    rc = alpha.stop(signal.SIGTERM)
-    say(f"   Stopped nginx alpha (SIGTERM, exit status {rc}). nodown is not told; it finds out.")
-    ok_count, who = 0, {}
-    for _ in range(20):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", "/")
-            r = conn.getresponse()
-            body = r.read().decode(errors="replace").strip()
-            if r.status == 200:
-                ok_count += 1
-                name = body.rsplit(" ", 1)[-1]
-                who[name] = who.get(name, 0) + 1
-        except OSError:
-            pass
-        finally:
-            conn.close()
-    lines = [l for l in read_text(error_log).splitlines() if "connect to backend site/alpha" in l]
-    refused = len(lines) - before
-    say(f"   20 requests on new connections: {ok_count} answered 200 "
-        f"({', '.join(f'{v} by {k}' for k, v in sorted(who.items()))}).")
-    say(f"   nodown tried alpha {refused} time(s), was refused, and retried each on beta:")
-    if lines:
-        say(f"     {lines[-1]}")
-    say("   (Active health checks and drain, which would stop trying alpha, are on the roadmap.)")
-    ok = ok_count == 20 and refused > 0
-    return verdict(ok, "no client saw an error" if ok else f"{20 - ok_count} request(s) failed")
+def restart(backend, version=None, while_down=None):
+    """Stop a backend's nginx gracefully (SIGQUIT: requests in progress finish),
+    wait BOOT_SECONDS (running while_down meanwhile), start it on the same port.
+    Returns (seconds it took, while_down's result)."""
+    t0 = time.monotonic()
+    backend.stop()
+    got = while_down() if while_down else None
+    time.sleep(max(0.0, BOOT_SECONDS - (time.monotonic() - t0)))
+    backend.start(port=backend.port, version=version)
+    return time.monotonic() - t0, got
+
+
+def step_direct(nd, base, backends, notes):
+    b = backends[0]
+    heading(3, "Without nodown: restart a backend while clients use it")
+    url = f"http://127.0.0.1:{b.port}/"
+    say(f"   $ nodown load http {url} --rate {DIRECT_RATE} --duration {DIRECT_SECONDS}s --json -q")
+    say(f"   sends {DIRECT_RATE} requests/s straight to nginx {b.name}, no proxy in between "
+        f"(`nodown load` is a")
+    say( "   load generator built into nodown: a fixed schedule, every error counted). At "
+        f"t={DIRECT_RESTART_AT:.1f}s,")
+    say(f"   {b.name} restarts: a graceful nginx stop (SIGQUIT), {BOOT_SECONDS}s standing in for "
+        f"an application's")
+    say( "   boot time (nginx alone needs ~10 ms), then nginx again on the same port.")
+    load = nd.load(url, DIRECT_RATE, DIRECT_SECONDS, os.path.join(base, "load-direct.json"))
+    t0 = time.monotonic()
+    time.sleep(DIRECT_RESTART_AT)
+    t_stop = time.monotonic() - t0
+    took, _ = restart(b)
+    say(f"   t={t_stop:.2f}s  {b.name} stopped; listening again {took:.2f}s later")
+    rc, r = load_result(load, DIRECT_SECONDS + 15)
+    notes["direct"] = (r, took)
+    say(f"   t={time.monotonic() - t0:.2f}s  what the clients saw: {r['requests']} requests, "
+        f"{paint('errors ' + errors_text(r), '31;1' if r['errors'] else '0')}")
+    say(f"             latency  {latency_text(r)}")
+    say("   connect = connection refused while nothing listened; reset = a connection closed")
+    say("   under a request in flight. Every one is a failed page or API call for someone.")
+    # nodown's own checks saw that outage too; let them see b1 back before step 4.
+    nd.wait_health(b.name, "up")
+    ok = rc == 0 and r["requests"] > 0
+    if not ok:
+        return verdict(False, f"the load did not run (exit {rc})")
+    if r["errors"]:
+        return verdict(True, f"a {took:.1f}s restart cost {plural(r['errors'], 'failed request')}")
+    return verdict(False, f"no errors, although {b.name} was down for {took:.1f}s: "
+                   "did the load reach it?")
+
+
+def step_rolling(nd, base, port, backends, notes):
+    heading(4, "With nodown: a rolling release of all three backends under load")
+    for b in backends:
+        nd.wait_health(b.name, "up")
+    say(f"   Two loads through nodown for {RELEASE_SECONDS}s, {GET_RATE} GET / and {POST_RATE} "
+        f"POST /echo per second:")
+    say(f"     $ nodown load http http://127.0.0.1:{port}/ --rate {GET_RATE} --duration "
+        f"{RELEASE_SECONDS}s --json -q")
+    say(f"     $ nodown load http http://127.0.0.1:{port}/echo --rate {POST_RATE} --duration "
+        f"{RELEASE_SECONDS}s -m POST -b '{POST_BODY}' --json -q")
+    say( "   and meanwhile, one backend at a time:")
+    for what, why in ((f"$ nodown drain {POOL}/bN --wait --timeout 10s", "no new requests; none left in flight"),
+                      (f"stop nginx bN; {BOOT_SECONDS}s; start version 2", "the upgrade, as in step 3"),
+                      ("$ nodown status --json  until bN's health: up", "two good checks, 200ms apart"),
+                      (f"$ nodown ready {POOL}/bN", "back in rotation")):
+        say(f"     {what:<46} {why}")
+    before = sum(b.access_lines() for b in backends)
+    gets = nd.load(f"http://127.0.0.1:{port}/", GET_RATE, RELEASE_SECONDS,
+                   os.path.join(base, "load-get.json"))
+    posts = nd.load(f"http://127.0.0.1:{port}/echo", POST_RATE, RELEASE_SECONDS,
+                    os.path.join(base, "load-post.json"), "-m", "POST", "-b", POST_BODY)
+    t0 = time.monotonic()
+    problems = []
+    time.sleep(RELEASE_START_AT)
+    try:
+        for i, b in enumerate(backends):
+            if i:
+                time.sleep(BETWEEN_BACKENDS)
+            t_step = time.monotonic() - t0
+            t = time.monotonic()
+            r = nd.cli("drain", f"{POOL}/{b.name}", "--wait", "--timeout", "10s")
+            if r.returncode != 0:
+                raise StepFailed(f"nodown drain {POOL}/{b.name}: {r.stderr.strip()}")
+            drained = time.monotonic() - t
+            # The checks notice it is gone while it "boots".
+            restarted, down = restart(b, version=2, while_down=lambda: nd.wait_health(b.name, "down"))
+            healthy = nd.wait_health(b.name, "up")
+            r = nd.cli("ready", f"{POOL}/{b.name}")
+            if r.returncode != 0:
+                raise StepFailed(f"nodown ready {POOL}/{b.name}: {r.stderr.strip()}")
+            say(f"   t={t_step:4.1f}s  {b.name}: drained in {drained:.1f}s, restarted in "
+                f"{restarted:.1f}s (checks saw it down after {down:.1f}s), healthy in "
+                f"{healthy:.1f}s, back in rotation")
+    except StepFailed as e:
+        problems.append(str(e))
+        say(paint(f"   {e}", "31;1"))
+    rc_g, rg = load_result(gets, RELEASE_SECONDS + 15)
+    rc_p, rp = load_result(posts, RELEASE_SECONDS + 15)
+    say(f"   t={time.monotonic() - t0:4.1f}s  both loads done")
+    say()
+    say(f"   {'':<12}{'requests':>9}  {'errors':<24}{'p50':>9}{'p99':>10}{'max':>10}")
+    for label, r in (("GET /", rg), ("POST /echo", rp)):
+        lat = r["latency_ms"]
+        say(f"   {label:<12}{r['requests']:>9}  {errors_text(r):<24}"
+            f"{lat['p50']:>6.1f} ms{lat['p99']:>7.1f} ms{lat['max']:>7.1f} ms")
+    if "direct" in notes:
+        d, took = notes["direct"]
+        errs = rg["errors"] + rp["errors"]
+        say(f"   Compare step 3, without nodown: {d['errors']} of {d['requests']} requests failed "
+            f"in one {took:.1f}s restart.")
+        say(f"   Here: {errs} of {rg['requests'] + rp['requests']} failed in three restarts.")
+    # Each request reached exactly one nginx exactly once: count their access logs.
+    want = rg["ok"] + rp["ok"]
+    deadline = time.monotonic() + 3
+    while sum(b.access_lines() for b in backends) - before < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logged = sum(b.access_lines() for b in backends) - before
+    say(f"   The nginx access logs (old and new versions) hold {logged} of these requests: "
+        + ("each exactly once." if logged == want else f"expected {want}!"))
+    # What answers now.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    answers = {}
+    for _ in range(2 * sum(b.weight for b in backends)):
+        conn.request("GET", "/")
+        text = conn.getresponse().read().decode(errors="replace").strip()
+        answers[text] = answers.get(text, 0) + 1
+    conn.close()
+    say("   Answering now: " + ", ".join(
+        f"{t.replace('Hello from backend ', '').replace(',', '')} ({n}×)"
+        for t, n in sorted(answers.items())))
+    # nodown's own counters: it never even tried a backend that was not there.
+    tried_down = sum(nd.backend(b.name)["connect_errors"] for b in backends)
+    say("   While a backend was out, the others took its share: nodown never sent a request to")
+    say(f"   a stopped server (its connection errors, CONNERR below: {tried_down}).")
+    say()
+    say("   $ nodown status")
+    r = nd.cli("status")
+    for line in (r.stdout or r.stderr).rstrip().splitlines():
+        say(("     " + line).rstrip())
+
+    expected = RELEASE_SECONDS * (GET_RATE + POST_RATE)
+    new_everywhere = set(answers) == {f"Hello from backend {b.name}, version 2" for b in backends}
+    ok = (not problems and rc_g == 0 and rc_p == 0 and rg["errors"] == 0 and rp["errors"] == 0
+          and rg["unsent"] == 0 and rp["unsent"] == 0
+          and rg["requests"] + rp["requests"] >= 0.98 * expected
+          and logged == want and new_everywhere and tried_down == 0)
+    if ok:
+        return verdict(True, f"{rg['requests'] + rp['requests']} requests during the release, "
+                       f"zero errors; every backend now runs version 2")
+    why = problems + [f"{r['errors']} errors on {label}" for label, r in
+                      (("GET", rg), ("POST", rp)) if r["errors"]]
+    if logged != want:
+        why.append(f"nginx logged {logged} requests, not {want}")
+    if not new_everywhere:
+        why.append("not every backend answers as version 2")
+    if tried_down:
+        why.append(f"nodown saw {tried_down} connection errors")
+    return verdict(False, "; ".join(why) or "the loads fell short of their rate")
 
 
 def step_graceful_stop(port, nodown, big, error_log):
@@ -425,6 +657,9 @@ def step_graceful_stop(port, nodown, big, error_log):
 
 # ---- main -------------------------------------------------------------------------
 
+STEPS = 5
+
+
 def main():
     ap = argparse.ArgumentParser(description="A guided tour of nodown.")
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -461,30 +696,37 @@ def main():
     try:
         say(paint("nodown demo", "1") + " — a reverse proxy that keeps a site up while what is "
             "behind it changes")
-        say("Two nginx backends, nodown in front, five steps; each ends with ✓ or ✗.")
+        say(f"Three nginx backends, nodown in front, {STEPS} steps; each ends with ✓ or ✗.")
         root = os.path.join(base, "www")
         os.makedirs(root)
         big = os.urandom(MiB)
         with open(os.path.join(root, "big.bin"), "wb") as f:
             f.write(big)
-        alpha, alpha_port, alpha_dir = start_nginx(base, "alpha", root)
-        beta, beta_port, beta_dir = start_nginx(base, "beta", root)
-        nodown, port, conf, check = start_nodown(binary, base, alpha_port, beta_port)
+        backends = [Backend(base, name, weight, root) for name, weight in BACKENDS]
+        for b in backends:
+            b.start()
+        nodown, port, conf, check = start_nodown(binary, base, backends)
+        nd = Nodown(binary, base)
         error_log = os.path.join(base, "nodown-error.log")
         say()
-        say(f"Set up in {base}:")
-        say(f"   backend alpha   nginx on 127.0.0.1:{alpha_port}  (pid {alpha.pid})")
-        say(f"   backend beta    nginx on 127.0.0.1:{beta_port}  (pid {beta.pid})")
-        say(f"   nodown          on 127.0.0.1:{port} -> pool 'site'  (pid {nodown.pid})")
-        say(f"   `nodown check` said: {check}")
+        say(f"Set up in {base} ($DEMO below):")
+        for b in backends:
+            say(f"   backend {b.name}  nginx on 127.0.0.1:{b.port}, weight {b.weight}  (pid {b.proc.pid})")
+        say(f"   nodown      on 127.0.0.1:{port} -> pool '{POOL}'  (pid {nodown.pid})")
+        say(f"   `nodown check` said: {check.replace(base, '$DEMO')}")
         say("   The configuration it runs on:")
         for line in read_text(conf).splitlines()[1:]:
             say("     | " + line.replace(base, "$DEMO"))
 
-        results.append(step_balance(port))
-        results.append(step_bodies(port, big))
-        results.append(step_smuggling(port, [alpha_dir, beta_dir]))
-        results.append(step_backend_down(port, alpha, error_log))
+        results.append(step_balance(port, backends))
+        results.append(step_smuggling(port, backends))
+        notes = {}
+        for step in (lambda: step_direct(nd, base, backends, notes),
+                     lambda: step_rolling(nd, base, port, backends, notes)):
+            try:
+                results.append(step())
+            except StepFailed as e:
+                results.append(verdict(False, str(e)))
         results.append(step_graceful_stop(port, nodown, big, error_log))
     except Interrupted:
         was_interrupted = True
@@ -508,11 +750,11 @@ def main():
     passed = sum(1 for r in results if r)
     say()
     elapsed = time.monotonic() - t_start
-    if passed == 5 and len(results) == 5:
-        say(paint(f"All 5 steps passed in {elapsed:.1f}s.", "32;1") +
-            " Next: README.md, docs/configuration.md, docs/http.md, docs/operations.md")
+    if passed == STEPS and len(results) == STEPS:
+        say(paint(f"All {STEPS} steps passed in {elapsed:.1f}s.", "32;1") +
+            " Next: README.md, docs/operations.md (runbooks), nodown --help")
         return 0
-    say(paint(f"{passed} of 5 steps passed ({elapsed:.1f}s).", "31;1") +
+    say(paint(f"{passed} of {STEPS} steps passed ({elapsed:.1f}s).", "31;1") +
         " Run again with --keep to look at the logs.")
     return 1
 
