@@ -125,12 +125,16 @@ static int wait_idle(const struct backend_cmd *bc, const char *sock, const char 
 
 	for (;;) {
 		json_t *b = find_backend(bc, sock, pool, be);
+		bool settling;
 
 		if (!b)
 			return 1;
 		active = json_integer_value(json_object_get(b, "active"));
+		/* the daemon marks a drain 'drained' within 250 ms of the last
+		 * request ending; wait for that too, so scripts see it */
+		settling = !strcmp(json_string_value(json_object_get(b, "state")), "draining");
 		json_decref(b);
-		if (active == 0) {
+		if (active == 0 && !settling) {
 			printf("%s/%s: nothing in flight (%.1fs)\n", pool, be,
 			       (double)(nd_now_ms() - start) / 1000);
 			return 0;

@@ -429,10 +429,23 @@ int cmd_load(int argc, char **argv)
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "r:d:c:m:b:H:t:qh", opts, NULL)) != -1) {
 		switch (o) {
-		case 'r': ld.rate = atof(optarg); break;
+		case 'r': {
+			char *end;
+
+			ld.rate = strtod(optarg, &end);
+			if (end == optarg || *end) {
+				fprintf(stderr, "nodown load: --rate takes requests per second, such as 500, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'd':
-			if (config_parse_duration(optarg, &ms) < 0 || !ms)
-				goto usage;
+			if (config_parse_duration(optarg, &ms) < 0 || !ms) {
+				fprintf(stderr, "nodown load: --duration takes a duration such as 10s or 2m, not '%s'\n",
+					optarg);
+				return 2;
+			}
 			ld.duration_ns = ms * 1000000ull;
 			break;
 		case 'c': ld.nconns = atoi(optarg); break;

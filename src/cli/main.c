@@ -180,9 +180,16 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv);
-	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-		if (!strcmp(argv[1], commands[i].name))
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			char prog[64];
+
+			/* getopt names the program in its messages: "nodown drain" */
+			snprintf(prog, sizeof(prog), "nodown %s", commands[i].name);
+			argv[1] = prog;
 			return commands[i].run(argc - 1, argv + 1);
+		}
+	}
 	fprintf(stderr, "nodown: unknown command '%s'\n\n", argv[1]);
 	print_help(stderr);
 	return 2;

@@ -55,8 +55,8 @@ static void print_table(json_t *root)
 		printf("%-16s %-6s %-22s %-12s %8lld %10lld %8lld\n", str(l, "name"),
 		       str(l, "protocol"), str(l, "bind"), str(l, "pool"), num(l, "active"),
 		       num(l, "accepted"), num(l, "refused"));
-	printf("\n%-24s %-22s %-9s %6s %6s %10s %8s %8s %8s %8s %7s %8s\n", "POOL/BACKEND",
-	       "ADDRESS", "STATE", "WEIGHT", "ACTIVE", "REQUESTS", "2XX", "3XX", "4XX", "5XX",
+	printf("\n%-24s %-22s %-9s %-6s %6s %6s %10s %8s %8s %8s %8s %7s %8s\n", "POOL/BACKEND",
+	       "ADDRESS", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "REQUESTS", "2XX", "3XX", "4XX", "5XX",
 	       "FAILED", "CONNERR");
 	json_array_foreach(json_object_get(root, "pools"), i, p) {
 		json_array_foreach(json_object_get(p, "backends"), j, b) {
@@ -64,8 +64,8 @@ static void print_table(json_t *root)
 			char name[256];
 
 			snprintf(name, sizeof(name), "%s/%s", str(p, "name"), str(b, "name"));
-			printf("%-24s %-22s %-9s %6lld %6lld %10lld %8lld %8lld %8lld %8lld %7lld %8lld\n",
-			       name, str(b, "address"), str(b, "state"), num(b, "weight"),
+			printf("%-24s %-22s %-9s %-6s %6lld %6lld %10lld %8lld %8lld %8lld %8lld %7lld %8lld\n",
+			       name, str(b, "address"), str(b, "state"), str(b, "health"), num(b, "weight"),
 			       num(b, "active"), num(b, "requests"), num(r, "2xx"), num(r, "3xx"),
 			       num(r, "4xx"), num(r, "5xx"), num(r, "failed"), num(b, "connect_errors"));
 		}
