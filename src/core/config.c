@@ -470,6 +470,7 @@ static const struct field pool_fields[] = {
 	{ .key = "health", .type = F_CUSTOM, .fn = read_health },
 	{ .key = "passive_fall", .type = F_INT, .off = P(passive_fall), .min = 0, .max = 1000 },
 	{ .key = "slowstart", .type = F_DURATION, .off = P(slowstart_ms), .min = 0, .max = DUR_MAX },
+	{ .key = "drain_tunnel_timeout", .type = F_DURATION, .off = P(drain_tunnel_timeout_ms), .min = 1, .max = DUR_MAX },
 };
 #undef P
 
@@ -727,6 +728,7 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	p->max_idle = 64;
 	p->retries = 2;
 	p->passive_fall = 3;
+	p->drain_tunnel_timeout_ms = 60000;
 	p->health = (struct health_cfg){
 		.type = HEALTH_TCP, .path = xstrdup("/"), .method = xstrdup("GET"),
 		.expect_min = 200, .expect_max = 399, .interval_ms = 2000, .timeout_ms = 1000,

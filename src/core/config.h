@@ -49,6 +49,7 @@ struct pool_cfg {
 	int max_idle;			/* idle connections kept per backend per worker */
 	int retries;			/* other backends tried after a failed connect */
 	struct health_cfg health;
+	uint64_t drain_tunnel_timeout_ms;	/* tunnels to a backend out of rotation close after this */
 	uint64_t slowstart_ms;		/* a backend back in rotation ramps its weight over this; 0 = off */
 	int passive_fall;		/* consecutive connect failures or 5xx that mark a backend down; 0 = off */
 	int index;			/* position in config->pools */

@@ -23,6 +23,8 @@ enum stop_phase {
 struct client_link {
 	struct list node;
 	void (*on_stop)(struct client_link *l, enum stop_phase phase);
+	/* Backend states changed (drain, maint, down): react if it matters. */
+	void (*on_sweep)(struct client_link *l);
 };
 
 struct proto_ops {

@@ -47,7 +47,7 @@ enum rstate {
 	R_TUNNEL,	/* raw bytes to the client */
 };
 
-enum ctimer { T_NONE, T_HEADER, T_IDLE, T_CLIENT, T_LINGER };
+enum ctimer { T_NONE, T_HEADER, T_IDLE, T_CLIENT, T_LINGER, T_TUNNEL_DRAIN };
 
 struct hconn {
 	uv_tcp_t tcp;
@@ -422,6 +422,13 @@ static void client_timer_cb(uv_timer_t *t)
 		log_info("client %s on listener '%s' stalled for client_timeout; closing",
 			 c->peer, lcfg(c)->name);
 		client_close(c, "client-timeout");
+		return;
+	case T_TUNNEL_DRAIN:
+		log_info("client %s: tunnel to %s/%s closed: the backend left rotation %llums ago "
+			 "(drain_tunnel_timeout)", c->peer, c->pool->cfg->name,
+			 c->up ? c->up->be->cfg->name : "-",
+			 (unsigned long long)c->pool->cfg->drain_tunnel_timeout_ms);
+		client_close(c, "tunnel-drained");
 		return;
 	case T_IDLE:
 	case T_LINGER:
@@ -1272,6 +1279,17 @@ static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 /* ---- stop ---------------------------------------------------------------- */
 
+/* A tunnel to a backend that left rotation may stay open only for the
+ * pool's drain_tunnel_timeout, so a drain of WebSocket traffic ends. */
+static void client_on_sweep(struct client_link *l)
+{
+	struct hconn *c = container_of(l, struct hconn, link);
+
+	if (c->state == C_TUNNEL && c->up && !backend_usable(c->up->be->live) &&
+	    c->timer_kind != T_TUNNEL_DRAIN)
+		client_timer(c, T_TUNNEL_DRAIN, c->pool->cfg->drain_tunnel_timeout_ms);
+}
+
 static void client_on_stop(struct client_link *l, enum stop_phase phase)
 {
 	struct hconn *c = container_of(l, struct hconn, link);
@@ -1328,6 +1346,7 @@ static void http_accept(struct wlistener *wl)
 	c->tcp.data = c->timer.data = c->wreq.data = c;
 	buf_waiter_init(&c->bw, client_buf_wake);
 	c->link.on_stop = client_on_stop;
+	c->link.on_sweep = client_on_sweep;
 	list_append(&w->clients, &c->link.node);
 	w->nclients++;
 	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {

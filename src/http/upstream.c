@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "../core/log.h"
+#include "../core/proto.h"
 #include "../core/daemon.h"
 #include "../core/worker.h"
 #include "proxy.h"
@@ -66,7 +67,15 @@ void upstream_worker_close(struct worker *w)
 
 void upstream_worker_sweep(struct worker *w)
 {
+	struct list *pos, *tmp;
+
 	close_idle(w, false);
+	list_for_each_safe(pos, tmp, &w->clients) {
+		struct client_link *l = container_of(pos, struct client_link, node);
+
+		if (l->on_sweep)
+			l->on_sweep(l);
+	}
 }
 
 void upstream_worker_free(struct worker *w)

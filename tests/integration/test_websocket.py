@@ -113,3 +113,33 @@ def test_websocket_frame_in_same_write_as_handshake(proxy):
         while len(rd.buf) < 7:
             rd._fill()
         assert bytes(rd.buf[:7]) == b"\x81\x05early"
+
+
+def test_drain_closes_tunnels_after_drain_tunnel_timeout(pybackend, nodown, cfg):
+    """A WebSocket to a drained backend keeps working until the pool's
+    drain_tunnel_timeout, then closes, so `drain --wait` ends."""
+    import time
+    from conftest import run_cli
+    ws_backend = pybackend("ws")
+    nd = nodown(cfg([ws_backend], pool={"drain_tunnel_timeout": "1s"}))
+    sock = nd.cfg["admin"]["socket"]
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{nd.port}/chat", open_timeout=5,
+                                      close_timeout=2) as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            loop = asyncio.get_running_loop()
+            t0 = time.monotonic()
+            r = await loop.run_in_executor(None, lambda: run_cli(
+                "drain", "app/b1", "--wait", "--timeout", "5s", "--socket", sock))
+            took = time.monotonic() - t0
+            assert r.returncode == 0, r.stderr
+            assert 0.8 < took < 4, took
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.send("after")
+                await ws.recv()
+        return True
+
+    assert run(go())
+    assert "drain_tunnel_timeout" in nd.error_log()
