@@ -771,61 +771,57 @@ static void read_listeners(struct cctx *cx, yaml_node_t *v, void *target)
 
 /* ---- cross-object checks ----------------------------------------------- */
 
-/* The node of key `key` inside mapping item idx of top-level list `list`. */
+/* The value of `key` in mapping `map`, or NULL (also when map is not a mapping). */
+static yaml_node_t *map_get(struct cctx *cx, yaml_node_t *map, const char *key)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
+
+		if (k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), key))
+			return yaml_document_get_node(cx->doc, p->value);
+	}
+	return NULL;
+}
+
+/* Item idx of sequence seq, or NULL. */
+static yaml_node_t *seq_get(struct cctx *cx, yaml_node_t *seq, int idx)
+{
+	if (!seq || seq->type != YAML_SEQUENCE_NODE ||
+	    idx >= (int)(seq->data.sequence.items.top - seq->data.sequence.items.start))
+		return NULL;
+	return yaml_document_get_node(cx->doc, seq->data.sequence.items.start[idx]);
+}
+
+/* Where to point a message about `key` (the key's value, else the nearest
+ * enclosing node that exists): item idx of top-level list `list`. */
 static yaml_node_t *find_node(struct cctx *cx, const char *list, int idx, const char *key)
 {
 	yaml_node_t *root = yaml_document_get_root_node(cx->doc);
-	yaml_node_pair_t *p;
+	yaml_node_t *item = seq_get(cx, map_get(cx, root, list), idx);
+	yaml_node_t *v = key ? map_get(cx, item, key) : NULL;
 
-	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(cx->doc, p->value);
-
-		if (k->type != YAML_SCALAR_NODE || strcmp(scalar(k), list) || v->type != YAML_SEQUENCE_NODE)
-			continue;
-		v = yaml_document_get_node(cx->doc, v->data.sequence.items.start[idx]);
-		if (!key)
-			return v;
-		for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-			yaml_node_t *kk = yaml_document_get_node(cx->doc, q->key);
-
-			if (kk->type == YAML_SCALAR_NODE && !strcmp(scalar(kk), key))
-				return yaml_document_get_node(cx->doc, q->value);
-		}
-		return v;
-	}
-	return root;
+	return v ? v : item ? item : root;
 }
 
+/* The same for key of backend idx of pool `pool`. */
 static yaml_node_t *backend_node(struct cctx *cx, int pool, int idx, const char *key)
 {
 	yaml_node_t *pn = find_node(cx, "pools", pool, "backends");
-	yaml_node_t *b;
+	yaml_node_t *b = seq_get(cx, pn, idx);
+	yaml_node_t *v = map_get(cx, b, key);
 
-	if (pn->type != YAML_SEQUENCE_NODE)
-		return pn;
-	b = yaml_document_get_node(cx->doc, pn->data.sequence.items.start[idx]);
-	for (yaml_node_pair_t *q = b->data.mapping.pairs.start; q < b->data.mapping.pairs.top; q++) {
-		yaml_node_t *kk = yaml_document_get_node(cx->doc, q->key);
-
-		if (kk->type == YAML_SCALAR_NODE && !strcmp(scalar(kk), key))
-			return yaml_document_get_node(cx->doc, q->value);
-	}
-	return b;
+	return v ? v : b ? b : pn;
 }
 
 /* The value of top-level key `key`, or the root when it is absent. */
 static yaml_node_t *top_node(struct cctx *cx, const char *key)
 {
 	yaml_node_t *root = yaml_document_get_root_node(cx->doc);
+	yaml_node_t *v = map_get(cx, root, key);
 
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(cx->doc, p->key);
-
-		if (k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), key))
-			return yaml_document_get_node(cx->doc, p->value);
-	}
-	return root;
+	return v ? v : root;
 }
 
 static void check_cross(struct cctx *cx)

@@ -35,6 +35,33 @@ MiB = 1 << 20
 
 # ---- small utilities ------------------------------------------------------
 
+# The issue's minimal config, with files and ports to fill in:
+# MINIMAL_CONFIG.format(tmp=DIR, port=LISTEN, be1=PORT, be2=PORT).
+MINIMAL_CONFIG = """\
+workers: 2
+admin:
+  socket: {tmp}/nodown.sock
+log:
+  access: {tmp}/access.log
+  error: {tmp}/error.log
+listeners:
+  - name: web
+    protocol: http
+    bind: 127.0.0.1:{port}
+    pool: app
+pools:
+  - name: app
+    protocol: http
+    balance: round_robin
+    backends:
+      - name: ap1
+        address: 127.0.0.1:{be1}
+      - name: ap2
+        address: 127.0.0.1:{be2}
+        weight: 2
+"""
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as s:

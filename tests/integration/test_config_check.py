@@ -4,31 +4,9 @@ import re
 
 import pytest
 
-from conftest import free_port, run_cli
+from conftest import MINIMAL_CONFIG, free_port, run_cli
 
-BASE = """\
-workers: 2
-admin:
-  socket: {tmp}/nodown.sock
-log:
-  access: {tmp}/access.log
-  error: {tmp}/error.log
-listeners:
-  - name: web
-    protocol: http
-    bind: 127.0.0.1:{port}
-    pool: app
-pools:
-  - name: app
-    protocol: http
-    balance: round_robin
-    backends:
-      - name: ap1
-        address: 127.0.0.1:{be1}
-      - name: ap2
-        address: 127.0.0.1:{be2}
-        weight: 2
-"""
+BASE = MINIMAL_CONFIG
 
 SECOND_LISTENER = """\
   - name: {name}

@@ -5,34 +5,12 @@ import time
 
 import requests
 
-from conftest import free_port, http_get, wait_for
+from conftest import MINIMAL_CONFIG, free_port, http_get, wait_for
 
 
 def minimal_config(tmp_path, port, ap1, ap2):
     # The spec's minimal config, with ports and files chosen for this run.
-    return f"""\
-workers: 2
-admin:
-  socket: {tmp_path}/nodown.sock
-log:
-  access: {tmp_path}/access.log
-  error: {tmp_path}/error.log
-listeners:
-  - name: web
-    protocol: http
-    bind: 127.0.0.1:{port}
-    pool: app
-pools:
-  - name: app
-    protocol: http
-    balance: round_robin
-    backends:
-      - name: ap1
-        address: 127.0.0.1:{ap1.port}
-      - name: ap2
-        address: 127.0.0.1:{ap2.port}
-        weight: 2
-"""
+    return MINIMAL_CONFIG.format(tmp=tmp_path, port=port, be1=ap1.port, be2=ap2.port)
 
 
 def test_minimal_config_spreads_by_weight(tmp_path, nginx, nodown):

@@ -6,20 +6,30 @@ import subprocess
 from conftest import NODOWN_BIN, http_get, run_cli
 
 
+def exchange(s, request):
+    """Send one request on connected socket s; (status, head, body) once it closes."""
+    with s:
+        s.sendall(request)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    head, _, body = out.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head.decode(), body
+
+
 def admin_raw(path, request, timeout=5):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(str(path))
-    s.sendall(request)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    return int(head.split()[1]), head.decode(), body
+    return exchange(s, request)
+
+
+def tcp_admin(port, request, timeout=5):
+    code, _, body = exchange(socket.create_connection(("127.0.0.1", port), timeout=timeout), request)
+    return code, body
 
 
 def status_json(nd):
@@ -122,19 +132,6 @@ def test_admin_socket_removed_at_stop(nginx, nodown, cfg):
     assert nd.stop() == 0
     assert not os.path.exists(sock)
 
-
-def tcp_admin(port, request, timeout=5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(request)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 def test_admin_tcp_listener_requires_a_token(tmp_path, nginx, nodown, cfg):
