@@ -32,7 +32,8 @@ static const char serve_usage[] =
 	"requests finish, the next response to each keep-alive client carries\n"
 	"'Connection: close', idle clients are closed after shutdown_idle_grace,\n"
 	"and anything still open at shutdown_timeout is closed. A second signal\n"
-	"exits at once.\n"
+	"exits at once. SIGHUP reloads FILE like 'nodown reload' (errors are\n"
+	"logged and the running config stays).\n"
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default ./nodown.yml)\n"
@@ -154,6 +155,7 @@ static const struct command commands[] = {
 	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },
 	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
+	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
 	{ "load", "constant-rate HTTP load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },
 };

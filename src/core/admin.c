@@ -9,9 +9,10 @@
  *            consistent-enough snapshot, never a lock on the data path.
  * Runs on: the control thread's loop only.
  *
- * Endpoints: GET /status; GET /metrics (Prometheus); POST /pools/POOL/backends/BACKEND/ACTION with
- * ACTION drain, ready, maint or weight?value=N. Every state-changing
- * command of the CLI is one endpoint here; the CLI has no other way in.
+ * Endpoints: GET /status; GET /metrics (Prometheus); POST /reload;
+ * POST /pools/POOL/backends/BACKEND/ACTION with ACTION drain, ready, maint
+ * or weight?value=N. Every state-changing command of the CLI is one
+ * endpoint here; the CLI has no other way in.
  */
 #include "admin.h"
 
@@ -50,7 +51,7 @@ static const char *const class_names[6] = { "failed", "1xx", "2xx", "3xx", "4xx"
 static json_t *backend_json(struct daemon *d, int p, int b)
 {
 	const struct backend_cfg *bc = &d->cfg->pools[p].backends[b];
-	struct backend_live *st = &d->live[p][b];
+	struct backend_live *st = d->live[p][b];
 	json_t *resp = json_object();
 
 	for (int k = 0; k < 6; k++)
@@ -80,9 +81,11 @@ char *admin_status_json(struct daemon *d)
 	json_object_set_new(root, "uptime_seconds",
 			    json_integer((json_int_t)((uv_now(d->loop) - d->started_ms) / 1000)));
 	json_object_set_new(root, "stopping", json_boolean(d->stop_signals > 0));
+	json_object_set_new(root, "config", json_string(c->path));
+	json_object_set_new(root, "generation", json_integer(d->snap->gen));
 	for (int i = 0; i < c->nlisteners; i++) {
 		const struct listener_cfg *lc = &c->listeners[i];
-		struct listener *l = &d->listeners[i];
+		struct listener *l = d->snap->listeners[i];
 
 		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
 			"name", lc->name, "protocol", "http", "bind", lc->bind, "pool", lc->pool_name,
@@ -162,7 +165,7 @@ static void respond_error(struct admin_conn *ac, int status, const char *reason,
 	free(body);
 }
 
-static void respond_json(struct admin_conn *ac, json_t *j)
+static void respond_json_status(struct admin_conn *ac, int status, const char *reason, json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *body;
 
@@ -170,8 +173,13 @@ static void respond_json(struct admin_conn *ac, json_t *j)
 	body = xmalloc(strlen(s) + 2);
 	sprintf(body, "%s\n", s);
 	free(s);
-	respond(ac, 200, "OK", "application/json", body);
+	respond(ac, status, reason, "application/json", body);
 	free(body);
+}
+
+static void respond_json(struct admin_conn *ac, json_t *j)
+{
+	respond_json_status(ac, 200, "OK", j);
 }
 
 /* Names of the items of a list, for "known: a, b" in messages. */
@@ -252,6 +260,26 @@ static void route_backend(struct admin_conn *ac, char *path)
 	respond_json(ac, backend_json(d, p, b));
 }
 
+/* POST /reload: 200 with a summary, or 400 with every reason it was refused. */
+static void route_reload(struct admin_conn *ac)
+{
+	struct errlist errs = { 0 };
+	char summary[512];
+	json_t *j;
+
+	if (daemon_reload(ac->a->d, &errs, summary, sizeof(summary)) == 0) {
+		respond_json(ac, json_pack("{s:b, s:i, s:s}", "reloaded", 1,
+					   "generation", ac->a->d->snap->gen, "summary", summary));
+		return;
+	}
+	j = json_pack("{s:s, s:i, s:[]}", "error", "reload refused; the running config is unchanged",
+		      "generation", ac->a->d->snap->gen, "errors");
+	for (int i = 0; i < errs.n; i++)
+		json_array_append_new(json_object_get(j, "errors"), json_string(errs.msgs[i]));
+	errlist_free(&errs);
+	respond_json_status(ac, 400, "Bad Request", j);
+}
+
 static void route(struct admin_conn *ac, const char *p, const struct http_head *h)
 {
 	char path[1024];
@@ -272,6 +300,13 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 		text = metrics_render(ac->a->d);
 		respond(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
 		free(text);
+		return;
+	}
+	if (!strcmp(path, "/reload")) {
+		if (!http_span_is(p, h->method, "post"))
+			respond_error(ac, 405, "Method Not Allowed", "use POST /reload");
+		else
+			route_reload(ac);
 		return;
 	}
 	if (!strncmp(path, "/pools/", 7)) {
@@ -298,7 +333,7 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 		return;
 	}
 	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
-		      "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}");
+		      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}");
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)

@@ -2,12 +2,36 @@
  * backend.c - the live state of a backend: names, effective weight, and
  * passive failure detection.
  *
- * Runs on: any thread; everything is atomics (see backend.h).
+ * Runs on: any thread; everything is atomics (see backend.h). A live state
+ * is shared by every snapshot whose config has the backend (same pool, name
+ * and address), so its state and counters survive a reload; it is freed
+ * when the last snapshot and health check holding it let go.
  */
 #include "backend.h"
 
 #include "common.h"
 #include "log.h"
+
+struct backend_live *backend_live_new(int weight)
+{
+	struct backend_live *b = xcalloc(1, sizeof(*b));
+
+	atomic_store(&b->refs, 1);
+	atomic_store(&b->weight, weight);
+	return b;
+}
+
+struct backend_live *backend_live_ref(struct backend_live *b)
+{
+	atomic_fetch_add(&b->refs, 1);
+	return b;
+}
+
+void backend_live_unref(struct backend_live *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+		free(b);
+}
 
 const char *backend_op_state_name(int s)
 {

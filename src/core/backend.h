@@ -25,6 +25,7 @@ enum backend_health { HEALTH_UP, HEALTH_DOWN };
 #define BACKEND_LATENCY_BUCKETS 13
 
 struct backend_live {
+	atomic_int refs;			/* snapshots and health checks holding it */
 	atomic_int state;			/* enum backend_state: the operator's word */
 	atomic_bool by_operator;		/* state or weight set by an operator, not the config */
 	atomic_int health;			/* enum backend_health: the checks' word */
@@ -36,10 +37,16 @@ struct backend_live {
 	atomic_ullong connect_errors;		/* connects refused, failed or timed out */
 	atomic_ullong responses[6];		/* [1..5]: by status class; [0]: none (cut short) */
 	atomic_ullong retries;
-	atomic_ullong transitions;		/* state or health changes */			/* requests sent elsewhere or again after a failure here */
+	atomic_ullong transitions;		/* state or health changes */
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
 };
+
+/* A new live state (ready, up, `weight`) with one reference. */
+struct backend_live *backend_live_new(int weight);
+/* Take / drop a reference; the last drop frees it. Any thread. */
+struct backend_live *backend_live_ref(struct backend_live *b);
+void backend_live_unref(struct backend_live *b);
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last is +Inf. */
 extern const double backend_latency_bounds[BACKEND_LATENCY_BUCKETS - 1];

@@ -208,6 +208,73 @@ static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_s
 	}
 }
 
+bool config_same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+	}
+	return false;
+}
+
+/* ---- restart-only settings ---------------------------------------------- */
+
+/* Top-level settings a running daemon cannot change: its threads, memory,
+ * admin endpoints, files and logs are set up once, at start. */
+static const struct {
+	const char *key;
+	size_t off;
+	enum { R_STR, R_INT, R_SIZE, R_UINT } kind;
+} restart_only[] = {
+	{ "workers", offsetof(struct config, workers), R_INT },
+	{ "buffers.size", offsetof(struct config, buffer_size), R_SIZE },
+	{ "buffers.max", offsetof(struct config, max_buffers), R_UINT },
+	{ "admin.socket", offsetof(struct config, admin_socket), R_STR },
+	{ "admin.listen", offsetof(struct config, admin_listen), R_STR },
+	{ "admin.token", offsetof(struct config, admin_token), R_STR },
+	{ "pid_file", offsetof(struct config, pid_file), R_STR },
+	{ "state_file", offsetof(struct config, state_file), R_STR },
+	{ "log.access", offsetof(struct config, access_log), R_STR },
+	{ "log.error", offsetof(struct config, error_log), R_STR },
+};
+
+int config_restart_only(const struct config *old, const struct config *new, struct errlist *errs)
+{
+	int nerr = errs->n;
+
+	for (size_t i = 0; i < ARRAY_LEN(restart_only); i++) {
+		const char *a = (const char *)old + restart_only[i].off;
+		const char *b = (const char *)new + restart_only[i].off;
+		bool same = true;
+
+		switch (restart_only[i].kind) {
+		case R_STR: {
+			const char *x = *(char *const *)(const void *)a, *y = *(char *const *)(const void *)b;
+
+			same = (!x && !y) || (x && y && !strcmp(x, y));
+			break;
+		}
+		case R_INT: same = *(const int *)(const void *)a == *(const int *)(const void *)b; break;
+		case R_SIZE: same = *(const size_t *)(const void *)a == *(const size_t *)(const void *)b; break;
+		case R_UINT: same = *(const unsigned *)(const void *)a == *(const unsigned *)(const void *)b; break;
+		}
+		if (!same)
+			errlist_add(errs, new->path, 0, 0, "'%s' changed: it takes effect only when nodown "
+				    "restarts; restore the running value to reload the rest",
+				    restart_only[i].key);
+	}
+	return errs->n == nerr ? 0 : -EINVAL;
+}
+
 /* ---- schema-driven reading --------------------------------------------- */
 
 struct cctx {

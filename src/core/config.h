@@ -129,6 +129,17 @@ int config_parse_size(const char *s, uint64_t *bytes) ND_MUST_CHECK;
 /* "127.0.0.1:80", "[::1]:80", "localhost:80" -> address. 0 or -EINVAL. */
 int config_parse_address(const char *s, struct sockaddr_storage *ss, const char **why) ND_MUST_CHECK;
 
+/* Are a and b the same address and port? */
+bool config_same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+/*
+ * Reload check: append an error to errs for each setting that differs
+ * between old and new but can change only at restart (workers, buffers,
+ * admin, pid/state files, logs). Returns 0 if none, else -EINVAL.
+ */
+int config_restart_only(const struct config *old, const struct config *new,
+			struct errlist *errs) ND_MUST_CHECK;
+
 /* Format ss as "ip:port" into out (>= 64 bytes). */
 void config_format_address(const struct sockaddr_storage *ss, char *out, size_t n);
 

@@ -1,21 +1,22 @@
 /*
  * daemon.c - `nodown serve`: the control thread.
  *
- * Owns: the listening sockets, the worker threads, signals, the pid file,
- *       the shared backend counters and the admin API server.
- * Invariant: listening sockets are bound before any worker starts, so a
- *            config that cannot bind fails before serving anything; the
- *            config stays alive until every worker has been joined.
+ * Owns: the current snapshot (config, listening sockets, backend live
+ *       state), the worker threads, signals, the pid file and the admin API
+ *       server.
+ * Invariant: a snapshot's sockets are bound before any worker is given it,
+ *            so a config that cannot bind fails (or its reload is refused)
+ *            before serving anything; a reload changes nothing unless the
+ *            whole new config is valid and bound.
  * Runs on: the main thread, on its own libuv loop.
  *
  * Signals: SIGTERM and SIGINT start a graceful stop (a second one stops at
- * once); SIGHUP is logged and ignored until live reload arrives.
+ * once); SIGHUP reloads the config file (errors go to the log).
  */
 #include "daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,27 +24,6 @@
 #include "log.h"
 #include "proto.h"
 #include "state.h"
-
-static int bind_listener(struct listener *l)
-{
-	const struct sockaddr_storage *ss = &l->cfg->addr;
-	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	int one = 1, fd, r;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, l->cfg->backlog) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	l->fd = fd;
-	return 0;
-}
 
 static int write_pid_file(const char *path)
 {
@@ -62,17 +42,9 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
-static void free_live(struct daemon *d)
-{
-	for (int i = 0; d->live && i < d->cfg->npools; i++)
-		free(d->live[i]);
-	free(d->live);
-	d->live = NULL;
-}
-
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 {
-	struct backend_live *lv = &d->live[p][b];
+	struct backend_live *lv = d->live[p][b];
 	const struct pool_cfg *pc = &d->cfg->pools[p];
 	int old = atomic_load(&lv->state), oldw = atomic_load(&lv->weight);
 
@@ -107,7 +79,7 @@ static void drain_timer_cb(uv_timer_t *t)
 
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
-			struct backend_live *lv = &d->live[p][b];
+			struct backend_live *lv = d->live[p][b];
 			int expect = BACKEND_DRAINING;
 
 			if (STAT_GET(lv->active) != 0 ||
@@ -133,12 +105,8 @@ static void stop_all(struct daemon *d)
 		worker_stop(&d->workers[i]);
 	/* Workers hold their own dups; closing ours lets the kernel drop the
 	 * socket as soon as the last worker lets go of it. */
-	for (int i = 0; i < d->cfg->nlisteners; i++) {
-		if (d->listeners[i].fd >= 0) {
-			close(d->listeners[i].fd);
-			d->listeners[i].fd = -1;
-		}
-	}
+	for (int i = 0; i < d->cfg->nlisteners; i++)
+		listener_retire(d->snap->listeners[i]);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -146,7 +114,14 @@ static void signal_cb(uv_signal_t *s, int signum)
 	struct daemon *d = s->data;
 
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP received: live reload is not supported yet; restart to apply a new config");
+		struct errlist errs = { 0 };
+		char summary[512];
+
+		log_info("SIGHUP received: reloading %s", d->cfg->path);
+		if (daemon_reload(d, &errs, summary, sizeof(summary)) < 0)
+			for (int i = 0; i < errs.n; i++)
+				log_error("reload refused: %s", errs.msgs[i]);
+		errlist_free(&errs);
 		return;
 	}
 	if (++d->stop_signals == 1) {
@@ -174,27 +149,202 @@ static void worker_done_cb(uv_async_t *a)
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
-static int start(struct daemon *d)
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* The listener of snapshot cur (may be NULL) bound to addr, or NULL. */
+static struct listener *listener_at(const struct snapshot *cur, const struct sockaddr_storage *addr)
 {
-	struct config *c = d->cfg;
+	for (int i = 0; cur && i < cur->cfg->nlisteners; i++)
+		if (config_same_address(&cur->cfg->listeners[i].addr, addr))
+			return cur->listeners[i];
+	return NULL;
+}
+
+/* Give s a socket for each of its listeners: cur's at the same address (so
+ * a reload refuses no connection), or a newly bound one. */
+static int bind_listeners(const struct snapshot *cur, struct snapshot *s, struct errlist *errs)
+{
+	const struct config *c = s->cfg;
+
+	for (int i = 0; i < c->nlisteners; i++) {
+		const struct listener_cfg *lc = &c->listeners[i];
+		struct listener *l = listener_at(cur, &lc->addr);
+		int err = 0;
+
+		if (l) {
+			s->listeners[i] = listener_ref(l);
+			if (l->fd >= 0 && lc->backlog != l->cfg->backlog)
+				listen(l->fd, lc->backlog);	/* the same socket: new backlog */
+			continue;
+		}
+		s->listeners[i] = listener_open(lc, c->workers, &err);
+		if (!s->listeners[i]) {
+			errlist_add(errs, c->path, 0, 0, "listener '%s': cannot listen on %s: %s%s",
+				    lc->name, lc->bind, strerror(-err),
+				    err == -EADDRINUSE ? " (another process or listener holds this "
+							 "address; stop it or change 'bind')" : "");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The live state of backend bc of pool pc in the current snapshot: same
+ * pool name, backend name and address. NULL if it is new. */
+static struct backend_live *live_of(struct daemon *d, const struct pool_cfg *pc,
+				    const struct backend_cfg *bc)
+{
+	for (int p = 0; d->snap && p < d->cfg->npools; p++) {
+		const struct pool_cfg *op = &d->cfg->pools[p];
+
+		if (strcmp(op->name, pc->name))
+			continue;
+		for (int b = 0; b < op->nbackends; b++)
+			if (!strcmp(op->backends[b].name, bc->name) &&
+			    config_same_address(&op->backends[b].addr, &bc->addr))
+				return d->live[p][b];
+	}
+	return NULL;
+}
+
+/* Give s a live state per backend: the current one for a backend that
+ * stays (state, health and counters go on), a fresh one for a new one.
+ * Counts kept backends in *kept. */
+static void carry_live(struct daemon *d, struct snapshot *s, int *kept)
+{
+	const struct config *c = s->cfg;
+
+	*kept = 0;
+	for (int p = 0; p < c->npools; p++) {
+		for (int b = 0; b < c->pools[p].nbackends; b++) {
+			const struct backend_cfg *bc = &c->pools[p].backends[b];
+			struct backend_live *lv = live_of(d, &c->pools[p], bc);
+
+			if (!lv) {
+				s->live[p][b] = backend_live_new(bc->weight);
+				continue;
+			}
+			s->live[p][b] = backend_live_ref(lv);
+			++*kept;
+			if (!atomic_load(&lv->by_operator))	/* an operator's weight wins */
+				atomic_store(&lv->weight, bc->weight);
+		}
+	}
+}
+
+static bool in_snapshot(const struct snapshot *s, const void *live_or_listener)
+{
+	for (int i = 0; i < s->cfg->nlisteners; i++)
+		if ((const void *)s->listeners[i] == live_or_listener)
+			return true;
+	for (int p = 0; p < s->cfg->npools; p++)
+		for (int b = 0; b < s->cfg->pools[p].nbackends; b++)
+			if ((const void *)s->live[p][b] == live_or_listener)
+				return true;
+	return false;
+}
+
+/* What leaves with the old snapshot: its backends drain (requests in
+ * flight on them finish), its listeners close. Returns the count of each. */
+static void retire(const struct snapshot *old, const struct snapshot *s, int *gone_be, int *gone_l)
+{
+	*gone_be = *gone_l = 0;
+	for (int p = 0; p < old->cfg->npools; p++) {
+		for (int b = 0; b < old->cfg->pools[p].nbackends; b++) {
+			struct backend_live *lv = old->live[p][b];
+			int ready = BACKEND_READY;
+
+			if (in_snapshot(s, lv))
+				continue;
+			++*gone_be;
+			atomic_compare_exchange_strong(&lv->state, &ready, BACKEND_DRAINING);
+			log_info("backend %s/%s: removed from the config; requests in flight on it finish",
+				 old->cfg->pools[p].name, old->cfg->pools[p].backends[b].name);
+		}
+	}
+	for (int i = 0; i < old->cfg->nlisteners; i++) {
+		if (in_snapshot(s, old->listeners[i]))
+			continue;
+		++*gone_l;
+		listener_retire(old->listeners[i]);
+		log_info("listener '%s' (%s): removed from the config; closed to new connections",
+			 old->cfg->listeners[i].name, old->cfg->listeners[i].bind);
+	}
+}
+
+/* Make s the current snapshot. Its bound listeners now describe
+ * themselves by s's config (at start, install runs before binding too). */
+static void install(struct daemon *d, struct snapshot *s)
+{
+	d->snap = s;
+	d->cfg = s->cfg;
+	d->live = s->live;
+	for (int i = 0; i < s->cfg->nlisteners; i++)
+		if (s->listeners[i])
+			s->listeners[i]->cfg = &s->cfg->listeners[i];
+}
+
+int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t n)
+{
+	struct snapshot *old = d->snap, *s;
+	struct config *cfg;
+	int kept, gone_be, gone_l, nbe = 0, nl_new = 0;
+
+	if (d->stop_signals > 0) {
+		errlist_add(errs, d->cfg->path, 0, 0, "nodown is stopping; nothing to reload");
+		d->reloads[0]++;
+		return -1;
+	}
+	if (config_load(d->cfg->path, &cfg, errs) < 0) {
+		d->reloads[0]++;
+		return -1;
+	}
+	if (config_restart_only(d->cfg, cfg, errs) < 0) {
+		config_free(cfg);
+		d->reloads[0]++;
+		return -1;
+	}
+	s = snapshot_new(cfg, old->gen + 1);
+	if (bind_listeners(old, s, errs) < 0) {
+		snapshot_unref(s);
+		d->reloads[0]++;
+		return -1;
+	}
+	for (int i = 0; i < cfg->nlisteners; i++)
+		nl_new += !in_snapshot(old, s->listeners[i]);
+	carry_live(d, s, &kept);
+	retire(old, s, &gone_be, &gone_l);
+	install(d, s);
+	for (int i = 0; i < cfg->workers; i++)
+		worker_publish(&d->workers[i], s);
+	snapshot_unref(old);
+	proto_ops(PROTO_HTTP)->health_apply(d);
+	state_save(d);
+	for (int p = 0; p < cfg->npools; p++)
+		nbe += cfg->pools[p].nbackends;
+	d->reloads[1]++;
+	snprintf(summary, n, "generation %u: %d listener(s) (%d new, %d removed), %d pool(s), "
+		 "%d backend(s) (%d kept with their state, %d new, %d removed)", s->gen,
+		 cfg->nlisteners, nl_new, gone_l, cfg->npools, nbe, kept, nbe - kept, gone_be);
+	log_info("config reloaded from %s: %s", cfg->path, summary);
+	return 0;
+}
+
+static int start(struct daemon *d, struct config *c)
+{
+	struct snapshot *s = snapshot_new(c, 1);
+	struct errlist errs = { 0 };
 	const char *why;
 	char addr[64];
 	int r;
 
-	d->listeners = xcalloc((size_t)c->nlisteners, sizeof(struct listener));
-	for (int i = 0; i < c->nlisteners; i++) {
-		d->listeners[i].cfg = &c->listeners[i];
-		d->listeners[i].fd = -1;
-	}
-	/* The admin API first: once a listener accepts, 'nodown status' works. */
-	d->live = xcalloc((size_t)c->npools, sizeof(*d->live));
-	for (int i = 0; i < c->npools; i++) {
-		d->live[i] = xcalloc((size_t)c->pools[i].nbackends, sizeof(struct backend_live));
-		for (int b = 0; b < c->pools[i].nbackends; b++)
-			atomic_store(&d->live[i][b].weight, c->pools[i].backends[b].weight);
-	}
+	for (int p = 0; p < c->npools; p++)
+		for (int b = 0; b < c->pools[p].nbackends; b++)
+			s->live[p][b] = backend_live_new(c->pools[p].backends[b].weight);
+	install(d, s);
 	if (state_load(d) < 0)
 		return -EINVAL;
+	/* The admin API first: once a listener accepts, 'nodown status' works. */
 	r = admin_start(&d->admin, d, d->loop, c->admin_socket, &why);
 	if (r < 0) {
 		log_error("admin socket %s: %s", c->admin_socket, why);
@@ -205,15 +355,13 @@ static int start(struct daemon *d)
 		log_error("admin.listen %s: %s", c->admin_listen, uv_strerror(r));
 		return r;
 	}
-	for (int i = 0; i < c->nlisteners; i++) {
-		r = bind_listener(&d->listeners[i]);
-		if (r < 0) {
-			log_error("listener '%s': cannot listen on %s: %s%s", c->listeners[i].name,
-				  c->listeners[i].bind, strerror(-r),
-				  r == -EADDRINUSE ? " (another process holds this address; stop it or change 'bind')" : "");
-			return r;
-		}
-	}
+	r = bind_listeners(NULL, s, &errs);
+	for (int i = 0; i < errs.n; i++)
+		log_error("%s", errs.msgs[i]);
+	errlist_free(&errs);
+	if (r < 0)
+		return -EADDRINUSE;
+	install(d, s);
 	if (c->pid_file && (r = write_pid_file(c->pid_file)) < 0) {
 		log_error("cannot write pid_file %s: %s", c->pid_file, strerror(-r));
 		return r;
@@ -222,7 +370,7 @@ static int start(struct daemon *d)
 	atomic_store(&d->running, c->workers);
 	for (int i = 0; i < c->workers; i++) {
 		d->workers[i].id = i;
-		r = worker_start(&d->workers[i], d, c, d->listeners);
+		r = worker_start(&d->workers[i], d, s);
 		if (r < 0) {
 			log_error("cannot start worker %d: %s", i, uv_strerror(r));
 			_exit(1);	/* earlier workers are serving; no clean way back */
@@ -233,7 +381,7 @@ static int start(struct daemon *d)
 		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name, "http", addr,
 			 c->listeners[i].pool_name);
 	}
-	proto_ops(PROTO_HTTP)->health_start(d);
+	proto_ops(PROTO_HTTP)->health_apply(d);
 	d->started_ms = uv_now(d->loop);
 	log_info("nodown serving with %d worker(s), pid %d, admin API on %s%s%s", c->workers,
 		 (int)getpid(), c->admin_socket, c->admin_listen ? " and (token required) " : "",
@@ -243,7 +391,7 @@ static int start(struct daemon *d)
 
 int daemon_run(struct config *cfg)
 {
-	struct daemon d = { .cfg = cfg };
+	struct daemon d = { 0 };
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -265,27 +413,20 @@ int daemon_run(struct config *cfg)
 	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&d.sigint, signal_cb, SIGINT);
 	uv_signal_start(&d.sighup, signal_cb, SIGHUP);
-	if (start(&d) < 0) {
-		for (int i = 0; i < cfg->nlisteners; i++)
-			if (d.listeners[i].fd >= 0)
-				close(d.listeners[i].fd);
+	if (start(&d, cfg) < 0) {
 		admin_stop(&d.admin);
-		free_live(&d);
-		free(d.listeners);
-		config_free(cfg);
+		snapshot_unref(d.snap);
 		return 1;
 	}
 	uv_run(d.loop, UV_RUN_DEFAULT);
-	for (int i = 0; i < cfg->workers; i++)
+	for (int i = 0; i < d.cfg->workers; i++)
 		worker_join(&d.workers[i]);
 	uv_loop_close(d.loop);
-	if (cfg->pid_file)
-		unlink(cfg->pid_file);
+	if (d.cfg->pid_file)
+		unlink(d.cfg->pid_file);
 	log_info("nodown stopped");
 	log_close();
 	free(d.workers);
-	free(d.listeners);
-	free_live(&d);
-	config_free(cfg);
+	snapshot_unref(d.snap);
 	return 0;
 }

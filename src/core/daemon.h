@@ -9,20 +9,22 @@
 #include "admin.h"
 #include "config.h"
 #include "backend.h"
+#include "snapshot.h"
 #include "worker.h"
 
 struct hcheck;
 
 struct daemon {
-	struct config *cfg;		/* owned */
+	struct snapshot *snap;		/* what is served now; one reference */
+	struct config *cfg;		/* snap->cfg */
+	struct backend_live ***live;	/* snap->live: [pool][backend] */
 	uv_loop_t *loop;		/* the control thread's loop */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_async_t worker_done;		/* worker -> daemon: "I have exited" */
-	struct listener *listeners;	/* owned, cfg->nlisteners */
 	struct worker *workers;		/* owned, cfg->workers */
 	atomic_int running;		/* workers still running */
 	int stop_signals;		/* SIGTERM/SIGINT received */
-	struct backend_live **live;	/* owned: [pool][backend], shared with workers */
+	unsigned long long reloads[2];	/* reloads applied [1] and refused [0] */
 	struct admin admin;		/* the admin API server */
 	uint64_t started_ms;		/* when serving began */
 	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
@@ -36,6 +38,13 @@ struct daemon {
  * drop pooled connections the backend may no longer use.
  */
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight);
+
+/*
+ * Re-read the config file and serve it (SIGHUP, POST /reload; control
+ * thread). Returns 0 with a one-line summary of what changed in `summary`,
+ * or -1 with errs saying why nothing changed.
+ */
+int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t n);
 
 /* Run the daemon on a loaded config until it is stopped. Returns the
  * process exit code. Takes ownership of cfg. */

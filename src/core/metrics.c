@@ -46,7 +46,7 @@ static void per_backend(struct text *t, struct daemon *d, const char *name,
 	for (int p = 0; p < d->cfg->npools; p++)
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++)
 			put(t, "%s{pool=\"%s\",backend=\"%s\"} %llu\n", name, d->cfg->pools[p].name,
-			    d->cfg->pools[p].backends[b].name, get(&d->live[p][b]));
+			    d->cfg->pools[p].backends[b].name, get(d->live[p][b]));
 }
 
 static unsigned long long get_requests(struct backend_live *b) { return STAT_GET(b->requests); }
@@ -69,7 +69,7 @@ static void listeners(struct text *t, struct daemon *d)
 	for (int f = 0; f < 3; f++) {
 		family(t, fams[f][0], f == 2 ? "gauge" : "counter", fams[f][1]);
 		for (int i = 0; i < d->cfg->nlisteners; i++) {
-			struct listener *l = &d->listeners[i];
+			struct listener *l = d->snap->listeners[i];
 			unsigned long long v = f == 0 ? atomic_load(&l->accepted) :
 					       f == 1 ? atomic_load(&l->refused) :
 							(unsigned long long)atomic_load(&l->active);
@@ -90,7 +90,7 @@ static void states(struct text *t, struct daemon *d)
 			for (size_t s = 0; s < ARRAY_LEN(names); s++)
 				put(t, "nodown_backend_state{pool=\"%s\",backend=\"%s\",state=\"%s\"} %d\n",
 				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, names[s],
-				    !strcmp(backend_state_name(&d->live[p][b]), names[s]));
+				    !strcmp(backend_state_name(d->live[p][b]), names[s]));
 }
 
 static void responses(struct text *t, struct daemon *d)
@@ -102,7 +102,7 @@ static void responses(struct text *t, struct daemon *d)
 			for (int k = 1; k <= 5; k++)
 				put(t, "nodown_backend_responses_total{pool=\"%s\",backend=\"%s\",class=\"%dxx\"} %llu\n",
 				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, k,
-				    STAT_GET(d->live[p][b].responses[k]));
+				    STAT_GET(d->live[p][b]->responses[k]));
 }
 
 static void latency(struct text *t, struct daemon *d)
@@ -112,7 +112,7 @@ static void latency(struct text *t, struct daemon *d)
 	family(t, n, "histogram", "Time from a request's first byte to the end of its response.");
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
-			struct backend_live *lv = &d->live[p][b];
+			struct backend_live *lv = d->live[p][b];
 			const char *pn = d->cfg->pools[p].name, *bn = d->cfg->pools[p].backends[b].name;
 			unsigned long long cum = 0;
 
@@ -159,6 +159,11 @@ char *metrics_render(struct daemon *d)
 	family(&t, "nodown_uptime_seconds", "gauge", "Seconds since the daemon started serving.");
 	put(&t, "nodown_uptime_seconds %llu\n",
 	    (unsigned long long)((uv_now(d->loop) - d->started_ms) / 1000));
+	family(&t, "nodown_config_generation", "gauge", "Configs served so far: 1 at start, +1 per reload.");
+	put(&t, "nodown_config_generation %u\n", d->snap->gen);
+	family(&t, "nodown_config_reloads_total", "counter", "Reloads (SIGHUP or POST /reload) by result.");
+	put(&t, "nodown_config_reloads_total{result=\"applied\"} %llu\n", d->reloads[1]);
+	put(&t, "nodown_config_reloads_total{result=\"refused\"} %llu\n", d->reloads[0]);
 	listeners(&t, d);
 	for (size_t i = 0; i < ARRAY_LEN(simple); i++) {
 		family(&t, simple[i].name, simple[i].type, simple[i].help);

@@ -9,6 +9,8 @@
 #include "list.h"
 
 struct daemon;
+struct listener;
+struct wgen;
 struct worker;
 struct wlistener;
 
@@ -22,6 +24,7 @@ enum stop_phase {
 /* Embedded in every client connection; lives on worker->clients. */
 struct client_link {
 	struct list node;
+	struct listener *l;		/* accepted on; a reference while open */
 	void (*on_stop)(struct client_link *l, enum stop_phase phase);
 	/* Backend states changed (drain, maint, down): react if it matters. */
 	void (*on_sweep)(struct client_link *l);
@@ -30,15 +33,19 @@ struct client_link {
 struct proto_ops {
 	/* A connection is waiting on wl: accept and own it. */
 	void (*accept)(struct wlistener *wl);
-	/* Per-worker state for the pools of this protocol; free at exit. */
-	void (*worker_init)(struct worker *w);
-	void (*worker_free)(struct worker *w);
+	/* Build g's per-worker pools for its snapshot; with prev (the
+	 * generation g replaces), carry over what stays: the idle connections
+	 * of backends whose live state g keeps. Free them with gen_free. */
+	void (*gen_init)(struct worker *w, struct wgen *g, struct wgen *prev);
+	void (*gen_free)(struct worker *w, struct wgen *g);
 	/* The worker is about to end: close pooled backend connections. */
 	void (*worker_close)(struct worker *w);
 	/* Backend states changed: drop pooled connections that must go. */
 	void (*worker_sweep)(struct worker *w);
-	/* Active health checks of this protocol's pools (control thread). */
-	void (*health_start)(struct daemon *d);
+	/* Active health checks of this protocol's pools (control thread):
+	 * make them match the current snapshot, keeping the progress of
+	 * backends that stay; stop them all. */
+	void (*health_apply)(struct daemon *d);
 	void (*health_stop)(struct daemon *d);
 };
 

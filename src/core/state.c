@@ -44,9 +44,9 @@ static int apply(struct daemon *d, json_t *e)
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
 			if (strcmp(d->cfg->pools[p].backends[b].name, be))
 				continue;
-			atomic_store(&d->live[p][b].state, state);
-			atomic_store(&d->live[p][b].weight, (int)json_integer_value(w));
-			atomic_store(&d->live[p][b].by_operator, true);
+			atomic_store(&d->live[p][b]->state, state);
+			atomic_store(&d->live[p][b]->weight, (int)json_integer_value(w));
+			atomic_store(&d->live[p][b]->by_operator, true);
 			log_info("backend %s/%s: %s, weight %d (from the state file)", pool, be, st,
 				 (int)json_integer_value(w));
 			return 0;
@@ -94,7 +94,7 @@ void state_save(struct daemon *d)
 
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
-			struct backend_live *lv = &d->live[p][b];
+			struct backend_live *lv = d->live[p][b];
 
 			if (!atomic_load(&lv->by_operator))
 				continue;

@@ -2,12 +2,20 @@
  * worker.c - a worker thread and its event loop.
  *
  * Owns: the loop, the worker's handles on each listener, its buffer pool,
- *       its access-log buffer, and the order of a graceful stop.
+ *       its access-log buffer, its generations (struct wgen) and the order
+ *       of a graceful stop.
  * Invariant: every connection accepted on this loop lives and dies on it;
- *            the config it reads is immutable while it runs.
- * Runs on: its own thread; worker_start/worker_stop/worker_join are called
- *          from the control thread and touch only the async handle and
- *          atomics.
+ *            a snapshot never changes while a generation holds it, and a
+ *            generation lives while the worker serves it or a connection
+ *            uses it.
+ * Runs on: its own thread; worker_start/worker_publish/worker_stop/
+ *          worker_join are called from the control thread and touch only
+ *          the async handle and atomics.
+ *
+ * Reload: the daemon publishes a new snapshot; on wake the worker builds a
+ * generation for it (moving the idle backend connections of backends that
+ * stay), makes its listener handles match, and releases the old
+ * generation, which lives on while requests started on it finish.
  *
  * Stop order: close the listeners (no new connections here), tell every
  * client STOP_BEGIN (its next response says Connection: close), after
@@ -28,33 +36,111 @@ static void listener_connection_cb(uv_stream_t *s, int status)
 	struct wlistener *wl = s->data;
 
 	if (status < 0) {
-		log_warn("accept on listener '%s' failed: %s", wl->l->cfg->name, uv_strerror(status));
+		log_warn("accept on listener '%s' failed: %s", wl->cfg->name, uv_strerror(status));
 		return;
 	}
-	proto_ops(wl->l->cfg->protocol)->accept(wl);
+	proto_ops(wl->cfg->protocol)->accept(wl);
 }
 
-static int open_listeners(struct worker *w, struct listener *ls)
+static void wlistener_closed_cb(uv_handle_t *h)
 {
-	w->listeners = xcalloc((size_t)w->cfg->nlisteners, sizeof(struct wlistener));
-	for (int i = 0; i < w->cfg->nlisteners; i++) {
-		struct wlistener *wl = &w->listeners[i];
-		int fd = dup(ls[i].fd), r;
+	struct wlistener *wl = h->data;
 
-		wl->l = &ls[i];
-		wl->w = w;
-		if (fd < 0)
-			return -errno;
-		uv_tcp_init(&w->loop, &wl->tcp);
-		wl->tcp.data = wl;
-		wl->open = true;
-		r = uv_tcp_open(&wl->tcp, fd);
-		if (r == 0)
-			r = uv_listen((uv_stream_t *)&wl->tcp, ls[i].cfg->backlog, listener_connection_cb);
-		if (r < 0)
-			return r;
+	listener_unref(wl->l);
+	free(wl);
+}
+
+static void wlistener_close(struct wlistener *wl)
+{
+	uv_close((uv_handle_t *)&wl->tcp, wlistener_closed_cb);
+}
+
+static struct wlistener *wlistener_open(struct worker *w, struct listener *l,
+					 const struct listener_cfg *cfg)
+{
+	struct wlistener *wl = xcalloc(1, sizeof(*wl));
+	int fd = listener_take_fd(l, w->id), r;
+
+	wl->l = listener_ref(l);
+	wl->cfg = cfg;
+	wl->w = w;
+	uv_tcp_init(&w->loop, &wl->tcp);
+	wl->tcp.data = wl;
+	r = fd < 0 ? UV_EBADF : uv_tcp_open(&wl->tcp, fd);
+	if (r < 0 && fd >= 0)
+		close(fd);	/* not the handle's yet */
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&wl->tcp, cfg->backlog, listener_connection_cb);
+	if (r < 0) {
+		log_error("worker %d: cannot listen on listener '%s': %s", w->id, cfg->name,
+			  uv_strerror(r));
+		wlistener_close(wl);
+		return NULL;
 	}
-	return 0;
+	return wl;
+}
+
+/* Make w's listener handles those of its current snapshot: keep the ones
+ * that stay, open the new ones, close the ones that left. */
+static void sync_listeners(struct worker *w)
+{
+	const struct snapshot *s = w->cur->snap;
+	struct wlistener **ls = xcalloc((size_t)s->cfg->nlisteners + 1, sizeof(*ls));
+
+	for (int i = 0; i < s->cfg->nlisteners; i++) {
+		for (int j = 0; j < w->nlisteners && !ls[i]; j++) {
+			if (w->listeners[j] && w->listeners[j]->l == s->listeners[i]) {
+				ls[i] = w->listeners[j];
+				w->listeners[j] = NULL;
+			}
+		}
+		if (ls[i])
+			ls[i]->cfg = &s->cfg->listeners[i];
+		else
+			ls[i] = wlistener_open(w, s->listeners[i], &s->cfg->listeners[i]);
+	}
+	for (int j = 0; j < w->nlisteners; j++)
+		if (w->listeners[j])
+			wlistener_close(w->listeners[j]);
+	free(w->listeners);
+	w->listeners = ls;
+	w->nlisteners = s->cfg->nlisteners;
+}
+
+static void close_listeners(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i])
+			wlistener_close(w->listeners[i]);
+		w->listeners[i] = NULL;
+	}
+}
+
+/* ---- generations --------------------------------------------------------- */
+
+static struct wgen *gen_new(struct worker *w, struct snapshot *snap, struct wgen *prev)
+{
+	struct wgen *g = xcalloc(1, sizeof(*g));
+
+	g->snap = snap;		/* the caller's reference */
+	g->refs = 1;
+	proto_ops(PROTO_HTTP)->gen_init(w, g, prev);
+	return g;
+}
+
+struct wgen *worker_gen_hold(struct worker *w)
+{
+	w->cur->refs++;
+	return w->cur;
+}
+
+void worker_gen_release(struct worker *w, struct wgen *g)
+{
+	if (--g->refs > 0)
+		return;
+	proto_ops(PROTO_HTTP)->gen_free(w, g);
+	snapshot_unref(g->snap);
+	free(g);
 }
 
 const char *worker_timestamp(struct worker *w)
@@ -129,12 +215,7 @@ static void begin_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	for (int i = 0; i < w->cfg->nlisteners; i++) {
-		if (w->listeners[i].open) {
-			w->listeners[i].open = false;
-			uv_close((uv_handle_t *)&w->listeners[i].tcp, NULL);
-		}
-	}
+	close_listeners(w);
 	announce(w, STOP_BEGIN);
 	if (w->nclients == 0) {
 		w->grace_over = true;	/* nobody to wait for */
@@ -144,14 +225,47 @@ static void begin_stop(struct worker *w)
 	uv_timer_start(&w->stop_timer, stop_timer_cb, w->cfg->shutdown_idle_grace_ms, 0);
 }
 
+/* Serve snap from now on: new connections and the next request of every
+ * open one use it; what is in progress finishes on the generation it
+ * started on. Clients of a listener that left close once idle. */
+static void adopt(struct worker *w, struct snapshot *snap)
+{
+	struct wgen *old = w->cur;
+	struct list *pos, *tmp;
+
+	w->cur = gen_new(w, snap, old);
+	w->cfg = snap->cfg;
+	sync_listeners(w);
+	worker_gen_release(w, old);
+	list_for_each_safe(pos, tmp, &w->clients) {
+		struct client_link *l = container_of(pos, struct client_link, node);
+
+		if (atomic_load(&l->l->retired))
+			l->on_stop(l, STOP_GRACE_OVER);
+	}
+	proto_ops(PROTO_HTTP)->worker_sweep(w);
+	atomic_store(&w->adopted, snap->gen);
+}
+
 static void wake_cb(uv_async_t *a)
 {
 	struct worker *w = a->data;
+	struct snapshot *snap = atomic_exchange(&w->next, NULL);
 
+	if (snap && (w->stopping || atomic_load(&w->stop_requested)))
+		snapshot_unref(snap);
+	else if (snap)
+		adopt(w, snap);
 	if (atomic_exchange(&w->sweep_requested, false))
 		proto_ops(PROTO_HTTP)->worker_sweep(w);
 	if (atomic_load(&w->stop_requested))
 		begin_stop(w);
+}
+
+void worker_publish(struct worker *w, struct snapshot *snap)
+{
+	snapshot_unref(atomic_exchange(&w->next, snapshot_ref(snap)));
+	uv_async_send(&w->wake);
 }
 
 void worker_sweep(struct worker *w)
@@ -176,14 +290,13 @@ static void worker_main(void *arg)
 	daemon_worker_exited(w->d);
 }
 
-int worker_start(struct worker *w, struct daemon *d, const struct config *cfg,
-		 struct listener *listeners)
+int worker_start(struct worker *w, struct daemon *d, struct snapshot *snap)
 {
+	const struct config *cfg = snap->cfg;
 	unsigned per = cfg->max_buffers / (unsigned)cfg->workers;
 	int r;
 
 	w->d = d;
-	w->cfg = cfg;
 	list_init(&w->clients);
 	bufpool_init(&w->bufs, cfg->buffer_size, per);	/* config ensures per >= 16 */
 	logbuf_init(&w->access, 64 * 1024);
@@ -195,10 +308,13 @@ int worker_start(struct worker *w, struct daemon *d, const struct config *cfg,
 	uv_timer_init(&w->loop, &w->stop_timer);
 	w->wake.data = w->flush.data = w->stop_timer.data = w;
 	uv_prepare_start(&w->flush, flush_cb);
-	proto_ops(PROTO_HTTP)->worker_init(w);
-	r = open_listeners(w, listeners);
-	if (r < 0)
-		return r;
+	w->cur = gen_new(w, snapshot_ref(snap), NULL);
+	w->cfg = cfg;
+	sync_listeners(w);
+	for (int i = 0; i < w->nlisteners; i++)
+		if (!w->listeners[i])
+			return UV_EBADF;
+	atomic_store(&w->adopted, snap->gen);
 	return uv_thread_create(&w->thread, worker_main, w);
 }
 
@@ -215,7 +331,9 @@ void worker_join(struct worker *w)
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&w->loop) != 0)
 		log_warn("worker %d: loop closed with handles still open", w->id);
-	proto_ops(PROTO_HTTP)->worker_free(w);
+	worker_gen_release(w, w->cur);
+	w->cur = NULL;
+	snapshot_unref(atomic_exchange(&w->next, NULL));
 	free(w->listeners);
 	logbuf_free(&w->access);
 	bufpool_destroy(&w->bufs);

@@ -12,26 +12,30 @@
 #include "buffer.h"
 #include "config.h"
 #include "list.h"
+#include "listener.h"
 #include "log.h"
+#include "snapshot.h"
 
 struct daemon;
 struct wpool;
 
-/* Process-wide state of one listener, shared by all workers. */
-struct listener {
-	const struct listener_cfg *cfg;	/* borrowed from the config */
-	int fd;				/* listening socket, owned by the daemon */
-	atomic_int active;		/* open client connections, all workers */
-	atomic_ullong accepted;
-	atomic_ullong refused;		/* closed at once: max_connections reached */
-};
-
 /* One worker's handle on a listener. */
 struct wlistener {
-	uv_tcp_t tcp;			/* a dup of listener->fd on this loop */
-	struct listener *l;		/* borrowed from the daemon */
+	uv_tcp_t tcp;			/* the worker's dup of the listener's socket */
+	struct listener *l;		/* one reference, dropped when tcp is closed */
+	const struct listener_cfg *cfg;	/* of the worker's current snapshot */
 	struct worker *w;
-	bool open;
+};
+
+/*
+ * What one worker serves from one snapshot: the snapshot and the
+ * protocol's per-worker pools built for it. A connection holds the
+ * generation it started its request on; the last one out frees it.
+ */
+struct wgen {
+	struct snapshot *snap;		/* one reference */
+	struct wpool *pools;		/* owned: http/upstream.h, snap->cfg->npools */
+	int refs;			/* the worker while current, plus connections using it */
 };
 
 struct worker {
@@ -42,12 +46,15 @@ struct worker {
 	uv_prepare_t flush;		/* flush the access log once per iteration */
 	uv_timer_t stop_timer;		/* grace, then the hard shutdown deadline */
 	struct daemon *d;		/* borrowed */
-	const struct config *cfg;	/* borrowed; immutable while the worker runs */
+	struct wgen *cur;		/* what new requests use; one reference */
+	const struct config *cfg;	/* cur's config */
 	struct bufpool bufs;		/* this worker's I/O buffers */
-	struct wlistener *listeners;	/* owned, cfg->nlisteners */
-	struct wpool *pools;		/* owned, cfg->npools; see http/upstream.h */
+	struct wlistener **listeners;	/* owned, [nlisteners]: cur's listeners */
+	int nlisteners;
 	struct list clients;		/* every open client connection */
 	int nclients;
+	_Atomic(struct snapshot *) next;	/* published by the daemon, adopted on wake */
+	atomic_uint adopted;		/* generation of cur, for the daemon */
 	atomic_bool stop_requested;	/* set by the daemon before waking us */
 	atomic_bool sweep_requested;	/* backend states changed */
 	bool stopping;			/* graceful stop in progress */
@@ -57,9 +64,18 @@ struct worker {
 	uint64_t ts_ms;			/* when tsbuf was made */
 };
 
-/* Prepare w for listeners[] and start its thread. Returns 0 or -errno. */
-int worker_start(struct worker *w, struct daemon *d, const struct config *cfg,
-		 struct listener *listeners) ND_MUST_CHECK;
+/* Prepare w to serve snap (taking a reference) and start its thread.
+ * Returns 0 or a libuv error. */
+int worker_start(struct worker *w, struct daemon *d, struct snapshot *snap) ND_MUST_CHECK;
+
+/* Hand w a new snapshot (any thread): new requests on w use it as soon as
+ * w wakes up; requests in progress finish on the one they started on. */
+void worker_publish(struct worker *w, struct snapshot *snap);
+
+/* Worker thread: take a reference on w's current generation / drop one
+ * (the last one frees it). */
+struct wgen *worker_gen_hold(struct worker *w);
+void worker_gen_release(struct worker *w, struct wgen *g);
 
 /* Tell w that backend states changed (any thread). */
 void worker_sweep(struct worker *w);

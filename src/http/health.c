@@ -7,7 +7,10 @@
  *       backend_passive; only checks set it up).
  * Invariant: at most one check per backend is in flight; the next starts
  *            `interval` (+ jitter) after the previous ended; a check ends by
- *            success, failure or `timeout`, whichever comes first.
+ *            success, failure or `timeout`, whichever comes first; a reload
+ *            keeps the check (and its rise/fall progress) of every backend
+ *            whose live state it keeps, and a stopped check never reads
+ *            the config again.
  * Runs on: the control thread's loop, so checks never block a worker.
  */
 #include "health.h"
@@ -23,9 +26,9 @@ struct hcheck {
 	uv_write_t wreq;
 	uv_timer_t timer;		/* interval, then timeout while a check runs */
 	struct daemon *d;		/* borrowed */
-	const struct pool_cfg *pool;	/* borrowed */
-	const struct backend_cfg *be;	/* borrowed */
-	struct backend_live *live;	/* borrowed */
+	const struct pool_cfg *pool;	/* borrowed from the current snapshot */
+	const struct backend_cfg *be;	/* borrowed from the current snapshot */
+	struct backend_live *live;	/* a reference */
 	int ok_streak, fail_streak;
 	int last_health;		/* what we last saw, to notice a passive down */
 	bool busy;			/* a check is in flight (tcp open) */
@@ -40,7 +43,10 @@ static void next_check(struct hcheck *h);
 
 static void timer_closed_cb(uv_handle_t *t)
 {
-	free(t->data);	/* the timer is the last handle of a stopped check */
+	struct hcheck *h = t->data;	/* the timer is the last handle of a stopped check */
+
+	backend_live_unref(h->live);
+	free(h);
 }
 
 static void hcheck_handle_closed_cb(uv_handle_t *handle)
@@ -195,60 +201,97 @@ static void next_check(struct hcheck *h)
 	uv_timer_start(&h->timer, timer_cb, delay, 0);
 }
 
-void health_start(struct daemon *d)
+/* (Re)point h at backend b of pool pc: what it checks and how. */
+static void set_target(struct hcheck *h, const struct pool_cfg *pc, int b)
+{
+	char host[300];
+
+	h->pool = pc;
+	h->be = &pc->backends[b];
+	if (pc->health.host)
+		snprintf(host, sizeof(host), "%s", pc->health.host);
+	else
+		config_format_address(&h->be->addr, host, sizeof(host));
+	snprintf(h->req, sizeof(h->req),
+		 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nodown-health\r\n"
+		 "Connection: close\r\n\r\n", pc->health.method, pc->health.path, host);
+}
+
+static struct hcheck *check_new(struct daemon *d, struct backend_live *live)
+{
+	struct hcheck *h = xcalloc(1, sizeof(*h));
+
+	h->d = d;
+	h->live = backend_live_ref(live);
+	h->last_health = STAT_GET(live->health);
+	h->creq.data = h->wreq.data = h->timer.data = h;
+	uv_timer_init(d->loop, &h->timer);
+	return h;
+}
+
+/* The check of `live` among d's current ones, taken out of the array. */
+static struct hcheck *take_check(struct daemon *d, struct backend_live *live)
+{
+	for (int i = 0; i < d->nchecks; i++) {
+		struct hcheck *h = d->checks[i];
+
+		if (h && h->live == live) {
+			d->checks[i] = NULL;
+			return h;
+		}
+	}
+	return NULL;
+}
+
+static void check_stop(struct hcheck *h)
+{
+	h->stopped = true;
+	uv_timer_stop(&h->timer);
+	if (h->busy && !h->closing) {
+		h->busy = false;
+		h->closing = true;
+		uv_close((uv_handle_t *)&h->tcp, hcheck_handle_closed_cb);
+	} else if (!h->closing) {
+		uv_close((uv_handle_t *)&h->timer, timer_closed_cb);
+	}
+}
+
+void health_apply(struct daemon *d)
 {
 	const struct config *c = d->cfg;
+	struct hcheck **checks;
 	int n = 0;
 
 	for (int p = 0; p < c->npools; p++)
 		n += c->pools[p].nbackends;
-	d->checks = xcalloc((size_t)n, sizeof(struct hcheck *));
-	d->nchecks = n;
+	checks = xcalloc((size_t)n + 1, sizeof(*checks));
 	n = 0;
 	for (int p = 0; p < c->npools; p++) {
 		const struct pool_cfg *pc = &c->pools[p];
 
 		for (int b = 0; b < pc->nbackends; b++) {
-			struct hcheck *h = xcalloc(1, sizeof(*h));
-			char host[300];
+			struct hcheck *h = take_check(d, d->live[p][b]);
 
-			h->d = d;
-			h->pool = pc;
-			h->be = &pc->backends[b];
-			h->live = &d->live[p][b];
-			h->last_health = HEALTH_UP;
-			h->creq.data = h->wreq.data = h->timer.data = h;
-			if (pc->health.host)
-				snprintf(host, sizeof(host), "%s", pc->health.host);
-			else
-				config_format_address(&h->be->addr, host, sizeof(host));
-			snprintf(h->req, sizeof(h->req),
-				 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nodown-health\r\n"
-				 "Connection: close\r\n\r\n", pc->health.method, pc->health.path, host);
-			uv_timer_init(d->loop, &h->timer);
-			/* Spread the first checks over one interval. */
-			uv_timer_start(&h->timer, timer_cb,
-				       (uint64_t)rand() % (pc->health.interval_ms + 1) / 4, 0);
-			d->checks[n++] = h;
+			if (!h) {
+				h = check_new(d, d->live[p][b]);
+				/* Spread the first checks over one interval. */
+				uv_timer_start(&h->timer, timer_cb,
+					       (uint64_t)rand() % (pc->health.interval_ms + 1) / 4, 0);
+			}
+			set_target(h, pc, b);
+			checks[n++] = h;
 		}
 	}
+	health_stop(d);		/* the checks of backends that left */
+	d->checks = checks;
+	d->nchecks = n;
 }
 
 void health_stop(struct daemon *d)
 {
-	for (int i = 0; i < d->nchecks; i++) {
-		struct hcheck *h = d->checks[i];
-
-		h->stopped = true;
-		uv_timer_stop(&h->timer);
-		if (h->busy && !h->closing) {
-			h->busy = false;
-			h->closing = true;
-			uv_close((uv_handle_t *)&h->tcp, hcheck_handle_closed_cb);
-		} else if (!h->closing) {
-			uv_close((uv_handle_t *)&h->timer, timer_closed_cb);
-		}
-	}
+	for (int i = 0; i < d->nchecks; i++)
+		if (d->checks[i])
+			check_stop(d->checks[i]);
 	free(d->checks);
 	d->checks = NULL;
 	d->nchecks = 0;

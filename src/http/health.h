@@ -6,8 +6,9 @@
 
 struct daemon;
 
-/* Start checking every backend of every http pool (control thread). */
-void health_start(struct daemon *d);
+/* Check every backend of every http pool of the current snapshot, keeping
+ * the running checks of backends that stay (control thread). */
+void health_apply(struct daemon *d);
 /* Stop all checks; their memory is released as their handles close. */
 void health_stop(struct daemon *d);
 

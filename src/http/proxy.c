@@ -17,7 +17,10 @@
  *     exchange needs (reserve_exchange), so exchanges never wait on the
  *     pool for each other's buffers;
  *   - an error status is sent only if no response byte has been sent yet;
- *     otherwise the client connection is closed, never resynchronised.
+ *     otherwise the client connection is closed, never resynchronised;
+ *   - a request runs on one generation (c->gen: config, pools) from its
+ *     first byte to its end; after a reload the next request of a kept-alive
+ *     connection moves to the worker's current one (follow_reload).
  * Runs on: the owning worker's loop; no other thread touches an hconn.
  */
 #include "proxy.h"
@@ -56,8 +59,9 @@ struct hconn {
 	struct client_link link;	/* on worker->clients */
 	struct buf_waiter bw;		/* waiting for a buffer to read into */
 	struct worker *w;		/* borrowed */
-	struct wlistener *wl;		/* borrowed */
-	struct wpool *pool;		/* borrowed: the listener's pool */
+	struct wgen *gen;		/* a reference: the generation this request runs on */
+	const struct listener_cfg *lcfg;	/* the listener's config in gen */
+	struct wpool *pool;		/* the listener's pool in gen */
 	struct buf *in;			/* bytes from the client; owned */
 	struct buf *out;		/* request head for the backend, then response head; owned */
 	struct buf *spare;		/* response buffer reserved at admission, until attach; owned */
@@ -111,7 +115,13 @@ static void dispatch(struct hconn *c);
 
 static const struct listener_cfg *lcfg(const struct hconn *c)
 {
-	return c->wl->l->cfg;
+	return c->lcfg;
+}
+
+/* The listener left the config in a reload: close after this exchange. */
+static bool listener_gone(const struct hconn *c)
+{
+	return atomic_load_explicit(&c->link.l->retired, memory_order_relaxed);
 }
 
 static const char *reason_phrase(int status)
@@ -209,6 +219,8 @@ static void client_closed_cb(uv_handle_t *h)
 
 	if (--c->closing_handles > 0)
 		return;
+	listener_unref(c->link.l);
+	worker_gen_release(w, c->gen);
 	free(c);
 	worker_client_gone(w);
 }
@@ -246,7 +258,7 @@ static void client_close(struct hconn *c, const char *why)
 	free(c->errmsg);
 	c->errmsg = NULL;
 	list_del(&c->link.node);
-	atomic_fetch_sub(&c->wl->l->active, 1);
+	atomic_fetch_sub(&c->link.l->active, 1);
 	bufpool_unwait(&c->bw);
 	buf_put(&c->w->bufs, c->in);
 	buf_put(&c->w->bufs, c->out);
@@ -909,7 +921,8 @@ static void response_done(struct hconn *c)
 	backend_observe(c->up->be->live, (nd_now_ns() - c->start_ns) / 1000);
 	c->up->requests++;
 	drop_upconn(c, reusable);
-	if (c->close_after || !c->req_done || (c->w->stopping && c->w->grace_over)) {
+	if (c->close_after || !c->req_done || (c->w->stopping && c->w->grace_over) ||
+	    listener_gone(c)) {
 		client_close(c, "-");
 		return;
 	}
@@ -1085,7 +1098,7 @@ static void response_head(struct hconn *c)
 		if (h.ka_timeout > 0)	/* never reuse past what the backend announced */
 			u->max_idle_ms = h.ka_timeout <= 1 ? 500 : (uint64_t)(h.ka_timeout - 1) * 1000;
 		c->close_after = !c->keepalive || c->w->stopping || kind == HTTP_BODY_EOF ||
-				 !c->req_done || c->eof;
+				 !c->req_done || c->eof || listener_gone(c);
 		rw.connection = h.status == 101 ? "upgrade" :
 				c->close_after ? "close" : (c->http10 ? "keep-alive" : NULL);
 	}
@@ -1196,12 +1209,30 @@ void proxy_up_read(struct upconn *u, ssize_t n)
 
 /* ---- client input -------------------------------------------------------- */
 
+/* A new request on a connection accepted before a reload: it runs on the
+ * current generation, unless its listener left the config (then the
+ * connection closes after this request, on the config it knows). */
+static void follow_reload(struct hconn *c)
+{
+	struct wgen *g = c->w->cur;
+	int i = snapshot_listener_index(g->snap, c->link.l);
+
+	if (i < 0)
+		return;
+	worker_gen_release(c->w, c->gen);
+	c->gen = worker_gen_hold(c->w);
+	c->lcfg = &g->snap->cfg->listeners[i];
+	c->pool = &g->pools[c->lcfg->pool->index];
+}
+
 static void client_data(struct hconn *c)
 {
 	switch (c->state) {
 	case C_IDLE:
 		if (!c->in || buf_pending(c->in) == 0)
 			return;
+		if (c->gen != c->w->cur)
+			follow_reload(c);
 		c->state = C_HEAD;
 		c->start_ns = nd_now_ns();
 		client_timer(c, T_HEADER, lcfg(c)->header_timeout_ms);
@@ -1295,7 +1326,7 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 	struct hconn *c = container_of(l, struct hconn, link);
 
 	if (phase == STOP_DEADLINE || (c->state == C_IDLE && phase == STOP_GRACE_OVER))
-		client_close(c, "shutdown");
+		client_close(c, c->w->stopping ? "shutdown" : "listener-removed");
 }
 
 /* ---- accept -------------------------------------------------------------- */
@@ -1323,9 +1354,10 @@ static void http_accept(struct wlistener *wl)
 {
 	struct worker *w = wl->w;
 	struct listener *l = wl->l;
+	const struct listener_cfg *lc = wl->cfg;
 	struct hconn *c;
 
-	if (atomic_fetch_add(&l->active, 1) >= l->cfg->max_connections || w->stopping) {
+	if (atomic_fetch_add(&l->active, 1) >= lc->max_connections || w->stopping) {
 		uv_tcp_t *t = xmalloc(sizeof(*t));
 
 		atomic_fetch_sub(&l->active, 1);
@@ -1333,18 +1365,20 @@ static void http_accept(struct wlistener *wl)
 		uv_tcp_init(&w->loop, t);
 		if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
 			log_warn("listener '%s' is at max_connections (%d); closing a new connection",
-				 l->cfg->name, l->cfg->max_connections);
+				 lc->name, lc->max_connections);
 		uv_close((uv_handle_t *)t, refused_closed_cb);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
-	c->wl = wl;
-	c->pool = &w->pools[l->cfg->pool->index];
+	c->gen = worker_gen_hold(w);
+	c->lcfg = lc;
+	c->pool = &c->gen->pools[lc->pool->index];
 	uv_tcp_init(&w->loop, &c->tcp);
 	uv_timer_init(&w->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->wreq.data = c;
 	buf_waiter_init(&c->bw, client_buf_wake);
+	c->link.l = listener_ref(l);
 	c->link.on_stop = client_on_stop;
 	c->link.on_sweep = client_on_sweep;
 	list_append(&w->clients, &c->link.node);
@@ -1356,16 +1390,16 @@ static void http_accept(struct wlistener *wl)
 	atomic_fetch_add(&l->accepted, 1);
 	uv_tcp_nodelay(&c->tcp, 1);
 	peer_address(c);
-	client_timer(c, T_HEADER, l->cfg->header_timeout_ms);
+	client_timer(c, T_HEADER, lc->header_timeout_ms);
 	client_read_start(c);
 }
 
 const struct proto_ops http_proto_ops = {
 	.accept = http_accept,
-	.worker_init = upstream_worker_init,
-	.worker_free = upstream_worker_free,
+	.gen_init = upstream_gen_init,
+	.gen_free = upstream_gen_free,
 	.worker_close = upstream_worker_close,
 	.worker_sweep = upstream_worker_sweep,
-	.health_start = health_start,
+	.health_apply = health_apply,
 	.health_stop = health_stop,
 };

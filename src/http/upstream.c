@@ -22,24 +22,82 @@
 #include "../core/worker.h"
 #include "proxy.h"
 
-void upstream_worker_init(struct worker *w)
+/* The wbackend of g serving the same backend as be (same live state), or NULL. */
+static struct wbackend *find_backend(struct wgen *g, const struct wbackend *be)
 {
-	const struct config *c = w->cfg;
+	for (int i = 0; i < g->snap->cfg->npools; i++)
+		for (int b = 0; b < g->pools[i].cfg->nbackends; b++)
+			if (g->pools[i].backends[b].live == be->live)
+				return &g->pools[i].backends[b];
+	return NULL;
+}
 
-	w->pools = xcalloc((size_t)c->npools, sizeof(struct wpool));
+/* Move u (idle or just released) to `to`, a backend of another generation. */
+static void move_upconn(struct upconn *u, struct wbackend *to)
+{
+	struct wgen *from = u->be->pool->gen;
+
+	u->be = to;
+	to->pool->gen->refs++;
+	worker_gen_release(to->pool->w, from);
+}
+
+/* Carry prev's idle connections over to the backends g keeps; close the
+ * rest, so a removed backend holds no pooled connection. */
+static void carry_idle(struct wgen *g, struct wgen *prev)
+{
+	for (int i = 0; i < prev->snap->cfg->npools; i++) {
+		for (int b = 0; b < prev->pools[i].cfg->nbackends; b++) {
+			struct wbackend *old = &prev->pools[i].backends[b];
+			struct wbackend *to = find_backend(g, old);
+
+			while (!list_empty(&old->idle)) {
+				struct upconn *u = container_of(old->idle.next, struct upconn, node);
+
+				if (!to || to->nidle >= to->pool->cfg->max_idle) {
+					upstream_close(u);
+					continue;
+				}
+				list_del(&u->node);
+				old->nidle--;
+				list_append(&to->idle, &u->node);
+				to->nidle++;
+				move_upconn(u, to);
+			}
+		}
+	}
+}
+
+void upstream_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
+{
+	const struct config *c = g->snap->cfg;
+
+	g->pools = xcalloc((size_t)c->npools + 1, sizeof(struct wpool));
 	for (int i = 0; i < c->npools; i++) {
-		struct wpool *p = &w->pools[i];
+		struct wpool *p = &g->pools[i];
 
 		p->cfg = &c->pools[i];
 		p->w = w;
-		p->backends = xcalloc((size_t)p->cfg->nbackends, sizeof(struct wbackend));
+		p->gen = g;
+		p->backends = xcalloc((size_t)p->cfg->nbackends + 1, sizeof(struct wbackend));
 		for (int b = 0; b < p->cfg->nbackends; b++) {
 			p->backends[b].cfg = &p->cfg->backends[b];
 			p->backends[b].pool = p;
-			p->backends[b].live = &w->d->live[i][b];
+			p->backends[b].live = g->snap->live[i][b];
 			list_init(&p->backends[b].idle);
 		}
 	}
+	if (prev)
+		carry_idle(g, prev);
+}
+
+void upstream_gen_free(struct worker *w, struct wgen *g)
+{
+	ND_UNUSED(w);
+	for (int i = 0; i < g->snap->cfg->npools; i++)
+		free(g->pools[i].backends);
+	free(g->pools);
+	g->pools = NULL;
 }
 
 /* Close the idle connections of every backend, or (all = false) of those
@@ -47,7 +105,7 @@ void upstream_worker_init(struct worker *w)
 static void close_idle(struct worker *w, bool all)
 {
 	for (int i = 0; i < w->cfg->npools; i++) {
-		struct wpool *p = &w->pools[i];
+		struct wpool *p = &w->cur->pools[i];
 
 		for (int b = 0; b < p->cfg->nbackends; b++) {
 			struct wbackend *be = &p->backends[b];
@@ -76,14 +134,6 @@ void upstream_worker_sweep(struct worker *w)
 		if (l->on_sweep)
 			l->on_sweep(l);
 	}
-}
-
-void upstream_worker_free(struct worker *w)
-{
-	for (int i = 0; i < w->cfg->npools; i++)
-		free(w->pools[i].backends);
-	free(w->pools);
-	w->pools = NULL;
 }
 
 static bool tried(uint64_t mask, int i)
@@ -147,9 +197,12 @@ struct wbackend *upstream_pick(struct wpool *p, uint64_t mask)
 static void upconn_handle_closed_cb(uv_handle_t *h)
 {
 	struct upconn *u = h->data;
+	struct wpool *p = u->be->pool;
 
-	if (--u->closing_handles == 0)
-		free(u);
+	if (--u->closing_handles > 0)
+		return;
+	free(u);
+	worker_gen_release(p->w, p->gen);
 }
 
 void upstream_close(struct upconn *u)
@@ -244,6 +297,18 @@ void upstream_release(struct upconn *u, bool reusable)
 
 	u->owner = NULL;
 	bufpool_unwait(&u->bw);
+	if (reusable && be->pool->gen != w->cur) {
+		/* Served a request of an older generation: pool it where the
+		 * current one has the same backend, if it does. */
+		struct wbackend *to = find_backend(w->cur, be);
+
+		if (to) {
+			move_upconn(u, to);
+			be = to;
+		} else {
+			reusable = false;
+		}
+	}
 	if (!reusable || w->stopping || !backend_usable(be->live) ||
 	    be->nidle >= be->pool->cfg->max_idle || u->writing ||
 	    (u->in && buf_pending(u->in))) {
@@ -329,6 +394,7 @@ int upstream_connect(struct wbackend *be, struct hconn *owner, uv_connect_cb cb,
 
 	*out = NULL;
 	u->be = be;
+	be->pool->gen->refs++;		/* dropped when u is freed */
 	u->owner = owner;
 	u->state = UP_CONNECTING;
 	list_init(&u->node);

@@ -15,6 +15,7 @@
 #include "parse.h"
 
 struct worker;
+struct wgen;
 struct hconn;
 
 /* One backend as one worker sees it. */
@@ -30,8 +31,9 @@ struct wbackend {
 
 /* One pool as one worker sees it. */
 struct wpool {
-	const struct pool_cfg *cfg;	/* borrowed */
+	const struct pool_cfg *cfg;	/* borrowed from gen's snapshot */
 	struct worker *w;
+	struct wgen *gen;		/* the generation it belongs to */
 	struct wbackend *backends;	/* owned, cfg->nbackends */
 	unsigned picks;			/* backends chosen; rotates least_conn ties */
 };
@@ -48,7 +50,7 @@ struct upconn {
 	uv_connect_t creq;
 	uv_timer_t timer;		/* connect, response and idle timeouts */
 	uv_write_t wreq;
-	struct wbackend *be;		/* borrowed */
+	struct wbackend *be;		/* borrowed; u holds a reference on its generation */
 	struct list node;		/* on be->idle while UP_IDLE */
 	enum upconn_state state;
 	int closing_handles;		/* handles whose close callback is pending */
@@ -65,8 +67,9 @@ struct upconn {
 	bool reading;			/* uv_read_start in effect */
 };
 
-void upstream_worker_init(struct worker *w);
-void upstream_worker_free(struct worker *w);
+/* proto_ops gen_init / gen_free: g's pools, built from its snapshot. */
+void upstream_gen_init(struct worker *w, struct wgen *g, struct wgen *prev);
+void upstream_gen_free(struct worker *w, struct wgen *g);
 void upstream_worker_close(struct worker *w);
 /* A backend state changed: close idle connections to backends that no
  * longer take requests (drain closes them at once). */

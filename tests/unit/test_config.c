@@ -9,7 +9,8 @@
  * address, missing required keys, an empty file, a YAML syntax error, a
  * key given twice, header limits that do not fit the buffers, buffers per
  * worker and empty names; cross-object errors reported with value errors
- * and each duplicate reported once. Also the value parsers
+ * and each duplicate reported once; the reload check of restart-only
+ * settings and address equality. Also the value parsers
  * config_parse_duration/size/address, errlist_add and config_load on a
  * real file.
  */
@@ -771,6 +772,47 @@ static void test_log_error_off(void **state)
 		      "t.yml:2:3: log.error cannot be 'off': errors must go somewhere (stderr or a file)");
 }
 
+/* Reload: only restart-only settings that differ are reported, by key. */
+static void test_restart_only(void **state)
+{
+	struct config *a = load_ok(minimal), *b;
+	struct errlist errs = { 0 };
+
+	(void)state;
+	b = load_ok("workers: 2\nadmin:\n  socket: ./nodown.sock\nshutdown_timeout: 9s\n" LISTENERS POOLS);
+	assert_int_equal(config_restart_only(a, b, &errs), 0);	/* listeners, pools, timeouts: fine */
+	assert_int_equal(errs.n, 0);
+	config_free(b);
+	b = load_ok("workers: 3\nadmin:\n  socket: ./other.sock\nlog:\n  access: off\n"
+		    "buffers:\n  max: 4096\n" LISTENERS POOLS);
+	assert_int_equal(config_restart_only(a, b, &errs), -EINVAL);
+	assert_int_equal(errs.n, 4);
+	assert_string_equal(errs.msgs[0], "t.yml: 'workers' changed: it takes effect only when "
+			    "nodown restarts; restore the running value to reload the rest");
+	assert_non_null(strstr(errs.msgs[1], "'buffers.max' changed"));
+	assert_non_null(strstr(errs.msgs[2], "'admin.socket' changed"));
+	assert_non_null(strstr(errs.msgs[3], "'log.access' changed"));
+	errlist_free(&errs);
+	config_free(a);
+	config_free(b);
+}
+
+static void test_same_address(void **state)
+{
+	struct sockaddr_storage x, y, z, w;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(config_parse_address("127.0.0.1:80", &x, &why), 0);
+	assert_int_equal(config_parse_address("127.0.0.1:80", &y, &why), 0);
+	assert_int_equal(config_parse_address("127.0.0.1:81", &z, &why), 0);
+	assert_int_equal(config_parse_address("[::1]:80", &w, &why), 0);
+	assert_true(config_same_address(&x, &y));
+	assert_false(config_same_address(&x, &z));
+	assert_false(config_same_address(&x, &w));
+	assert_true(config_same_address(&w, &w));
+}
+
 /* Problems everywhere: all reported, in file order, nothing handed out. */
 static void test_many_errors(void **state)
 {
@@ -1128,6 +1170,8 @@ int main(void)
 		cmocka_unit_test(test_key_twice),
 		cmocka_unit_test(test_header_size_vs_buffers),
 		cmocka_unit_test(test_log_error_off),
+		cmocka_unit_test(test_restart_only),
+		cmocka_unit_test(test_same_address),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_buffers_per_worker),
 		cmocka_unit_test(test_load_file),
