@@ -260,3 +260,28 @@ def test_listener_rebound_port_in_use_is_refused(nginx, nodown, cfg):
     assert r.returncode == 1 and "cannot listen on" in r.stderr and "clash" in r.stderr
     assert status(nd)["generation"] == 1
     assert http_get(nd.port, "/whoami").status == 200
+
+
+def test_many_reloads_in_a_row_under_load(nginx, nodown, cfg):
+    """Generations come and go while requests are in flight on each."""
+    a, b = nginx("a"), nginx("b")
+    c = cfg([("a", a.port)], workers=2)
+    nd = nodown(c)
+    extra = free_port()
+    gets = load(nd.url("/whoami"), "--rate", "500", "--duration", "4s", "-c", "16")
+    posts = load(nd.url("/echo"), "--rate", "200", "--duration", "4s", "-c", "8",
+                 "-m", "POST", "-b", "x" * 3000)
+    time.sleep(0.3)
+    for i in range(20):
+        bes = [backend("a", a.port)] + ([backend("b", b.port)] if i % 2 == 0 else [])
+        c["pools"][0]["backends"] = bes
+        c["listeners"] = c["listeners"][:1] + ([{"name": "extra", "protocol": "http",
+                                                  "bind": f"127.0.0.1:{extra}", "pool": "app"}]
+                                                if i % 3 == 0 else [])
+        r = reload(nd, c)
+        assert r.returncode == 0, r.stderr
+        time.sleep(0.15)
+    rg, rp = result(gets), result(posts)
+    assert rg["errors"] == 0, rg
+    assert rp["errors"] == 0, rp
+    assert status(nd)["generation"] == 21
