@@ -25,7 +25,7 @@ endif
 
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
-PKGS := libuv yaml-0.1 jansson
+PKGS := libuv yaml-0.1 jansson libcrypto
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DND_DEBUG -DLLHTTP_STRICT_MODE=1
@@ -34,7 +34,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 LDFLAGS := -pthread $(SANFLAGS)
 
-SRCS := $(wildcard src/core/*.c src/http/*.c src/cli/*.c)
+SRCS := $(wildcard src/core/*.c src/http/*.c src/pg/*.c src/cli/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/cli/%.o,$(OBJS))
 LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
