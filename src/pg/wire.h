@@ -36,8 +36,8 @@
 /* Why bytes were refused: what to put in the ErrorResponse to the peer. */
 struct pg_err {
 	const char *sqlstate;	/* static, five characters */
-	const char *reason;	/* static, lower case, no message type named
-				 * by the extractors: see pg_msg_name() */
+	const char *reason;	/* static, lower case; an extractor's does not
+				 * name the message: prefix pg_msg_name() */
 };
 
 /* A field inside a message. String fields are followed by their NUL
@@ -68,8 +68,9 @@ struct pg_param {
 
 struct pg_startup {
 	enum pg_startup_kind kind;
-	uint16_t minor;			/* STARTUP: 3.minor asked for; above 0,
-					 * answer NegotiateProtocolVersion */
+	uint16_t minor;			/* STARTUP: 3.minor asked for; above 0 (or
+					 * with _pq_. parameters) the proxy answers
+					 * NegotiateProtocolVersion */
 	struct pg_str user;		/* STARTUP: never empty */
 	struct pg_str database;		/* STARTUP: the user when not given */
 	struct pg_str application_name;	/* STARTUP: empty when not given */
@@ -85,11 +86,12 @@ struct pg_startup {
  * p[0, n). Returns its length with *s filled, 0 when more bytes are needed
  * to decide, or -1 with *err set. Errors come as soon as the bytes show
  * them (a bad length after 4 bytes, a bad code after 8), not only once
- * the whole packet is in. Refused: a length outside [8, PG_MAX_STARTUP_LEN]
- * or not the fixed one of a request; protocol majors other than 3; unknown
- * request codes; a parameter list not ending in its terminator; repeated
- * or more than PG_MAX_PARAMS parameters; no user; replication connections.
- * Bytes after the packet are not looked at.
+ * the whole packet is in. Refused: a TLS handshake sent without
+ * SSLRequest; a length outside [8, PG_MAX_STARTUP_LEN] or not the fixed
+ * one of a request; protocol majors other than 3; unknown request codes;
+ * a parameter list not ending in its terminator; repeated or more than
+ * PG_MAX_PARAMS parameters; no user; replication connections. Bytes after
+ * the packet are not looked at.
  */
 long pg_startup_frame(const char *p, size_t n, struct pg_startup *s,
 		      struct pg_err *err) ND_MUST_CHECK;
@@ -213,7 +215,7 @@ int pg_read_copy_response(const char *m, size_t n, struct pg_copy *out,
  * Describe 'S' or Close 'S'. Every other byte is kept. Returns the length
  * of the new message, written only when it fits in cap, or -1 with *err
  * set when m is malformed or names no statement (another type, or a
- * portal).
+ * portal). out must not overlap m.
  */
 long pg_rewrite_stmt(const char *m, size_t n, const char *name, char *out, size_t cap,
 		     struct pg_err *err) ND_MUST_CHECK;
