@@ -11,6 +11,7 @@
 #   SCALE=10          pgbench scale factor (pgbench -i -s)
 #   SW_CLIENTS=8      pgbench -c during a switchover
 #   SW_SECONDS=15 SW_AT=5  switchover run length, and when the switchover starts
+#   SW_RUNS=3         switchovers through each proxy (alternating pg1 <-> pg2)
 #   ND_WORKERS=1      nodown worker threads (PgBouncer has one)
 #   NODOWN=build/nodown
 #
@@ -33,15 +34,17 @@
 # tellers, truncate history) is done directly on the primary, untimed.
 #
 # Switchover: pgbench TPC-B -c SW_CLIENTS -M simple through PgBouncer while
-# bench/pg_switchover.py performs PgBouncer's scripted switchover pg1 -> pg2
-# (PAUSE, wait for the standby to replay the primary's LSN, fast stop of
-# pg1, pg_promote() on pg2 and wait until out of recovery, rewrite
-# pgbouncer.ini, RELOAD, RESUME). Reported: pgbench errors and aborted
-# clients, the stall (longest gap between consecutive transaction ends over
-# all clients, from pgbench's per-transaction logs) and PAUSE -> RESUME (a
-# lower bound of it). If nodown supports it, pg1 is then pg_rewound into a
-# standby of pg2 and `nodown switchover main --to pg1` runs under the same
-# load and is measured the same way.
+# bench/pg_switchover.py performs PgBouncer's scripted switchover from the
+# primary to the standby (PAUSE, wait for the standby to replay the
+# primary's LSN, fast stop of the primary, pg_promote() on the standby and
+# wait until out of recovery, rewrite pgbouncer.ini, RELOAD, RESUME); then
+# the old primary is pg_rewound into a standby of the new one and the next
+# run switches back: SW_RUNS times. Reported per run and as medians:
+# pgbench errors and aborted clients, the stall (longest gap between
+# consecutive transaction ends over all clients, from pgbench's
+# per-transaction logs) and PAUSE returned -> RESUME done (a lower bound of
+# it). If nodown supports it, `nodown switchover main --to STANDBY` (nodown
+# restarted first) runs SW_RUNS times under the same load, measured alike.
 #
 # Bounded: every pgbench has a timeout, and a watchdog stops the script
 # after a limit computed from the settings. Every process started here is
@@ -59,6 +62,7 @@ SCALE=${SCALE:-10}
 SW_CLIENTS=${SW_CLIENTS:-8}
 SW_SECONDS=${SW_SECONDS:-15}
 SW_AT=${SW_AT:-5}
+SW_RUNS=${SW_RUNS:-3}
 ND_WORKERS=${ND_WORKERS:-1}
 PYTHON=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -70,7 +74,7 @@ PGBENCH=$PG_BIN/pgbench
 PSQL=$PG_BIN/psql
 PGBOUNCER=/usr/sbin/pgbouncer
 
-case "$BENCH_SECONDS$RUNS$CLIENTS$THREADS$SCALE$SW_CLIENTS$SW_SECONDS$SW_AT$ND_WORKERS" in
+case "$BENCH_SECONDS$RUNS$CLIENTS$THREADS$SCALE$SW_CLIENTS$SW_SECONDS$SW_AT$SW_RUNS$ND_WORKERS" in
 *[!0-9]*) echo "bench: BENCH_SECONDS, RUNS, CLIENTS, THREADS, SCALE, SW_* and ND_WORKERS must be whole numbers" >&2; exit 2 ;;
 esac
 [ "$RUNS" -ge 1 ] && [ "$BENCH_SECONDS" -ge 1 ] && [ "$SW_SECONDS" -gt $((SW_AT + 2)) ] ||
@@ -93,13 +97,14 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 # Everything below is bounded; this is the backstop.
-SW_RUNS=2
-watchdog $((180 + RUNS * 2 * 3 * (BENCH_SECONDS + 20) + SW_RUNS * (SW_SECONDS + 90) + SCALE * 10))
+watchdog $((180 + RUNS * 2 * 3 * (BENCH_SECONDS + 20) + 2 * SW_RUNS * (SW_SECONDS + 120) + SCALE * 10))
 
 # ---- PostgreSQL ---------------------------------------------------------------
 
 on_cleanup() {	# after the proxies and pgbench are stopped
-	"$PYTHON" "$PGC" down "$TMP/pg" || log "pgcluster.py down failed; postmasters were pids ${PG1_PID:-?} ${PG2_PID:-?}"
+	local keep=()
+	[ "${KEEP_TMP:-0}" = 1 ] && keep=(keep)
+	"$PYTHON" "$PGC" down "$TMP/pg" "${keep[@]}" || log "pgcluster.py down failed; postmasters were pids ${PG1_PID:-?} ${PG2_PID:-?}"
 }
 
 log "starting PostgreSQL 15 primary pg1 + streaming standby pg2"
@@ -112,24 +117,26 @@ pg_sql() {
 	PGCONNECT_TIMEOUT=10 "$PSQL" -X -A -t -q -v ON_ERROR_STOP=1 -h "$PG_SOCKDIR" -p "$1" -U postgres -d "${3:-postgres}" -c "$2"
 }
 
-# prepare_tpcb: what pgbench does before a TPC-B run unless -n, done
-# directly on the primary and untimed, so every target starts alike
+# prepare_tpcb [PORT]: what pgbench does before a TPC-B run unless -n,
+# done directly on the primary (pg1 by default) and untimed, so every
+# target starts alike
 prepare_tpcb() {
 	local sql
 	for sql in "VACUUM pgbench_branches" "VACUUM pgbench_tellers" "TRUNCATE pgbench_history"; do
-		pg_sql "$PG1_PORT" "$sql" app >/dev/null
+		pg_sql "${1:-$PG1_PORT}" "$sql" app >/dev/null
 	done
 }
 
-# wait_replayed: the standby pg2 has replayed everything pg1 wrote so far
+# wait_replayed [PRIMARY_PORT STANDBY_PORT]: the standby (pg2) has replayed
+# everything the primary (pg1) wrote so far
 wait_replayed() {
-	local lsn i
-	lsn=$(pg_sql "$PG1_PORT" "SELECT pg_current_wal_lsn()")
+	local p=${1:-$PG1_PORT} s=${2:-$PG2_PORT} lsn i
+	lsn=$(pg_sql "$p" "SELECT pg_current_wal_lsn()")
 	for ((i = 0; i < 600; i++)); do
-		[ "$(pg_sql "$PG2_PORT" "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && return 0
+		[ "$(pg_sql "$s" "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && return 0
 		sleep 0.1
 	done
-	die "standby pg2 did not replay up to $lsn within 60 s"
+	die "the standby on port $s did not replay up to $lsn within 60 s"
 }
 
 log "pgbench -i -s $SCALE"
@@ -272,31 +279,46 @@ done
 
 # ---- switchover under load --------------------------------------------------------
 
-# switchover VIA FROM TO PORT ARGS...: bench/pg_switchover.py, bounded
+declare -A PGPORT=([pg1]=$PG1_PORT [pg2]=$PG2_PORT)
+PRIMARY=pg1
+STANDBY=pg2
+
+# switchover VIA N PORT ARGS...: run N through VIA (proxy port PORT) from
+# $PRIMARY to $STANDBY under load (bench/pg_switchover.py, bounded), then
+# swap the roles and pg_rewind the old primary into a standby of the new
+# one for the next run. Dies if the cluster is left without a primary.
 switchover() {
-	local via=$1 from=$2 to=$3 port=$4
-	shift 4
+	local via=$1 n=$2 port=$3 old=$PRIMARY new=$STANDBY
+	shift 3
+	prepare_tpcb "${PGPORT[$old]}"
+	wait_replayed "${PGPORT[$old]}" "${PGPORT[$new]}"
+	log "$via switchover $n/$SW_RUNS: $old -> $new at ${SW_AT}s of a ${SW_SECONDS}s pgbench TPC-B -c $SW_CLIENTS -M simple"
 	timeout -k 5 $((SW_SECONDS + 90)) "$PYTHON" "$HERE/pg_switchover.py" "$via" --state "$TMP/pg/cluster.json" \
-		--port "$port" --from "$from" --to "$to" --clients "$SW_CLIENTS" --seconds "$SW_SECONDS" --at "$SW_AT" \
-		--out "$TMP/switchover-$via" "$@" || log "$via switchover reported a failure (see below)"
+		--port "$port" --from "$old" --to "$new" --clients "$SW_CLIENTS" --seconds "$SW_SECONDS" --at "$SW_AT" \
+		--out "$TMP/switchover-$via-$n" "$@" || log "$via switchover $n reported a failure (see the report)"
+	[ "$(pg_sql "${PGPORT[$new]}" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] ||
+		die "$new was not promoted by the $via switchover; stopping here"
+	PRIMARY=$new
+	STANDBY=$old
+	# The old primary is stopped (or whatever the proxy left it as):
+	# rejoin stops it if it runs, rewinds it and starts it as a standby.
+	timeout -k 5 120 "$PYTHON" "$PGC" rejoin "$TMP/pg" "$old" "$new" >"$TMP/rejoin.log" 2>&1 ||
+		{ cat "$TMP/rejoin.log" >&2; die "could not rejoin $old as a standby of $new"; }
 }
 
-prepare_tpcb
-wait_replayed
-log "switchover through PgBouncer: pg1 -> pg2 at ${SW_AT}s of a ${SW_SECONDS}s pgbench TPC-B -c $SW_CLIENTS -M simple"
-switchover pgbouncer pg1 pg2 "$P_PGB" --ini "$TMP/pgbouncer/pgbouncer.ini"
+for ((n = 1; n <= SW_RUNS; n++)); do
+	switchover pgbouncer "$n" "$P_PGB" --ini "$TMP/pgbouncer/pgbouncer.ini"
+done
 
 if [ "$ND_OK" = 1 ] && [ "$ND_SWITCHOVER" = 1 ]; then
-	# pg1 was stopped cleanly; make it a standby of pg2 again and switch
-	# back to it through nodown, restarted so it starts from the new roles.
-	log "pg_rewind pg1 into a standby of pg2"
-	timeout -k 5 120 "$PYTHON" "$PGC" rejoin "$TMP/pg" pg1 pg2 || die "could not rejoin pg1 as a standby of pg2"
+	# Restarted so that nodown starts from the roles PgBouncer's runs left.
 	stop_pid "$PID_ND"
 	spawn nodown-2 "$NODOWN" serve -c "$TMP/nodown/nodown.yml"
 	PID_ND=$LASTPID
 	wait_port "$P_ND" "$PID_ND" nodown-2
-	log "switchover through nodown: pg2 -> pg1 at ${SW_AT}s of a ${SW_SECONDS}s pgbench TPC-B -c $SW_CLIENTS -M simple"
-	switchover nodown pg2 pg1 "$P_ND" --nodown "$NODOWN" --config "$TMP/nodown/nodown.yml" --pool main
+	for ((n = 1; n <= SW_RUNS; n++)); do
+		switchover nodown "$n" "$P_ND" --nodown "$NODOWN" --config "$TMP/nodown/nodown.yml" --pool main
+	done
 elif [ "$ND_OK" = 1 ]; then
 	echo "nodown switchover: n/a (this build has no 'nodown switchover')"
 else
@@ -343,31 +365,34 @@ for m in modes:
 if nd_ok != "1":
     print("nodown     n/a (protocol pg not supported by this build)")
 
-sw = {}
-for via in ("pgbouncer", "nodown"):
-    p = os.path.join(tmp, f"switchover-{via}.json")
-    if os.path.exists(p):
-        sw[via] = json.load(open(p))
-print()
-print("== switchover under pgbench TPC-B -M simple (per-transaction logs) ==")
+import glob
+
 def ms(v):
     return f"{1000 * v:.0f}" if isinstance(v, (int, float)) else "-"
 
-print(f"{'via':<10} {'from->to':<9} {'stall ms':>9} {'held ms':>8} {'pause->resume ms':>17} {'max tx ms':>10} "
-      f"{'tx':>7} {'failed':>7} {'aborted':>8} {'exit':>5}")
-for via, s in sw.items():
-    st = s["steps"]
-    print(f"{via:<10} {s['from'] + '->' + s['to']:<9} {ms(s.get('switchover_gap_s')):>9} {ms(st.get('held')):>8} "
-          f"{ms(st.get('pause_to_resume')):>17} {ms(s.get('max_latency_s')):>10} {s['processed']:>7} "
-          f"{s['failed']:>7} {s['aborted_clients']:>8} {s['pgbench_exit']:>5}")
-    if s.get("error"):
-        print(f"           switchover error: {s['error']}")
-    for l in s["error_lines"][:5]:
-        print(f"           pgbench: {l}")
-    if via == "pgbouncer":
+sw = {}
+for via in ("pgbouncer", "nodown"):
+    files = sorted(glob.glob(os.path.join(tmp, f"switchover-{via}-*.json")),
+                   key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]))
+    if files:
+        sw[via] = [json.load(open(f)) for f in files]
+print()
+print("== switchover under pgbench TPC-B -M simple (per-transaction logs) ==")
+print(f"{'via':<10} {'run':>3} {'from->to':<9} {'stall ms':>9} {'held ms':>8} {'pause->resume ms':>17} "
+      f"{'max tx ms':>10} {'tx':>7} {'failed':>7} {'aborted':>8} {'exit':>5}")
+for via, runs_ in sw.items():
+    for i, s in enumerate(runs_, 1):
         st = s["steps"]
-        print("           steps (ms): " + ", ".join(f"{k} {ms(v)}" for k, v in st.items()
-                                                    if k not in ("pause_to_resume", "held")))
+        print(f"{via:<10} {i:>3} {s['from'] + '->' + s['to']:<9} {ms(s.get('switchover_gap_s')):>9} "
+              f"{ms(st.get('held')):>8} {ms(st.get('pause_to_resume')):>17} {ms(s.get('max_latency_s')):>10} "
+              f"{s['processed']:>7} {s['failed']:>7} {s['aborted_clients']:>8} {s['pgbench_exit']:>5}")
+        if s.get("error"):
+            print(f"               switchover error: {s['error']}")
+        for l in s["error_lines"][:5]:
+            print(f"               pgbench: {l}")
+        if via == "pgbouncer":
+            print("               steps (ms): " + ", ".join(f"{k} {ms(v)}" for k, v in st.items()
+                                                            if k not in ("pause_to_resume", "held")))
 print("(stall: the longest gap between consecutive transaction ends over all clients that overlaps")
 print(" the switchover; held: PAUSE returned -> RESUME done, when no transaction can run, a lower")
 print(" bound of the stall; pause->resume: PAUSE sent -> RESUME done, or the run time of")
@@ -375,6 +400,11 @@ print(" `nodown switchover`; max tx: the longest single transaction of the run)"
 if "nodown" not in sw:
     print("nodown     n/a" + (" (protocol pg not supported by this build)" if nd_ok != "1"
                              else " (no 'nodown switchover' in this build)"))
+
+
+def median_of(runs_, get):
+    v = [x for x in map(get, runs_) if isinstance(x, (int, float))]
+    return statistics.median(v) if v else None
 
 print()
 print("== summary ==")
@@ -390,12 +420,16 @@ for m in modes:
     if not n:
         parts.append("nodown n/a")
     print(f"{modes[m]:<17} tps ratios: " + ", ".join(parts))
-for via, s in sw.items():
-    st = s["steps"]
-    held = f", held {ms(st['held'])} ms" if "held" in st else ""
-    print(f"{via} switchover: stall {ms(s.get('switchover_gap_s'))} ms{held}, "
-          f"pause->resume {ms(st.get('pause_to_resume'))} ms, {s['failed']} failed transactions, "
-          f"{s['aborted_clients']} aborted clients, pgbench exit {s['pgbench_exit']}")
+for via, runs_ in sw.items():
+    held = median_of(runs_, lambda s: s["steps"].get("held"))
+    print(f"{via} switchover ({len(runs_)} runs, medians): "
+          f"stall {ms(median_of(runs_, lambda s: s.get('switchover_gap_s')))} ms"
+          + (f", held {ms(held)} ms" if held is not None else "")
+          + f", pause->resume {ms(median_of(runs_, lambda s: s['steps'].get('pause_to_resume')))} ms; "
+          f"in all runs {sum(s['failed'] for s in runs_)} failed transactions, "
+          f"{sum(s['aborted_clients'] for s in runs_)} aborted clients, "
+          f"{sum(1 for s in runs_ if s['pgbench_exit'] != 0)} pgbench runs exited non-zero, "
+          f"{sum(1 for s in runs_ if s.get('error'))} switchover errors")
 total = sum(x["failed"] + x["aborted"] for x in med.values())
 if total:
     print(f"WARNING: {total} failed transactions or aborted clients in the throughput runs")

@@ -106,10 +106,19 @@ def test_old_primary_rejoins_as_standby_of_the_new_one(pg_cluster):
     c.psql(new, "INSERT INTO t VALUES (2)")
     c.wait_replay(old, c.lsn(new))
     assert c.psql(old, "SELECT string_agg(id::text, ',' ORDER BY id) FROM t") == "1,2"
-    # ...and the way back: a second switchover needs nothing new.
-    c.stop(new, "fast")
-    c.promote(old)
-    assert c.current_primary() == old
+    # ...and the way back, twice over: each rejoin right after a promotion
+    # (pg_rewind must see the new primary's new timeline).
+    for a, b in ((new, old), (old, new)):
+        c.psql(a, f"INSERT INTO t VALUES ({a})")
+        c.wait_replay(b, c.lsn(a))
+        c.stop(a, "fast")
+        c.promote(b)
+        assert c.current_primary() == b
+        c.rejoin(a, b)
+        assert c.is_in_recovery(a)
+    c.psql(new, "INSERT INTO t VALUES (3)")
+    c.wait_replay(old, c.lsn(new))
+    assert c.psql(old, "SELECT count(*) FROM t") == "5"
 
 
 def test_kill9_and_restart_keeps_committed_rows(pg_cluster):

@@ -41,12 +41,16 @@ full_page_writes (so pg_rewind can turn an old primary into a standby).
 Run as a script for shell users (bench/pg.sh):
     pgcluster.py up DIR       template + cluster under DIR; prints shell
                               assignments (PG1_PORT=... PG_AUTH_FILE=...)
-    pgcluster.py down DIR     stop what `up` started (state in DIR/cluster.json)
+    pgcluster.py rejoin DIR NODE PRIMARY
+                              pg_rewind node NODE (pg1, pg2) into a standby
+                              of PRIMARY and start it
+    pgcluster.py down DIR [keep]
+                              stop what `up` started (state in DIR/cluster.json);
+                              keep: leave the data directories and logs
 """
 import json
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -424,6 +428,13 @@ class PgCluster:
 
     # -- node control --
 
+    def port_of(self, name):
+        """The port of node `name` (pg1, pg2)."""
+        for n in self.nodes.values():
+            if n.name == name:
+                return n.port
+        raise PgError(f"no node named {name}")
+
     def node(self, port):
         try:
             return self.nodes[port]
@@ -527,6 +538,12 @@ class PgCluster:
         src = self.node(primary)
         if self._ours(n, n.pid):
             self.stop(port, "fast")
+        # pg_rewind (15) takes the source's timeline from its control file,
+        # which a just-promoted server updates only at its first checkpoint
+        # after promotion (a spread one, seconds later); without this the
+        # rewound node fails with "requested timeline N does not contain
+        # minimum recovery point".
+        self.psql(primary, "CHECKPOINT")
         _run([PG_BIN / "pg_rewind", "-D", n.data, "-R", "--no-sync",
               f"--source-server=host={self.base} port={src.port} user=postgres dbname=postgres"],
              f"pg_rewind {n.name} from {src.name}", timeout=timeout, cwd=self.base)
@@ -639,14 +656,22 @@ class PgCluster:
 
 
 def _main(argv):
-    if len(argv) < 2 or argv[0] not in ("up", "down"):
+    nargs = {"up": (2,), "down": (2, 3), "rejoin": (4,)}
+    if not argv or len(argv) not in nargs.get(argv[0], ()):
         print(__doc__.split("Run as a script")[1], file=sys.stderr)
         return 2
     cmd, d = argv[0], Path(argv[1])
     state = d / "cluster.json"
     if cmd == "down":
         if state.exists():
-            PgCluster.load(state).close()
+            c = PgCluster.load(state)
+            c.keep = argv[2:] == ["keep"]
+            c.close()
+        return 0
+    if cmd == "rejoin":
+        c = PgCluster.load(state)
+        c.rejoin(c.port_of(argv[2]), c.port_of(argv[3]))
+        c.save(state)
         return 0
     why = unavailable()
     if why:
