@@ -3,7 +3,7 @@ pgcluster.py - a real PostgreSQL primary and streaming standby on 127.0.0.1,
 for the integration tests (conftest.py's pg_cluster fixtures) and bench/pg.sh.
 
     tmpl = make_template(DIR)         initdb once: roles, database, settings
-    c = PgCluster(tmpl)               a new cluster in its own /tmp directory
+    c = PgCluster(tmpl)               a new cluster in its own directory
     c.start()                         copy tmpl -> pg1 (primary), start it,
                                       pg_basebackup -R -X stream -> pg2 (standby)
     c.primary, c.standby              their ports (the roles at start)
@@ -15,9 +15,12 @@ for the integration tests (conftest.py's pg_cluster fixtures) and bench/pg.sh.
     c.stop(port, mode) / c.kill9(port) / c.start_node(port)
     c.rejoin(port, primary)           pg_rewind an old primary, start it as
                                       a standby of `primary`
-    c.is_in_recovery(port)
-    c.auth_file                       userlist.txt: "user" "plain password"
-    c.close()                         stop every postmaster it started, by PID
+    c.is_in_recovery(port) / c.current_primary() / c.running(port)
+    c.port_of("pg1"), c.node(port)    names <-> ports; Node: data dir, log, pid
+    c.auth_file, c.passwords          userlist.txt: "user" "plain password"
+    c.timings                         seconds per step of the last start()
+    c.save_logs(dir) / c.close()      copy the server logs; stop every
+                                      postmaster it started, by PID
 
 Servers: Debian's PostgreSQL 15 from PG_BIN, never whatever is on PATH.
 PostgreSQL refuses to run as root, so when we are root every server binary
