@@ -6,6 +6,7 @@
 #   make fuzz       fuzz the parsers for FUZZ_SECONDS each (clang/libFuzzer)
 #   make fuzz-check run each fuzz target over its seed corpus (part of test)
 #   make bench      bench/http.sh
+#   make bench-pg   bench/pg.sh (pgbench: direct, PgBouncer, nodown; switchover stall)
 #   SANITIZE=1      build and test with AddressSanitizer + UndefinedBehaviorSanitizer
 
 SANITIZE ?= 0
@@ -41,7 +42,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-test test unit integration fuzz fuzz-check bench demo clean
+.PHONY: all deps deps-test test unit integration fuzz fuzz-check bench bench-pg demo clean
 
 all: deps $(BUILD)/nodown
 
@@ -103,6 +104,10 @@ fuzz: $(FUZZ_TARGETS)
 bench: all
 	@scripts/deps bench
 	bench/http.sh
+
+bench-pg: all
+	@scripts/deps bench
+	bench/pg.sh
 
 demo: all
 	@scripts/deps demo

@@ -10,8 +10,8 @@
 #
 # Expects: set -euo pipefail; PYTHON, HERE, NODOWN set by the caller.
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/proc.sh
+. "$HERE/proc.sh"	# die, log, $TMP, PIDS, stop_pid, spawn, wait_port, free_ports
 
 # ---- tools ------------------------------------------------------------------
 
@@ -28,83 +28,6 @@ done
 # limit where 65536 is not permitted.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-
-# ---- processes and cleanup --------------------------------------------------
-
-TMP=$(mktemp -d /tmp/nodown-bench.XXXXXX)
-chmod 755 "$TMP"	# nginx workers run as an unprivileged user when started as root
-PIDS=()
-
-stop_pid() {	# stop_pid PID: TERM, wait up to 5 s, then KILL; its children too
-	local pid=$1 kids i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kids=$(pgrep -P "$pid" 2>/dev/null || true)
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	for k in $kids; do	# nginx workers, if their master went away first
-		kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null || true
-	done
-	return 0
-}
-
-cleanup() {
-	local rc=$? p
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do
-		stop_pid "$p"
-	done
-	if [ "${KEEP_TMP:-0}" = 1 ]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# spawn NAME CMD...: start CMD in the background, output to $TMP/NAME.log;
-# the PID is in $LASTPID (not $!, which a subshell would not see).
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	LASTPID=$!
-	PIDS+=("$LASTPID")
-}
-
-# wait_port PORT PID NAME: until PORT accepts connections (10 s at most)
-wait_port() {
-	local port=$1 pid=$2 name=$3 i
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited at startup (log above)"; }
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	cat "$TMP/$name.log" >&2
-	die "$name did not listen on 127.0.0.1:$port within 10 s"
-}
-
-# free_ports N: N distinct ports the kernel considers free right now
-free_ports() {
-	"$PYTHON" - "$1" <<-'EOF'
-	import socket, sys
-	socks = []
-	for _ in range(int(sys.argv[1])):
-	    s = socket.socket()
-	    s.bind(("127.0.0.1", 0))
-	    socks.append(s)
-	print(" ".join(str(s.getsockname()[1]) for s in socks))
-	EOF
-}
 
 read -r P_B1 P_B2 P_ND P_HA P_NG P_NDM P_HAM P_NGM <<<"$(free_ports 8)"
 

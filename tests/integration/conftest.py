@@ -7,6 +7,10 @@ ports chosen at run time.
     pybackend(mode, ...)    start a helpers/backends.py one -> PyBackend
     nodown(config, ...)     start `nodown serve`            -> Nodown
     proxy_config(...)       a config dict for nodown()
+    pg_cluster              PostgreSQL primary + streaming standby, fresh
+                            for each test (helpers/pgcluster.py) -> PgCluster
+    pg_cluster_ro           one such cluster shared by the session, for
+                            tests that neither write nor change roles
 
 Every process started here is stopped by its own PID at teardown. A nodown
 must exit 0 after SIGTERM unless the test said otherwise (expect_exit=).
@@ -15,13 +19,18 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+from helpers import pgcluster
+from helpers.pgcluster import PgCluster, PgError  # noqa: F401 (for the tests)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -669,3 +678,43 @@ def cfg(tmp_path):
 def run_cli(*args, timeout=10):
     return subprocess.run([NODOWN_BIN, *args], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout)
+
+
+# ---- PostgreSQL ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """initdb once per session; every cluster copies this data directory."""
+    why = pgcluster.unavailable()
+    if why:
+        pytest.skip(f"PostgreSQL cannot run here: {why}")
+    d = tempfile.mkdtemp(prefix="nodown-pgtmpl.", dir=pgcluster.TMP_PARENT)
+    try:
+        yield pgcluster.make_template(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _pg_cluster(template, logs):
+    c = PgCluster(template)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.save_logs(logs)
+        c.close()
+
+
+@pytest.fixture
+def pg_cluster(pg_template, tmp_path):
+    """A running primary (pg_cluster.primary) and streaming standby
+    (pg_cluster.standby) of its own: a test may promote, stop or kill them.
+    Their server logs are copied to tmp_path/pg-logs at teardown."""
+    yield from _pg_cluster(pg_template, tmp_path / "pg-logs")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster_ro(pg_template, tmp_path_factory):
+    """One primary + standby for the whole session: read it, never change
+    its roles or stop its nodes (use pg_cluster for that)."""
+    yield from _pg_cluster(pg_template, tmp_path_factory.mktemp("pg-ro-logs"))
