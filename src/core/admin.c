@@ -88,7 +88,7 @@ char *admin_status_json(struct daemon *d)
 		struct listener *l = d->snap->listeners[i];
 
 		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
-			"name", lc->name, "protocol", "http", "bind", lc->bind, "pool", lc->pool_name,
+			"name", lc->name, "protocol", config_proto_name(lc->protocol), "bind", lc->bind, "pool", lc->pool_name,
 			"active", atomic_load(&l->active),
 			"accepted", (json_int_t)atomic_load(&l->accepted),
 			"refused", (json_int_t)atomic_load(&l->refused)));
@@ -100,7 +100,7 @@ char *admin_status_json(struct daemon *d)
 		for (int b = 0; b < pc->nbackends; b++)
 			json_array_append_new(bs, backend_json(d, i, b));
 		json_array_append_new(ps, json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
-			"protocol", "http",
+			"protocol", config_proto_name(pc->protocol),
 			"balance", pc->balance == BALANCE_LEAST_CONN ? "least_conn" : "round_robin",
 			"backends", bs));
 	}

@@ -33,6 +33,26 @@ void backend_live_unref(struct backend_live *b)
 		free(b);
 }
 
+struct pool_live *pool_live_new(void)
+{
+	struct pool_live *p = xcalloc(1, sizeof(*p));
+
+	atomic_store(&p->refs, 1);
+	return p;
+}
+
+struct pool_live *pool_live_ref(struct pool_live *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
+void pool_live_unref(struct pool_live *p)
+{
+	if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+		free(p);
+}
+
 const char *backend_op_state_name(int s)
 {
 	switch (s) {

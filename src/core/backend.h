@@ -40,7 +40,30 @@ struct backend_live {
 	atomic_ullong transitions;		/* state or health changes */
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
+	atomic_int role;			/* enum backend_role: what health checks found (pg) */
 };
+
+enum backend_role { ROLE_UNKNOWN, ROLE_PRIMARY, ROLE_STANDBY };
+
+/*
+ * The live state of a pool, shared like a backend's: kept across reloads
+ * while the pool keeps its name. Used by protocols with a primary (pg).
+ */
+struct pool_live {
+	atomic_int refs;
+	atomic_bool paused;			/* switchover: new transactions wait */
+	atomic_bool switching;			/* a switchover runs: it, not health checks, sets roles */
+	atomic_uint epoch;			/* bumped when the primary changes */
+	atomic_int in_tx;			/* transactions in progress, all workers */
+	atomic_ullong held;			/* clients that waited on a pause or for a primary */
+	atomic_ullong switchovers;		/* completed */
+	atomic_ullong switchovers_aborted;
+	atomic_ullong stall_us_max;		/* longest pause a switchover caused */
+};
+
+struct pool_live *pool_live_new(void);
+struct pool_live *pool_live_ref(struct pool_live *p);
+void pool_live_unref(struct pool_live *p);
 
 /* A new live state (ready, up, `weight`) with one reference. */
 struct backend_live *backend_live_new(int weight);

@@ -14,6 +14,8 @@
  */
 #include "config.h"
 
+#include "../pg/auth.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -208,6 +210,13 @@ static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_s
 	}
 }
 
+static const char *const proto_names[];
+
+const char *config_proto_name(enum nd_proto p)
+{
+	return proto_names[p];
+}
+
 bool config_same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
@@ -303,6 +312,7 @@ struct field {
 	custom_fn fn;			/* F_CUSTOM: called with the whole target */
 	bool required;
 	size_t addr_off;		/* F_ADDR: where the resolved address goes */
+	int only;			/* 1 + enum nd_proto: a key of that protocol only; 0: any */
 };
 
 static const char *node_type_name(yaml_node_t *n)
@@ -460,10 +470,31 @@ static void read_field(struct cctx *cx, const struct field *f, yaml_node_t *v, v
  * types and missing required keys are reported; known keys are applied.
  * `what` names the object in messages ("listener", "pool 'app'").
  */
+/* Keys of one protocol given to an object of another: an error, not a
+ * silently ignored setting. The object's "protocol" field says which. */
+static void check_protocol_keys(struct cctx *cx, const struct field *fields, size_t nfields,
+				yaml_node_t *const *keys, void *target, const char *what)
+{
+	const struct field *pf = NULL;
+	int proto;
+
+	for (size_t i = 0; i < nfields; i++)
+		if (!strcmp(fields[i].key, "protocol") && keys[i])
+			pf = &fields[i];
+	if (!pf)
+		return;
+	proto = *(int *)(void *)((char *)target + pf->off);
+	for (size_t i = 0; i < nfields; i++)
+		if (keys[i] && fields[i].only && fields[i].only - 1 != proto)
+			ERR_AT(cx, keys[i], "'%s' applies only to protocol %s, and this %s speaks %s",
+			       fields[i].key, pf->names[fields[i].only - 1], what, pf->names[proto]);
+}
+
 static void read_mapping(struct cctx *cx, yaml_node_t *n, const struct field *fields,
 			 size_t nfields, void *target, const char *what)
 {
-	bool seen[32] = { false };
+	bool seen[40] = { false };
+	yaml_node_t *keys[40] = { NULL };
 	yaml_node_pair_t *p;
 
 	BUG_ON(nfields > ARRAY_LEN(seen));
@@ -498,16 +529,20 @@ static void read_mapping(struct cctx *cx, yaml_node_t *n, const struct field *fi
 			continue;
 		}
 		seen[i] = true;
+		keys[i] = k;
 		read_field(cx, &fields[i], v, target);
 	}
 	for (size_t i = 0; i < nfields; i++)
 		if (fields[i].required && !seen[i])
 			ERR_AT(cx, n, "%s is missing required key '%s'", what, fields[i].key);
+	check_protocol_keys(cx, fields, nfields, keys, target, what);
 }
 
 /* ---- the schema -------------------------------------------------------- */
 
-static const char *const proto_names[] = { "http", NULL };
+static const char *const proto_names[] = { "http", "pg", NULL };
+static const char *const pool_mode_names[] = { "transaction", "session", NULL };
+static const char *const pg_auth_names[] = { "scram-sha-256", "md5", "trust", NULL };
 static const char *const balance_names[] = { "round_robin", "least_conn", NULL };
 
 #define DUR_MAX (7LL * 24 * 3600 * 1000)
@@ -537,11 +572,23 @@ static const struct field pool_fields[] = {
 	{ .key = "health", .type = F_CUSTOM, .fn = read_health },
 	{ .key = "passive_fall", .type = F_INT, .off = P(passive_fall), .min = 0, .max = 1000 },
 	{ .key = "slowstart", .type = F_DURATION, .off = P(slowstart_ms), .min = 0, .max = DUR_MAX },
-	{ .key = "drain_tunnel_timeout", .type = F_DURATION, .off = P(drain_tunnel_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "drain_tunnel_timeout", .type = F_DURATION, .off = P(drain_tunnel_timeout_ms), .min = 1, .max = DUR_MAX, .only = 1 + PROTO_HTTP },
+	{ .key = "pool_mode", .type = F_ENUM, .off = P(pg.pool_mode), .names = pool_mode_names, .only = 1 + PROTO_PG },
+	{ .key = "pool_size", .type = F_INT, .off = P(pg.pool_size), .min = 1, .max = 10000, .only = 1 + PROTO_PG },
+	{ .key = "auth_file", .type = F_STR, .off = P(pg.auth_file), .only = 1 + PROTO_PG },
+	{ .key = "auth_type", .type = F_ENUM, .off = P(pg.auth_type), .names = pg_auth_names, .only = 1 + PROTO_PG },
+	{ .key = "monitor_user", .type = F_STR, .off = P(pg.monitor_user), .only = 1 + PROTO_PG },
+	{ .key = "monitor_database", .type = F_STR, .off = P(pg.monitor_database), .only = 1 + PROTO_PG },
+	{ .key = "query_wait_timeout", .type = F_DURATION, .off = P(pg.query_wait_timeout_ms), .min = 1, .max = DUR_MAX, .only = 1 + PROTO_PG },
+	{ .key = "pause_timeout", .type = F_DURATION, .off = P(pg.pause_timeout_ms), .min = 1, .max = DUR_MAX, .only = 1 + PROTO_PG },
+	{ .key = "promote_timeout", .type = F_DURATION, .off = P(pg.promote_timeout_ms), .min = 1, .max = DUR_MAX, .only = 1 + PROTO_PG },
+	{ .key = "failover_hold", .type = F_DURATION, .off = P(pg.failover_hold_ms), .min = 0, .max = DUR_MAX, .only = 1 + PROTO_PG },
+	{ .key = "fence_command", .type = F_STR, .off = P(pg.fence_command), .only = 1 + PROTO_PG },
+	{ .key = "promote_command", .type = F_STR, .off = P(pg.promote_command), .only = 1 + PROTO_PG },
 };
 #undef P
 
-static const char *const health_type_names[] = { "tcp", "http", NULL };
+static const char *const health_type_names[] = { "tcp", "http", "pg", NULL };
 
 struct health_tmp {
 	struct health_cfg h;
@@ -593,6 +640,7 @@ static void read_health(struct cctx *cx, yaml_node_t *v, void *target)
 
 	t.h.path = t.h.method = t.h.host = NULL;
 	read_mapping(cx, v, health_fields, ARRAY_LEN(health_fields), &t, "health");
+	t.h.typed = t.type >= 0 || t.h.path;
 	if (t.type >= 0)
 		t.h.type = (enum health_type)t.type;
 	else
@@ -627,15 +675,15 @@ static const struct field listener_fields[] = {
 	{ .key = "pool", .type = F_NAME, .off = L(pool_name), .required = true },
 	{ .key = "backlog", .type = F_INT, .off = L(backlog), .min = 1, .max = 65535 },
 	{ .key = "max_connections", .type = F_INT, .off = L(max_connections), .min = 1, .max = 10000000 },
-	{ .key = "max_header_size", .type = F_SIZE, .off = L(max_header_size), .min = 256, .max = 1 << 20 },
-	{ .key = "max_target_size", .type = F_SIZE, .off = L(max_target_size), .min = 16, .max = 1 << 20 },
-	{ .key = "max_body_size", .type = F_SIZE, .off = L(max_body_size), .min = 0, .max = INT64_MAX },
+	{ .key = "max_header_size", .type = F_SIZE, .off = L(max_header_size), .min = 256, .max = 1 << 20, .only = 1 + PROTO_HTTP },
+	{ .key = "max_target_size", .type = F_SIZE, .off = L(max_target_size), .min = 16, .max = 1 << 20, .only = 1 + PROTO_HTTP },
+	{ .key = "max_body_size", .type = F_SIZE, .off = L(max_body_size), .min = 0, .max = INT64_MAX, .only = 1 + PROTO_HTTP },
 	{ .key = "header_timeout", .type = F_DURATION, .off = L(header_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "idle_timeout", .type = F_DURATION, .off = L(idle_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "client_timeout", .type = F_DURATION, .off = L(client_timeout_ms), .min = 1, .max = DUR_MAX },
-	{ .key = "forwarded_for", .type = F_BOOL, .off = L(forwarded_for) },
-	{ .key = "forwarded_proto", .type = F_BOOL, .off = L(forwarded_proto) },
-	{ .key = "via", .type = F_BOOL, .off = L(via) },
+	{ .key = "forwarded_for", .type = F_BOOL, .off = L(forwarded_for), .only = 1 + PROTO_HTTP },
+	{ .key = "forwarded_proto", .type = F_BOOL, .off = L(forwarded_proto), .only = 1 + PROTO_HTTP },
+	{ .key = "via", .type = F_BOOL, .off = L(via), .only = 1 + PROTO_HTTP },
 };
 #undef L
 
@@ -796,6 +844,11 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	p->retries = 2;
 	p->passive_fall = 3;
 	p->drain_tunnel_timeout_ms = 60000;
+	p->pg = (struct pg_pool_cfg){
+		.pool_mode = PG_POOL_TRANSACTION, .pool_size = 20, .auth_type = PG_CLIENT_AUTH_SCRAM,
+		.query_wait_timeout_ms = 120000, .pause_timeout_ms = 10000,
+		.promote_timeout_ms = 30000, .failover_hold_ms = 10000,
+	};
 	p->health = (struct health_cfg){
 		.type = HEALTH_TCP, .path = xstrdup("/"), .method = xstrdup("GET"),
 		.expect_min = 200, .expect_max = 399, .interval_ms = 2000, .timeout_ms = 1000,
@@ -891,6 +944,35 @@ static yaml_node_t *top_node(struct cctx *cx, const char *key)
 	return v ? v : root;
 }
 
+/* What a pool needs given its protocol: pg pools an auth file and a
+ * monitor user, and health checks that speak their protocol. */
+static void check_pool_protocol(struct cctx *cx, struct pool_cfg *p)
+{
+	yaml_node_t *n = find_node(cx, "pools", p->index, "protocol");
+
+	if (p->protocol == PROTO_PG) {
+		if (!p->health.typed)
+			p->health.type = HEALTH_PG;
+		if (p->health.type != HEALTH_PG)
+			ERR_AT(cx, n, "pool '%s' speaks pg: its health checks are of type pg (SELECT "
+			       "pg_is_in_recovery() as monitor_user, which finds the primary)", p->name);
+		if (!p->pg.auth_file)
+			ERR_AT(cx, n, "pool '%s' speaks pg and needs 'auth_file' (lines \"user\" \"secret\")", p->name);
+		else if (pg_authfile_load(p->pg.auth_file, &p->pg.auth, cx->errs) == 0 &&
+			 p->pg.monitor_user && !pg_authfile_find(p->pg.auth, p->pg.monitor_user))
+			ERR_AT(cx, find_node(cx, "pools", p->index, "monitor_user"),
+			       "monitor_user '%s' of pool '%s' has no entry in %s", p->pg.monitor_user,
+			       p->name, p->pg.auth_file);
+		if (!p->pg.monitor_user)
+			ERR_AT(cx, n, "pool '%s' speaks pg and needs 'monitor_user' (a role whose secret is in "
+			       "auth_file, for health checks and promotion)", p->name);
+		if (!p->pg.monitor_database)
+			p->pg.monitor_database = xstrdup("postgres");
+	} else if (p->health.type == HEALTH_PG) {
+		ERR_AT(cx, n, "pool '%s' speaks http: health type 'pg' applies to pg pools", p->name);
+	}
+}
+
 static void check_cross(struct cctx *cx)
 {
 	struct config *c = cx->cfg;
@@ -926,6 +1008,8 @@ static void check_cross(struct cctx *cx)
 			}
 		}
 	}
+	for (int i = 0; i < c->npools; i++)
+		check_pool_protocol(cx, &c->pools[i]);
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct listener_cfg *l = &c->listeners[i];
 
@@ -1092,6 +1176,12 @@ void config_free(struct config *c)
 		free(p->health.path);
 		free(p->health.method);
 		free(p->health.host);
+		free(p->pg.auth_file);
+		pg_authfile_free(p->pg.auth);
+		free(p->pg.monitor_user);
+		free(p->pg.monitor_database);
+		free(p->pg.fence_command);
+		free(p->pg.promote_command);
 	}
 	free(c->pools);
 	for (int i = 0; i < c->nlisteners; i++) {

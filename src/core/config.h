@@ -10,7 +10,7 @@
 
 #include "common.h"
 
-enum nd_proto { PROTO_HTTP };
+enum nd_proto { PROTO_HTTP, PROTO_PG };
 enum nd_balance { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN };
 
 struct backend_cfg {
@@ -21,11 +21,12 @@ struct backend_cfg {
 	int index;			/* position in pool->backends */
 };
 
-enum health_type { HEALTH_TCP, HEALTH_HTTP };
+enum health_type { HEALTH_TCP, HEALTH_HTTP, HEALTH_PG };
 
 /* Active health check of every backend of a pool. */
 struct health_cfg {
-	enum health_type type;		/* tcp: connect only; http: a request */
+	enum health_type type;		/* tcp: connect only; http: a request; pg: SELECT pg_is_in_recovery() */
+	bool typed;			/* type given (or implied by path) in the config */
 	char *path;			/* owned; http: request target */
 	char *method;			/* owned; http: GET by default */
 	char *host;			/* owned; http: Host header; NULL = backend address */
@@ -35,6 +36,28 @@ struct health_cfg {
 	uint64_t jitter_ms;		/* random extra delay up to this, per check */
 	int rise;			/* consecutive successes to come back up */
 	int fall;			/* consecutive failures to go down */
+};
+
+enum pg_pool_mode { PG_POOL_TRANSACTION, PG_POOL_SESSION };
+enum pg_auth_type { PG_CLIENT_AUTH_SCRAM, PG_CLIENT_AUTH_MD5, PG_CLIENT_AUTH_TRUST };
+
+struct pg_authfile;
+
+/* Settings of a pool of protocol pg. */
+struct pg_pool_cfg {
+	enum pg_pool_mode pool_mode;	/* when a server connection goes back to the pool */
+	int pool_size;			/* server connections per (user, database), all workers */
+	char *auth_file;		/* owned; "user" "secret" lines (PgBouncer's format) */
+	struct pg_authfile *auth;	/* owned: auth_file, loaded with the config */
+	enum pg_auth_type auth_type;	/* how clients prove who they are to nodown */
+	char *monitor_user;		/* owned; health checks, promotion */
+	char *monitor_database;		/* owned; default "postgres" */
+	uint64_t query_wait_timeout_ms;	/* a client queued for a server connection this long fails */
+	uint64_t pause_timeout_ms;	/* switchover: in-flight transactions must end within this */
+	uint64_t promote_timeout_ms;	/* switchover: fence + promotion must finish within this */
+	uint64_t failover_hold_ms;	/* primary lost: new transactions wait this long for a new one */
+	char *fence_command;		/* owned; run on the old primary before promotion; NULL = none */
+	char *promote_command;		/* owned; NULL = SELECT pg_promote() */
 };
 
 struct pool_cfg {
@@ -52,6 +75,7 @@ struct pool_cfg {
 	uint64_t drain_tunnel_timeout_ms;	/* tunnels to a backend out of rotation close after this */
 	uint64_t slowstart_ms;		/* a backend back in rotation ramps its weight over this; 0 = off */
 	int passive_fall;		/* consecutive connect failures or 5xx that mark a backend down; 0 = off */
+	struct pg_pool_cfg pg;		/* protocol pg only */
 	int index;			/* position in config->pools */
 	int line;			/* where it was defined, for messages */
 };
@@ -128,6 +152,9 @@ int config_parse_duration(const char *s, uint64_t *ms) ND_MUST_CHECK;
 int config_parse_size(const char *s, uint64_t *bytes) ND_MUST_CHECK;
 /* "127.0.0.1:80", "[::1]:80", "localhost:80" -> address. 0 or -EINVAL. */
 int config_parse_address(const char *s, struct sockaddr_storage *ss, const char **why) ND_MUST_CHECK;
+
+/* "http", "pg". */
+const char *config_proto_name(enum nd_proto p);
 
 /* Are a and b the same address and port? */
 bool config_same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b);

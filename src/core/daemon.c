@@ -145,7 +145,7 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
-	proto_ops(PROTO_HTTP)->health_stop(d);
+	PROTO_EACH(health_stop, d);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -216,6 +216,12 @@ static void carry_live(struct daemon *d, struct snapshot *s, int *kept)
 
 	*kept = 0;
 	for (int p = 0; p < c->npools; p++) {
+		struct pool_live *pl = NULL;
+
+		for (int q = 0; d->snap && q < d->cfg->npools && !pl; q++)
+			if (!strcmp(d->cfg->pools[q].name, c->pools[p].name))
+				pl = pool_live_ref(d->snap->pools[q]);
+		s->pools[p] = pl ? pl : pool_live_new();
 		for (int b = 0; b < c->pools[p].nbackends; b++) {
 			const struct backend_cfg *bc = &c->pools[p].backends[b];
 			struct backend_live *lv = live_of(d, &c->pools[p], bc);
@@ -318,7 +324,7 @@ int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 	for (int i = 0; i < cfg->workers; i++)
 		worker_publish(&d->workers[i], s);
 	snapshot_unref(old);
-	proto_ops(PROTO_HTTP)->health_apply(d);
+	PROTO_EACH(health_apply, d);
 	state_save(d);
 	for (int p = 0; p < cfg->npools; p++)
 		nbe += cfg->pools[p].nbackends;
@@ -338,9 +344,11 @@ static int start(struct daemon *d, struct config *c)
 	char addr[64];
 	int r;
 
-	for (int p = 0; p < c->npools; p++)
+	for (int p = 0; p < c->npools; p++) {
+		s->pools[p] = pool_live_new();
 		for (int b = 0; b < c->pools[p].nbackends; b++)
 			s->live[p][b] = backend_live_new(c->pools[p].backends[b].weight);
+	}
 	install(d, s);
 	if (state_load(d) < 0)
 		return -EINVAL;
@@ -378,10 +386,11 @@ static int start(struct daemon *d, struct config *c)
 	}
 	for (int i = 0; i < c->nlisteners; i++) {
 		config_format_address(&c->listeners[i].addr, addr, sizeof(addr));
-		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name, "http", addr,
+		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name,
+			 config_proto_name(c->listeners[i].protocol), addr,
 			 c->listeners[i].pool_name);
 	}
-	proto_ops(PROTO_HTTP)->health_apply(d);
+	PROTO_EACH(health_apply, d);
 	d->started_ms = uv_now(d->loop);
 	log_info("nodown serving with %d worker(s), pid %d, admin API on %s%s%s", c->workers,
 		 (int)getpid(), c->admin_socket, c->admin_listen ? " and (token required) " : "",

@@ -13,6 +13,7 @@
 #include "worker.h"
 
 struct hcheck;
+struct pgcheck;
 
 struct daemon {
 	struct snapshot *snap;		/* what is served now; one reference */
@@ -30,6 +31,8 @@ struct daemon {
 	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
 	struct hcheck **checks;		/* owned by http/health.c: one per backend */
 	int nchecks;
+	struct pgcheck **pgchecks;	/* owned by pg/health.c */
+	int npgchecks;
 };
 
 /*

@@ -8,6 +8,8 @@ const struct proto_ops *proto_ops(enum nd_proto p)
 	switch (p) {
 	case PROTO_HTTP:
 		return &http_proto_ops;
+	case PROTO_PG:
+		return &pg_proto_ops;
 	}
 	BUG_ON(1);
 	return NULL;

@@ -49,8 +49,16 @@ struct proto_ops {
 	void (*health_stop)(struct daemon *d);
 };
 
+#define ND_NPROTO 2		/* enum nd_proto values */
+
 const struct proto_ops *proto_ops(enum nd_proto p);
 
+/* Call op of every protocol module, in enum order. */
+#define PROTO_EACH(op, ...) \
+	for (int proto_ = 0; proto_ < ND_NPROTO; proto_++) \
+		proto_ops((enum nd_proto)proto_)->op(__VA_ARGS__)
+
 extern const struct proto_ops http_proto_ops;
+extern const struct proto_ops pg_proto_ops;
 
 #endif

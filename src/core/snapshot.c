@@ -20,6 +20,7 @@ struct snapshot *snapshot_new(struct config *cfg, unsigned gen)
 	s->cfg = cfg;
 	s->listeners = xcalloc((size_t)cfg->nlisteners + 1, sizeof(*s->listeners));
 	s->live = xcalloc((size_t)cfg->npools + 1, sizeof(*s->live));
+	s->pools = xcalloc((size_t)cfg->npools + 1, sizeof(*s->pools));
 	for (int p = 0; p < cfg->npools; p++)
 		s->live[p] = xcalloc((size_t)cfg->pools[p].nbackends + 1, sizeof(**s->live));
 	return s;
@@ -41,8 +42,10 @@ void snapshot_unref(struct snapshot *s)
 		for (int b = 0; b < s->cfg->pools[p].nbackends; b++)
 			backend_live_unref(s->live[p][b]);
 		free(s->live[p]);
+		pool_live_unref(s->pools[p]);
 	}
 	free(s->live);
+	free(s->pools);
 	free(s->listeners);
 	config_free(s->cfg);
 	free(s);

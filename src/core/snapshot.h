@@ -18,6 +18,7 @@ struct snapshot {
 	struct config *cfg;		/* owned */
 	struct listener **listeners;	/* [cfg->nlisteners], a reference each */
 	struct backend_live ***live;	/* [pool][backend], a reference each */
+	struct pool_live **pools;	/* [pool], a reference each */
 };
 
 /* A snapshot of cfg (taking ownership) with empty slots for its listeners

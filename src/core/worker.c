@@ -124,7 +124,7 @@ static struct wgen *gen_new(struct worker *w, struct snapshot *snap, struct wgen
 
 	g->snap = snap;		/* the caller's reference */
 	g->refs = 1;
-	proto_ops(PROTO_HTTP)->gen_init(w, g, prev);
+	PROTO_EACH(gen_init, w, g, prev);
 	return g;
 }
 
@@ -138,7 +138,7 @@ void worker_gen_release(struct worker *w, struct wgen *g)
 {
 	if (--g->refs > 0)
 		return;
-	proto_ops(PROTO_HTTP)->gen_free(w, g);
+	PROTO_EACH(gen_free, w, g);
 	snapshot_unref(g->snap);
 	free(g);
 }
@@ -183,7 +183,7 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
  * backend connections close through their own close callbacks. */
 static void worker_finish(struct worker *w)
 {
-	proto_ops(PROTO_HTTP)->worker_close(w);
+	PROTO_EACH(worker_close, w);
 	uv_walk(&w->loop, close_walk_cb, NULL);
 }
 
@@ -243,7 +243,7 @@ static void adopt(struct worker *w, struct snapshot *snap)
 		if (atomic_load(&l->l->retired))
 			l->on_stop(l, STOP_GRACE_OVER);
 	}
-	proto_ops(PROTO_HTTP)->worker_sweep(w);
+	PROTO_EACH(worker_sweep, w);
 	atomic_store(&w->adopted, snap->gen);
 }
 
@@ -257,7 +257,7 @@ static void wake_cb(uv_async_t *a)
 	else if (snap)
 		adopt(w, snap);
 	if (atomic_exchange(&w->sweep_requested, false))
-		proto_ops(PROTO_HTTP)->worker_sweep(w);
+		PROTO_EACH(worker_sweep, w);
 	if (atomic_load(&w->stop_requested))
 		begin_stop(w);
 }

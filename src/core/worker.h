@@ -18,6 +18,7 @@
 
 struct daemon;
 struct wpool;
+struct pg_wpool;
 
 /* One worker's handle on a listener. */
 struct wlistener {
@@ -35,6 +36,7 @@ struct wlistener {
 struct wgen {
 	struct snapshot *snap;		/* one reference */
 	struct wpool *pools;		/* owned: http/upstream.h, snap->cfg->npools */
+	struct pg_wpool *pg;		/* owned: pg/pool.h, snap->cfg->npools (pg pools set) */
 	int refs;			/* the worker while current, plus connections using it */
 };
 

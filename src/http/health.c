@@ -269,6 +269,8 @@ void health_apply(struct daemon *d)
 	for (int p = 0; p < c->npools; p++) {
 		const struct pool_cfg *pc = &c->pools[p];
 
+		if (pc->health.type == HEALTH_PG)
+			continue;	/* pg/health.c */
 		for (int b = 0; b < pc->nbackends; b++) {
 			struct hcheck *h = take_check(d, d->live[p][b]);
 

@@ -1,0 +1,166 @@
+/*
+ * health.c - health checks of pg pools: `SELECT pg_is_in_recovery()` as
+ * the pool's monitor_user on every backend, every interval. The answer
+ * says which backend is the primary ('f') and which are standbys ('t');
+ * the primary is never assumed from the config order.
+ *
+ * Owns: struct pgcheck, one per backend of a pg pool; the `role` word of
+ *       each backend's live state (except while a switchover of its pool
+ *       runs: the switchover sets roles then); the health word, as
+ *       http/health.c does for http pools.
+ * Invariant: one query per backend in flight; a backend is down after
+ *            `fall` failed checks, up after `rise` good ones; its role is
+ *            updated by every good check.
+ * Runs on: the control thread's loop.
+ */
+#include "health.h"
+
+#include <stdlib.h>
+
+#include "../core/daemon.h"
+#include "../core/log.h"
+#include "monitor.h"
+
+struct pgcheck {
+	uv_timer_t timer;		/* the next check */
+	struct pg_mon *mon;		/* owned */
+	struct daemon *d;		/* borrowed */
+	const struct pool_cfg *pool;	/* borrowed from the current snapshot */
+	const char *be;			/* backend name, from the same */
+	struct backend_live *live;	/* a reference */
+	struct pool_live *plive;	/* a reference */
+	int ok_streak, fail_streak;
+	bool stopped;
+};
+
+static const char *const role_names[] = { "unknown", "primary", "standby" };
+
+static void sweep_workers(struct daemon *d)
+{
+	for (int i = 0; i < d->cfg->workers; i++)
+		worker_sweep(&d->workers[i]);
+}
+
+static void check_closed_cb(uv_handle_t *h)
+{
+	struct pgcheck *c = h->data;
+
+	backend_live_unref(c->live);
+	pool_live_unref(c->plive);
+	free(c);
+}
+
+static void next_check(struct pgcheck *c);
+
+static void set_role(struct pgcheck *c, int role)
+{
+	int old = STAT_GET(c->live->role);
+
+	if (old == role || atomic_load(&c->plive->switching))
+		return;
+	atomic_store(&c->live->role, role);
+	log_info("backend %s/%s: role %s -> %s (health check)", c->pool->name, c->be,
+		 role_names[old], role_names[role]);
+	sweep_workers(c->d);
+}
+
+static void result_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pgcheck *c = arg;
+	int health = STAT_GET(c->live->health);
+
+	ND_UNUSED(m);
+	if (c->stopped)
+		return;
+	if (status == 0 && (!strcmp(value, "t") || !strcmp(value, "f"))) {
+		c->fail_streak = 0;
+		set_role(c, value[0] == 'f' ? ROLE_PRIMARY : ROLE_STANDBY);
+		if (++c->ok_streak >= c->pool->health.rise && health == HEALTH_DOWN) {
+			atomic_store(&c->live->health, HEALTH_UP);
+			STAT_ADD(c->live->transitions, 1);
+			log_info("backend %s/%s: down -> up (%d successful checks)", c->pool->name, c->be,
+				 c->ok_streak);
+			sweep_workers(c->d);
+		}
+	} else {
+		c->ok_streak = 0;
+		if (++c->fail_streak >= c->pool->health.fall && health == HEALTH_UP) {
+			atomic_store(&c->live->health, HEALTH_DOWN);
+			STAT_ADD(c->live->transitions, 1);
+			log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", c->pool->name,
+				 c->be, c->fail_streak, status == 0 ? "unexpected answer" : value);
+			set_role(c, ROLE_UNKNOWN);
+			sweep_workers(c->d);
+		}
+	}
+	next_check(c);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct pgcheck *c = t->data;
+
+	if (!pg_mon_busy(c->mon))
+		pg_mon_query(c->mon, "SELECT pg_is_in_recovery()", c->pool->health.timeout_ms, result_cb, c);
+}
+
+static void next_check(struct pgcheck *c)
+{
+	uint64_t delay = c->pool->health.interval_ms;
+
+	if (c->pool->health.jitter_ms)
+		delay += (uint64_t)rand() % c->pool->health.jitter_ms;
+	uv_timer_start(&c->timer, timer_cb, delay, 0);
+}
+
+static void check_stop(struct pgcheck *c)
+{
+	c->stopped = true;
+	pg_mon_free(c->mon);
+	uv_close((uv_handle_t *)&c->timer, check_closed_cb);
+}
+
+void pg_health_stop(struct daemon *d)
+{
+	for (int i = 0; i < d->npgchecks; i++)
+		check_stop(d->pgchecks[i]);
+	free(d->pgchecks);
+	d->pgchecks = NULL;
+	d->npgchecks = 0;
+}
+
+/* Checks follow the current snapshot: restarted at every reload (the
+ * roles found so far live on in the backends' live state). */
+void pg_health_apply(struct daemon *d)
+{
+	const struct config *cf = d->cfg;
+	int n = 0;
+
+	pg_health_stop(d);
+	for (int p = 0; p < cf->npools; p++)
+		if (cf->pools[p].protocol == PROTO_PG)
+			n += cf->pools[p].nbackends;
+	d->pgchecks = xcalloc((size_t)n + 1, sizeof(*d->pgchecks));
+	for (int p = 0; p < cf->npools; p++) {
+		const struct pool_cfg *pc = &cf->pools[p];
+
+		if (pc->protocol != PROTO_PG || pc->health.type != HEALTH_PG)
+			continue;
+		for (int b = 0; b < pc->nbackends; b++) {
+			struct pgcheck *c = xcalloc(1, sizeof(*c));
+
+			c->d = d;
+			c->pool = pc;
+			c->be = pc->backends[b].name;
+			c->live = backend_live_ref(d->live[p][b]);
+			c->plive = pool_live_ref(d->snap->pools[p]);
+			c->mon = xmalloc(sizeof(*c->mon));
+			pg_mon_init(c->mon, d->loop, &pc->backends[b].addr,
+				    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+			uv_timer_init(d->loop, &c->timer);
+			c->timer.data = c;
+			uv_timer_start(&c->timer, timer_cb, 0, 0);	/* the primary is wanted at once */
+			d->pgchecks[d->npgchecks++] = c;
+		}
+	}
+}

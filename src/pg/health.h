@@ -1,0 +1,14 @@
+/*
+ * health.h - health checks of pg pools' backends (control thread).
+ */
+#ifndef ND_PG_HEALTH_H
+#define ND_PG_HEALTH_H
+
+struct daemon;
+
+/* Check every backend of every pg pool of the current snapshot. */
+void pg_health_apply(struct daemon *d);
+/* Stop all pg checks. */
+void pg_health_stop(struct daemon *d);
+
+#endif

@@ -1,0 +1,548 @@
+/*
+ * pool.c - one worker's connections to the PostgreSQL servers of its pg
+ * pools.
+ *
+ * Owns: struct pgserver from connect to close (login included: nodown
+ *       logs in with the secret of the client's user from the auth file),
+ *       the idle servers and waiting clients of each (user, database).
+ * Invariants:
+ *   - a server is opened only to the backend health checks last saw as the
+ *     primary, and is reused only while that is still so (same backend,
+ *     same primary epoch); writes never reach a standby;
+ *   - at most max_per_bucket servers per (user, database) per worker are
+ *     open; clients beyond that wait, first come first served;
+ *   - an idle server holds no client, is read only to notice a close, and
+ *     is closed after the pool's idle_timeout.
+ * Runs on: the owning worker's loop.
+ */
+#include "pool.h"
+
+#include <errno.h>
+
+#include "../core/log.h"
+#include "../core/proto.h"
+#include "../core/worker.h"
+#include "login.h"
+#include "proxy.h"
+
+#define PG_SERVER_MSG_MAX (64u << 20)	/* one message from a server during login */
+
+const char *const pg_tracked_params[PG_TRACKED_PARAMS] = {
+	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle",
+	"standard_conforming_strings", "application_name",
+};
+
+/* ---- small buffers ----------------------------------------------------------- */
+
+bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit)
+{
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n <= b->cap)
+		return true;
+	if (b->off > 0) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->len + n <= b->cap)
+			return true;
+	}
+	if (b->len + n > limit)
+		return false;
+	b->cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
+	b->p = xrealloc(b->p, b->cap);
+	return true;
+}
+
+void gbuf_append(struct gbuf *b, const void *p, size_t n)
+{
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void gbuf_consume(struct gbuf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+void gbuf_free(struct gbuf *b)
+{
+	free(b->p);
+	*b = (struct gbuf){ 0 };
+}
+
+void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
+		if (strlen(pg_tracked_params[i]) == nlen && !strncasecmp(pg_tracked_params[i], name, nlen)) {
+			free(vs->v[i]);
+			vs->v[i] = xmalloc(vlen + 1);
+			memcpy(vs->v[i], value, vlen);
+			vs->v[i][vlen] = '\0';
+		}
+	}
+}
+
+void pg_vars_free(struct pg_vars *vs)
+{
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
+		free(vs->v[i]);
+		vs->v[i] = NULL;
+	}
+}
+
+/* ---- generations ----------------------------------------------------------- */
+
+void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
+{
+	const struct config *c = g->snap->cfg;
+
+	ND_UNUSED(prev);	/* servers are per (user, database) and cheap to reopen */
+	g->pg = xcalloc((size_t)c->npools + 1, sizeof(struct pg_wpool));
+	for (int i = 0; i < c->npools; i++) {
+		struct pg_wpool *p = &g->pg[i];
+		int share = c->pools[i].pg.pool_size / c->workers;
+
+		if (c->pools[i].protocol != PROTO_PG)
+			continue;
+		p->cfg = &c->pools[i];
+		p->auth = p->cfg->pg.auth;
+		p->live = g->snap->live[i];
+		p->shared = g->snap->pools[i];
+		p->w = w;
+		p->gen = g;
+		p->max_per_bucket = share + (w->id < c->pools[i].pg.pool_size % c->workers);
+		if (p->max_per_bucket < 1)
+			p->max_per_bucket = 1;
+	}
+}
+
+static void close_idle(struct pg_wpool *p, bool all)
+{
+	for (struct pgbucket *b = p->buckets; b; b = b->next) {
+		struct list *pos, *tmp;
+
+		list_for_each_safe(pos, tmp, &b->idle) {
+			struct pgserver *s = container_of(pos, struct pgserver, node);
+
+			if (all || s->epoch != atomic_load(&p->shared->epoch) ||
+			    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY)
+				pg_server_close(s);
+		}
+	}
+}
+
+void pg_gen_free(struct worker *w, struct wgen *g)
+{
+	ND_UNUSED(w);
+	for (int i = 0; i < g->snap->cfg->npools; i++) {
+		struct pgbucket *b = g->pg[i].buckets, *next;
+
+		for (; b; b = next) {
+			next = b->next;
+			pg_vars_free(&b->defaults);
+			free(b);
+		}
+	}
+	free(g->pg);
+	g->pg = NULL;
+}
+
+void pg_worker_close(struct worker *w)
+{
+	for (int i = 0; i < w->cfg->npools; i++)
+		if (w->cur->pg[i].cfg)
+			close_idle(&w->cur->pg[i], true);
+}
+
+struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *database)
+{
+	struct pgbucket *b;
+
+	for (b = p->buckets; b; b = b->next)
+		if (!strcmp(b->user, user) && !strcmp(b->database, database))
+			return b;
+	b = xcalloc(1, sizeof(*b));
+	b->pool = p;
+	snprintf(b->user, sizeof(b->user), "%s", user);
+	snprintf(b->database, sizeof(b->database), "%s", database);
+	list_init(&b->idle);
+	list_init(&b->waiters);
+	b->next = p->buckets;
+	p->buckets = b;
+	return b;
+}
+
+/* The backend new servers go to, or -1 when no primary is known. */
+static int primary_of(struct pg_wpool *p)
+{
+	for (int i = 0; i < p->cfg->nbackends; i++)
+		if (STAT_GET(p->live[i]->role) == ROLE_PRIMARY && backend_usable(p->live[i]))
+			return i;
+	return -1;
+}
+
+/* ---- closing ----------------------------------------------------------------- */
+
+static void server_handle_closed_cb(uv_handle_t *h)
+{
+	struct pgserver *s = h->data;
+	struct pg_wpool *p = s->bucket->pool;
+
+	if (--s->closing_handles > 0)
+		return;
+	gbuf_free(&s->in);
+	gbuf_free(&s->out);
+	gbuf_free(&s->wbuf);
+	gbuf_free(&s->params);
+	pg_vars_free(&s->vars);
+	for (int i = 0; i < s->nstmts; i++)
+		free(s->stmts[i]);
+	free(s->stmts);
+	pg_login_free(&s->login);
+	free(s);
+	worker_gen_release(p->w, p->gen);
+}
+
+static void wake_waiters(struct pgbucket *b);
+
+void pg_server_close(struct pgserver *s)
+{
+	struct pgbucket *b = s->bucket;
+
+	if (s->state == PS_CLOSING)
+		return;
+	if (s->state == PS_IDLE) {
+		list_del(&s->node);
+		b->nidle--;
+	}
+	if (s->client)
+		pg_proxy_server_gone(s->client, s);
+	s->client = NULL;
+	s->state = PS_CLOSING;
+	b->nopen--;
+	s->closing_handles = 2;
+	uv_close((uv_handle_t *)&s->timer, server_handle_closed_cb);
+	uv_close((uv_handle_t *)&s->tcp, server_handle_closed_cb);
+	wake_waiters(b);	/* room for a new one */
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+static void server_flush(struct pgserver *s);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct pgserver *s = req->data;
+
+	s->writing = false;
+	s->wbuf.off = s->wbuf.len = 0;
+	if (s->state == PS_CLOSING)
+		return;
+	if (status < 0) {
+		log_warn("pg server %s/%s: write failed: %s", s->bucket->pool->cfg->name,
+			 s->bucket->pool->cfg->backends[s->backend].name, uv_strerror(status));
+		pg_server_close(s);
+		return;
+	}
+	server_flush(s);
+	if (s->client)
+		pg_proxy_server_drained(s->client);
+}
+
+static void server_flush(struct pgserver *s)
+{
+	struct gbuf t;
+	uv_buf_t b;
+
+	if (s->writing || gbuf_pending(&s->out) == 0 || s->state == PS_CLOSING ||
+	    s->state == PS_CONNECTING)
+		return;
+	t = s->wbuf;		/* swap: the bytes queued become the write in flight */
+	s->wbuf = s->out;
+	s->out = t;
+	b = uv_buf_init(s->wbuf.p + s->wbuf.off, (unsigned)gbuf_pending(&s->wbuf));
+	s->writing = true;
+	if (uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, write_cb) < 0) {
+		s->writing = false;
+		pg_server_close(s);
+	}
+}
+
+void pg_server_send(struct pgserver *s, const char *p, size_t n)
+{
+	if (!gbuf_reserve(&s->out, n, SIZE_MAX))
+		return;
+	gbuf_append(&s->out, p, n);
+	server_flush(s);
+}
+
+/* ---- idle pool and waiters ------------------------------------------------------ */
+
+static void idle_timeout_cb(uv_timer_t *t)
+{
+	pg_server_close(t->data);
+}
+
+static void link_client(struct pgserver *s, struct pgclient *c)
+{
+	s->state = PS_LINKED;
+	s->client = c;
+	uv_timer_stop(&s->timer);
+	pg_proxy_linked(c, s);
+}
+
+/* A server is free (or there is room for one): serve the first waiter. */
+static void server_open(struct pgbucket *b, int backend);
+
+static void wake_waiters(struct pgbucket *b)
+{
+	struct pg_wpool *p = b->pool;
+
+	while (!list_empty(&b->waiters)) {
+		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
+		int primary = primary_of(p);
+
+		if (atomic_load(&p->shared->paused) || primary < 0)
+			return;		/* they wait for the switchover or a primary */
+		if (!list_empty(&b->idle)) {
+			struct pgserver *s = container_of(b->idle.next, struct pgserver, node);
+
+			list_del(&s->node);
+			b->nidle--;
+			pg_pool_unwait(c);
+			link_client(s, c);
+			continue;
+		}
+		if (b->nopen < p->max_per_bucket)
+			server_open(b, primary);
+		return;
+	}
+}
+
+void pg_pool_release(struct pgserver *s, bool clean)
+{
+	struct pgbucket *b = s->bucket;
+	struct pg_wpool *p = b->pool;
+
+	s->client = NULL;
+	if (!clean || p->w->stopping || s->epoch != atomic_load(&p->shared->epoch) ||
+	    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY || !backend_usable(p->live[s->backend]) ||
+	    p->gen != p->w->cur) {
+		pg_server_close(s);
+		return;
+	}
+	s->state = PS_IDLE;
+	s->idle_since_ms = uv_now(&p->w->loop);
+	list_push(&b->idle, &s->node);
+	b->nidle++;
+	uv_timer_start(&s->timer, idle_timeout_cb, p->cfg->idle_timeout_ms, 0);
+	wake_waiters(b);
+}
+
+void pg_pool_acquire(struct pgbucket *b, struct pgclient *c)
+{
+	pg_proxy_wait(c, &b->waiters);
+	wake_waiters(b);
+}
+
+void pg_worker_sweep(struct worker *w)
+{
+	for (int i = 0; i < w->cfg->npools; i++) {
+		struct pg_wpool *p = &w->cur->pg[i];
+
+		if (!p->cfg)
+			continue;
+		close_idle(p, false);
+		for (struct pgbucket *b = p->buckets; b; b = b->next)
+			wake_waiters(b);
+	}
+}
+
+/* ---- login ----------------------------------------------------------------------- */
+
+static void login_failed(struct pgserver *s, const char *why)
+{
+	struct pgbucket *b = s->bucket;
+	const struct pool_cfg *pc = b->pool->cfg;
+
+	log_warn("pg server %s/%s: cannot log in as %s to database %s: %s", pc->name,
+		 pc->backends[s->backend].name, b->user, b->database, why);
+	STAT_ADD(b->pool->live[s->backend]->connect_errors, 1);
+	/* The first waiter learns why; the others wait for the next try. */
+	if (!list_empty(&b->waiters)) {
+		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
+
+		pg_pool_unwait(c);
+		pg_proxy_link_failed(c, why);
+	}
+	pg_server_close(s);
+}
+
+static void login_done(struct pgserver *s)
+{
+	struct pgbucket *b = s->bucket;
+
+	BUG_ON(s->state != PS_LOGIN);
+	pg_login_free(&s->login);
+	if (!b->have_defaults) {
+		for (int i = 0; i < PG_TRACKED_PARAMS; i++)
+			if (s->vars.v[i])
+				b->defaults.v[i] = xstrdup(s->vars.v[i]);
+		b->have_defaults = true;
+	}
+	s->state = PS_IDLE;	/* briefly: release puts it on the idle list */
+	s->client = NULL;
+	b->nidle++;
+	list_push(&b->idle, &s->node);
+	uv_timer_stop(&s->timer);
+	wake_waiters(b);
+}
+
+/* One message from a server still logging in. */
+static void login_msg(struct pgserver *s, const char *m, size_t n)
+{
+	struct pg_err err;
+	const char *why;
+
+	if (m[0] == 'S') {
+		struct pg_param prm;
+
+		if (pg_read_param_status(m, n, &prm, &err) == 0) {
+			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
+			if (gbuf_reserve(&s->params, n, 64 << 10))
+				gbuf_append(&s->params, m, n);
+		}
+		return;
+	}
+	switch (pg_login_msg(&s->login, m, n, &s->out, &why)) {
+	case PG_LOGIN_MORE:
+		server_flush(s);
+		return;
+	case PG_LOGIN_DONE:
+		s->pid = s->login.pid;
+		s->key = s->login.key;
+		login_done(s);
+		return;
+	case PG_LOGIN_FAILED:
+		login_failed(s, why);
+		return;
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct pgserver *s = h->data;
+
+	ND_UNUSED(hint);
+	if (!gbuf_reserve(&s->in, 16384, SIZE_MAX)) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	*b = uv_buf_init(s->in.p + s->in.len, (unsigned)(s->in.cap - s->in.len));
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct pgserver *s = st->data;
+
+	ND_UNUSED(buf);
+	if (nread == 0 || s->state == PS_CLOSING)
+		return;
+	if (nread < 0) {
+		if (s->state == PS_LOGIN)
+			login_failed(s, nread == UV_EOF ? "the server closed the connection" : uv_strerror((int)nread));
+		else
+			pg_server_close(s);
+		return;
+	}
+	s->in.len += (size_t)nread;
+	if (s->state == PS_LINKED) {
+		pg_proxy_server_data(s->client, s);
+		return;
+	}
+	while (s->state == PS_LOGIN && gbuf_pending(&s->in) > 0) {
+		struct pg_err err;
+		long len = pg_msg_frame(s->in.p + s->in.off, gbuf_pending(&s->in), PG_BACKEND,
+					PG_SERVER_MSG_MAX, &err);
+
+		if (len == 0)
+			return;
+		if (len < 0) {
+			login_failed(s, err.reason);
+			return;
+		}
+		login_msg(s, s->in.p + s->in.off, (size_t)len);
+		if (s->state != PS_CLOSING)
+			gbuf_consume(&s->in, (size_t)len);
+	}
+	if (s->state == PS_IDLE && gbuf_pending(&s->in) > 0) {
+		log_warn("pg server %s/%s sent %zu bytes while idle; closing it",
+			 s->bucket->pool->cfg->name, s->bucket->pool->cfg->backends[s->backend].name,
+			 gbuf_pending(&s->in));
+		pg_server_close(s);
+	}
+}
+
+void pg_server_read(struct pgserver *s, bool on)
+{
+	if (s->state == PS_CLOSING)
+		return;
+	if (on)
+		uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+	else
+		uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+static void login_timeout_cb(uv_timer_t *t)
+{
+	login_failed(t->data, "connect_timeout reached while connecting or logging in");
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct pgserver *s = req->data;
+	struct pgbucket *b = s->bucket;
+	const struct pg_user *u = pg_authfile_find(b->pool->auth, b->user);
+
+	if (s->state == PS_CLOSING)
+		return;
+	if (status < 0) {
+		login_failed(s, uv_strerror(status));
+		return;
+	}
+	if (!u) {
+		login_failed(s, "the user has no entry in the auth file");
+		return;
+	}
+	s->state = PS_LOGIN;
+	pg_login_start(&s->login, u, b->database, &s->out);
+	server_flush(s);
+	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+}
+
+static void server_open(struct pgbucket *b, int backend)
+{
+	struct pg_wpool *p = b->pool;
+	struct pgserver *s = xcalloc(1, sizeof(*s));
+	int r;
+
+	s->bucket = b;
+	s->backend = backend;
+	s->state = PS_CONNECTING;
+	s->epoch = atomic_load(&p->shared->epoch);
+	list_init(&s->node);
+	b->nopen++;
+	p->gen->refs++;		/* dropped when s is freed */
+	uv_tcp_init(&p->w->loop, &s->tcp);
+	uv_timer_init(&p->w->loop, &s->timer);
+	s->tcp.data = s->timer.data = s->creq.data = s->wreq.data = s;
+	uv_tcp_nodelay(&s->tcp, 1);
+	uv_timer_start(&s->timer, login_timeout_cb, p->cfg->connect_timeout_ms, 0);
+	r = uv_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&p->cfg->backends[backend].addr,
+			   connect_cb);
+	if (r < 0)
+		login_failed(s, uv_strerror(r));
+}

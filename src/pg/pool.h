@@ -1,0 +1,141 @@
+/*
+ * pool.h - one worker's server connections to the PostgreSQL backends of a
+ * pool: logging in, the idle pool per (user, database), the clients
+ * waiting for a connection, and which backend is the primary.
+ */
+#ifndef ND_PG_POOL_H
+#define ND_PG_POOL_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "../core/backend.h"
+#include "../core/config.h"
+#include "../core/list.h"
+#include "auth.h"
+#include "login.h"
+#include "wire.h"
+
+struct worker;
+struct wgen;
+struct pgclient;
+
+/* A growable byte buffer with a hard bound. */
+struct gbuf {
+	char *p;
+	size_t off, len, cap;
+};
+
+/* Room for n more bytes; false when that would pass `limit`. */
+bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit);
+void gbuf_append(struct gbuf *b, const void *p, size_t n);	/* after reserve */
+void gbuf_consume(struct gbuf *b, size_t n);
+void gbuf_free(struct gbuf *b);
+static inline size_t gbuf_pending(const struct gbuf *b) { return b->len - b->off; }
+
+#define PG_TRACKED_PARAMS 6	/* reported parameters replayed on a new server */
+extern const char *const pg_tracked_params[PG_TRACKED_PARAMS];
+
+/* Values of the tracked parameters; NULL = unknown. Owned strings. */
+struct pg_vars {
+	char *v[PG_TRACKED_PARAMS];
+};
+void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *value, size_t vlen);
+void pg_vars_free(struct pg_vars *vs);
+
+enum pgserver_state {
+	PS_CONNECTING,
+	PS_LOGIN,		/* startup sent, authenticating, reading parameters */
+	PS_IDLE,		/* on bucket->idle */
+	PS_LINKED,		/* serving a client */
+	PS_CLOSING,
+};
+
+/* One connection to a PostgreSQL server, as a given user and database. */
+struct pgserver {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	uv_timer_t timer;		/* connect + login timeout; idle timeout */
+	struct pgbucket *bucket;	/* borrowed; holds a reference on its generation */
+	struct list node;		/* bucket->idle or bucket->all... see pool.c */
+	enum pgserver_state state;
+	int closing_handles;
+	int backend;			/* index in the pool's backends */
+	struct pgclient *client;	/* linked client */
+	struct gbuf in;			/* bytes from the server not yet handled */
+	struct gbuf out;		/* bytes to the server, being written */
+	struct gbuf wbuf;		/* bytes of the write in flight */
+	bool writing;
+	struct pg_login login;		/* during login */
+	int32_t pid;			/* from BackendKeyData, for cancels */
+	uint32_t key;
+	struct pg_vars vars;		/* the server's current reported parameters */
+	struct gbuf params;		/* the ParameterStatus messages of its login, as sent */
+	char **stmts;			/* names of statements prepared on it (owned) */
+	int nstmts, stmts_cap;
+	unsigned char swallow[64];	/* FIFO: drop the next ParseComplete? (injected Parse) */
+	int swallow_head, swallow_n;
+	int replay_pending;		/* ReadyForQuery of injected SETs still to drop */
+	uint64_t idle_since_ms;
+	unsigned epoch;			/* the pool's primary epoch it was opened in */
+};
+
+/* Server connections of one (user, database) on one worker. */
+struct pgbucket {
+	struct pg_wpool *pool;		/* borrowed */
+	char user[PG_AUTH_USER_MAX + 1];
+	char database[PG_AUTH_USER_MAX + 1];
+	struct list idle;		/* struct pgserver, most recently used first */
+	int nidle;
+	int nopen;			/* all states but closing */
+	struct list waiters;		/* struct pgclient waiting for a server, FIFO */
+	struct pg_vars defaults;	/* the parameters a fresh server reports */
+	bool have_defaults;
+	struct pgbucket *next;
+};
+
+/* A pg pool as one worker sees it in one generation. */
+struct pg_wpool {
+	const struct pool_cfg *cfg;	/* borrowed from the generation's snapshot */
+	const struct pg_authfile *auth;	/* borrowed: cfg->pg auth file */
+	struct backend_live **live;	/* the snapshot's, per backend */
+	struct pool_live *shared;	/* the snapshot's: pause, primary epoch */
+	struct worker *w;
+	struct wgen *gen;
+	struct pgbucket *buckets;	/* owned list */
+	int max_per_bucket;		/* this worker's share of pool_size */
+};
+
+/* proto ops: build/free a generation's pg pools; close idle servers. */
+void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev);
+void pg_gen_free(struct worker *w, struct wgen *g);
+void pg_worker_close(struct worker *w);
+
+/* The bucket for (user, database), created on first use. */
+struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *database);
+
+/*
+ * Give client c a server of bucket b: an idle one to the current primary,
+ * a new one if there is room, else c waits on b->waiters (pg_pool_unwait
+ * to give up). Calls pg_proxy_linked(c, s) when it has one (maybe at once),
+ * or pg_proxy_link_failed(c, why) when no server can be had.
+ */
+void pg_pool_acquire(struct pgbucket *b, struct pgclient *c);
+void pg_pool_unwait(struct pgclient *c);
+
+/* The client is done with s: back to idle if clean, else closed. */
+void pg_pool_release(struct pgserver *s, bool clean);
+void pg_server_close(struct pgserver *s);
+
+/* Read from s or not (backpressure from a slow client). */
+void pg_server_read(struct pgserver *s, bool on);
+
+/* Queue bytes to s and start writing. */
+void pg_server_send(struct pgserver *s, const char *p, size_t n);
+
+/* Sweep: close idle servers that are not on the current primary, and wake
+ * waiters if the pool is no longer paused. */
+void pg_worker_sweep(struct worker *w);
+
+#endif

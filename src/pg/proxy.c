@@ -1,0 +1,1236 @@
+/*
+ * proxy.c - PostgreSQL client sessions: startup, authentication against
+ * the auth file, and the relay of messages to a pooled server connection.
+ *
+ * Owns: struct pgclient from accept to close.
+ * Invariants:
+ *   - a client holds a server only while it needs one: in transaction
+ *     mode from the first message of a transaction to the ReadyForQuery
+ *     'I' that ends it (and every Sync/Query answered); in session mode
+ *     until it leaves. A transaction never moves between servers;
+ *   - a transaction starts only when the pool is not paused and a primary
+ *     is known; otherwise the client is held, its bytes unread, up to
+ *     failover_hold (no primary) or until the switchover ends;
+ *   - the reported parameters a client set (client_encoding, DateStyle,
+ *     TimeZone, ...) are replayed with SET on every server it gets, and its
+ *     named prepared statements are renamed per client ("nd<id>_<n>") and
+ *     prepared on whichever server serves it before first use there;
+ *   - bytes from the client are relayed only as whole, framed messages;
+ *     a malformed one gets an 08P01 ErrorResponse and the client is closed,
+ *     other clients carry on.
+ * Runs on: the owning worker's loop.
+ */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+
+#include "../core/log.h"
+#include "../core/worker.h"
+#include "health.h"
+#include "pool.h"
+
+#define PG_CLIENT_MSG_MAX (64u << 20)	/* one message from a client */
+#define PG_OUT_HIGH (256u << 10)	/* client output queued before the server is not read */
+
+enum pcstate {
+	PC_STARTUP,		/* reading the startup packet */
+	PC_AUTH,		/* authentication exchange */
+	PC_IDLE,		/* logged in, no server */
+	PC_WAITING,		/* waiting for a server (or a primary, or a switchover) */
+	PC_LINKED,		/* relaying to c->server */
+	PC_CLOSING,
+};
+
+enum pcauth { A_NONE, A_MD5, A_SCRAM_FIRST, A_SCRAM_FINAL };
+
+struct stmt {
+	char *name;			/* the client's */
+	char *srvname;			/* on servers: nd<client>_<n> */
+	char *parse;			/* the client's Parse, renamed, to prepare it elsewhere */
+	size_t parse_len;
+};
+
+struct pgclient {
+	uv_tcp_t tcp;
+	uv_write_t wreq;
+	uv_timer_t timer;		/* startup/auth deadline; wait deadline */
+	struct client_link link;
+	struct worker *w;
+	struct wgen *gen;		/* a reference */
+	struct pg_wpool *pool;		/* in gen */
+	struct pgbucket *bucket;
+	enum pcstate state;
+	enum pcauth auth;
+	int closing_handles;
+	struct list wait_node;		/* on a bucket's waiters while PC_WAITING */
+	struct pgserver *server;	/* while PC_LINKED */
+	struct gbuf in, out, wbuf;	/* from the client; to it; the write in flight */
+	bool writing;
+	bool reading;
+	bool busy;			/* a transaction in progress, counted in pool in_tx */
+	bool close_after;		/* close once the output is written */
+	bool held_counted;
+	bool bootstrap;			/* logged in; waiting for a server's parameters */
+	int pending;			/* Sync/Query sent, ReadyForQuery not yet back */
+	char txstatus;			/* last ReadyForQuery status */
+	size_t pass_left;		/* bytes of a server message still to pass through */
+	const struct pg_user *user;
+	struct pg_scram_server *scram;
+	uint8_t salt[PG_MD5_SALT_LEN];
+	char username[PG_AUTH_USER_MAX + 1];
+	char database[PG_AUTH_USER_MAX + 1];
+	char appname[64];
+	struct pg_vars vars;		/* the values the client wants */
+	int32_t pid;			/* BackendKeyData given to the client */
+	uint32_t key;
+	struct stmt *stmts;
+	int nstmts;
+	unsigned stmt_seq;
+	uint64_t wait_ms;		/* when it started waiting */
+	uint64_t tx_start_ms;
+	char peer[INET6_ADDRSTRLEN];
+};
+
+static void client_close(struct pgclient *c, const char *why);
+static void client_pump(struct pgclient *c);
+
+/* ---- cancel keys: process-wide, any worker may receive the CancelRequest ---- */
+
+struct cancel_entry {
+	int32_t pid;
+	uint32_t key;
+	bool linked;
+	struct sockaddr_storage addr;	/* the server the client is on */
+	int32_t spid;
+	uint32_t skey;
+	struct cancel_entry *next;
+};
+
+#define CANCEL_BUCKETS 4096
+static struct cancel_entry *cancel_table[CANCEL_BUCKETS];
+static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int next_pid = 1000;
+
+static struct cancel_entry **cancel_slot(int32_t pid)
+{
+	struct cancel_entry **e = &cancel_table[(uint32_t)pid % CANCEL_BUCKETS];
+
+	while (*e && (*e)->pid != pid)
+		e = &(*e)->next;
+	return e;
+}
+
+static void cancel_register(struct pgclient *c)
+{
+	struct cancel_entry *e = xcalloc(1, sizeof(*e));
+
+	c->pid = atomic_fetch_add(&next_pid, 1) & 0x7fffffff;
+	if (uv_random(NULL, NULL, &c->key, sizeof(c->key), 0, NULL) != 0)
+		c->key = (uint32_t)rand();
+	e->pid = c->pid;
+	e->key = c->key;
+	pthread_mutex_lock(&cancel_lock);
+	e->next = cancel_table[(uint32_t)c->pid % CANCEL_BUCKETS];
+	cancel_table[(uint32_t)c->pid % CANCEL_BUCKETS] = e;
+	pthread_mutex_unlock(&cancel_lock);
+}
+
+static void cancel_update(struct pgclient *c, struct pgserver *s)
+{
+	struct cancel_entry *e;
+
+	pthread_mutex_lock(&cancel_lock);
+	e = *cancel_slot(c->pid);
+	if (e) {
+		e->linked = s != NULL;
+		if (s) {
+			e->addr = c->pool->cfg->backends[s->backend].addr;
+			e->spid = s->pid;
+			e->skey = s->key;
+		}
+	}
+	pthread_mutex_unlock(&cancel_lock);
+}
+
+static void cancel_unregister(struct pgclient *c)
+{
+	struct cancel_entry **e, *dead = NULL;
+
+	if (!c->pid)
+		return;
+	pthread_mutex_lock(&cancel_lock);
+	e = cancel_slot(c->pid);
+	if (*e) {
+		dead = *e;
+		*e = dead->next;
+	}
+	pthread_mutex_unlock(&cancel_lock);
+	free(dead);
+}
+
+struct cancel_conn {
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	char msg[16];
+};
+
+static void cancel_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void cancel_written_cb(uv_write_t *req, int status)
+{
+	struct cancel_conn *cc = req->data;
+
+	ND_UNUSED(status);
+	uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
+}
+
+static void cancel_connect_cb(uv_connect_t *req, int status)
+{
+	struct cancel_conn *cc = req->data;
+	uv_buf_t b = uv_buf_init(cc->msg, 16);
+
+	if (status < 0 || uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, &b, 1, cancel_written_cb) < 0)
+		uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
+}
+
+/* A CancelRequest for (pid, key): pass it to the server running that
+ * client's query, as the server's own key. Unknown keys are ignored, as
+ * PostgreSQL does. */
+static void forward_cancel(struct worker *w, int32_t pid, uint32_t key)
+{
+	struct cancel_entry *e;
+	struct cancel_conn *cc = NULL;
+
+	pthread_mutex_lock(&cancel_lock);
+	e = *cancel_slot(pid);
+	if (e && e->key == key && e->linked) {
+		cc = xcalloc(1, sizeof(*cc));
+		pg_build_cancel(cc->msg, sizeof(cc->msg), e->spid, e->skey);
+		uv_tcp_init(&w->loop, &cc->tcp);
+		cc->tcp.data = cc->creq.data = cc->wreq.data = cc;
+		if (uv_tcp_connect(&cc->creq, &cc->tcp, (const struct sockaddr *)&e->addr,
+				   cancel_connect_cb) < 0)
+			uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
+	}
+	pthread_mutex_unlock(&cancel_lock);
+}
+
+/* ---- output to the client ------------------------------------------------------ */
+
+static void client_flush(struct pgclient *c);
+
+static void client_write_cb(uv_write_t *req, int status)
+{
+	struct pgclient *c = req->data;
+
+	c->writing = false;
+	c->wbuf.off = c->wbuf.len = 0;
+	if (c->state == PC_CLOSING)
+		return;
+	if (status < 0) {
+		client_close(c, "client write failed");
+		return;
+	}
+	client_flush(c);
+	if (!c->writing && c->close_after) {
+		client_close(c, NULL);
+		return;
+	}
+	if (c->server && c->server->state == PS_LINKED)
+		pg_proxy_server_data(c, c->server);	/* what backpressure left unread */
+}
+
+static void client_flush(struct pgclient *c)
+{
+	struct gbuf t;
+	uv_buf_t b;
+
+	if (c->writing || gbuf_pending(&c->out) == 0 || c->state == PC_CLOSING)
+		return;
+	t = c->wbuf;
+	c->wbuf = c->out;
+	c->out = t;
+	b = uv_buf_init(c->wbuf.p + c->wbuf.off, (unsigned)gbuf_pending(&c->wbuf));
+	c->writing = true;
+	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, client_write_cb) < 0) {
+		c->writing = false;
+		client_close(c, "client write failed");
+	}
+}
+
+static void client_send(struct pgclient *c, const char *p, size_t n)
+{
+	if (!gbuf_reserve(&c->out, n, SIZE_MAX))
+		return;
+	gbuf_append(&c->out, p, n);
+	client_flush(c);
+}
+
+/* An ErrorResponse; FATAL ones close the connection once written. */
+static void client_error(struct pgclient *c, const char *severity, const char *sqlstate,
+			 const char *msg)
+{
+	char buf[1024];
+	size_t n = pg_build_error(buf, sizeof(buf), severity, sqlstate, msg, NULL, NULL);
+
+	if (n <= sizeof(buf))
+		client_send(c, buf, n);
+	if (!strcmp(severity, "FATAL")) {
+		c->close_after = true;
+		if (!c->writing)
+			client_close(c, NULL);
+	}
+}
+
+/* ---- closing ----------------------------------------------------------------------- */
+
+static void client_closed_cb(uv_handle_t *h)
+{
+	struct pgclient *c = h->data;
+	struct worker *w = c->w;
+
+	if (--c->closing_handles > 0)
+		return;
+	gbuf_free(&c->in);
+	gbuf_free(&c->out);
+	gbuf_free(&c->wbuf);
+	pg_vars_free(&c->vars);
+	for (int i = 0; i < c->nstmts; i++) {
+		free(c->stmts[i].name);
+		free(c->stmts[i].srvname);
+		free(c->stmts[i].parse);
+	}
+	free(c->stmts);
+	free(c->scram);
+	listener_unref(c->link.l);
+	worker_gen_release(w, c->gen);
+	free(c);
+	worker_client_gone(w);
+}
+
+static void tx_end(struct pgclient *c)
+{
+	if (c->busy) {
+		c->busy = false;
+		atomic_fetch_sub(&c->pool->shared->in_tx, 1);
+	}
+}
+
+static void unlink_server(struct pgclient *c, bool clean)
+{
+	struct pgserver *s = c->server;
+
+	if (!s)
+		return;
+	c->server = NULL;
+	s->client = NULL;
+	cancel_update(c, NULL);
+	if (c->state == PC_LINKED)
+		c->state = PC_IDLE;
+	pg_pool_release(s, clean);
+}
+
+static void client_close(struct pgclient *c, const char *why)
+{
+	if (c->state == PC_CLOSING)
+		return;
+	if (why)
+		log_info("pg client %s (%s@%s): %s", c->peer, c->username[0] ? c->username : "-",
+			 c->database[0] ? c->database : "-", why);
+	if (c->state == PC_WAITING)
+		pg_pool_unwait(c);
+	tx_end(c);
+	unlink_server(c, false);
+	cancel_unregister(c);
+	c->state = PC_CLOSING;
+	list_del(&c->link.node);
+	atomic_fetch_sub(&c->link.l->active, 1);
+	c->closing_handles = 2;
+	uv_close((uv_handle_t *)&c->timer, client_closed_cb);
+	uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
+}
+
+/* ---- waiting for a server ----------------------------------------------------------- */
+
+void pg_proxy_wait(struct pgclient *c, struct list *waiters)
+{
+	list_append(waiters, &c->wait_node);
+	c->state = PC_WAITING;
+}
+
+struct pgclient *pg_proxy_waiter(struct list *node)
+{
+	return container_of(node, struct pgclient, wait_node);
+}
+
+void pg_pool_unwait(struct pgclient *c)
+{
+	list_del(&c->wait_node);
+	list_init(&c->wait_node);
+	uv_timer_stop(&c->timer);
+	if (c->state == PC_WAITING)
+		c->state = PC_IDLE;
+}
+
+static void wait_timeout_cb(uv_timer_t *t)
+{
+	struct pgclient *c = t->data;
+	const struct pg_pool_cfg *pg = &c->pool->cfg->pg;
+	char msg[256];
+
+	if (c->state != PC_WAITING)
+		return;
+	pg_pool_unwait(c);
+	if (atomic_load(&c->pool->shared->paused))
+		snprintf(msg, sizeof(msg), "pool '%s': a switchover held this transaction too long",
+			 c->pool->cfg->name);
+	else
+		snprintf(msg, sizeof(msg), "pool '%s': no server connection within %s (%llums)",
+			 c->pool->cfg->name, "query_wait_timeout or failover_hold",
+			 (unsigned long long)(pg->failover_hold_ms > pg->query_wait_timeout_ms ?
+					      pg->failover_hold_ms : pg->query_wait_timeout_ms));
+	client_error(c, "ERROR", "08006", msg);
+	/* the message stays unread; the client may retry it or leave */
+	gbuf_consume(&c->in, gbuf_pending(&c->in));
+	client_send(c, "Z\0\0\0\5I", 6);
+}
+
+void pg_proxy_link_failed(struct pgclient *c, const char *why)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "pool '%s': cannot open a server connection: %s",
+		 c->pool->cfg->name, why);
+	client_error(c, "FATAL", "08006", msg);
+}
+
+/* ---- session state carried to a server --------------------------------------------- */
+
+static void quote_into(char *out, size_t cap, const char *v)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; v[i] && j + 3 < cap; i++) {
+		if (v[i] == '\'')
+			out[j++] = '\'';
+		out[j++] = v[i];
+	}
+	out[j] = '\0';
+}
+
+/* SET on s what c wants and s does not have; the answers are dropped. */
+static void replay_vars(struct pgclient *c, struct pgserver *s)
+{
+	char sql[2048] = "", q[600], msg[2200];
+	size_t n;
+
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
+		const char *want = c->vars.v[i];
+
+		if (!want || (s->vars.v[i] && !strcmp(s->vars.v[i], want)))
+			continue;
+		quote_into(q, sizeof(q), want);
+		n = strlen(sql);
+		snprintf(sql + n, sizeof(sql) - n, "SET %s TO '%s';", pg_tracked_params[i], q);
+	}
+	if (!sql[0])
+		return;
+	n = pg_build_query(msg, sizeof(msg), sql);
+	if (n > sizeof(msg))
+		return;
+	s->replay_pending++;
+	pg_server_send(s, msg, n);
+}
+
+static struct stmt *find_stmt(struct pgclient *c, const char *name, size_t len)
+{
+	for (int i = 0; i < c->nstmts; i++)
+		if (strlen(c->stmts[i].name) == len && !memcmp(c->stmts[i].name, name, len))
+			return &c->stmts[i];
+	return NULL;
+}
+
+static bool server_has(struct pgserver *s, const char *srvname)
+{
+	for (int i = 0; i < s->nstmts; i++)
+		if (!strcmp(s->stmts[i], srvname))
+			return true;
+	return false;
+}
+
+static void server_add_stmt(struct pgserver *s, const char *srvname)
+{
+	if (s->nstmts == s->stmts_cap) {
+		s->stmts_cap = s->stmts_cap ? s->stmts_cap * 2 : 8;
+		s->stmts = xrealloc(s->stmts, (size_t)s->stmts_cap * sizeof(char *));
+	}
+	s->stmts[s->nstmts++] = xstrdup(srvname);
+}
+
+static void server_drop_stmt(struct pgserver *s, const char *srvname)
+{
+	for (int i = 0; i < s->nstmts; i++) {
+		if (!strcmp(s->stmts[i], srvname)) {
+			free(s->stmts[i]);
+			s->stmts[i] = s->stmts[--s->nstmts];
+			return;
+		}
+	}
+}
+
+static void swallow_push(struct pgserver *s, bool drop)
+{
+	if (s->swallow_n < (int)sizeof(s->swallow)) {
+		s->swallow[(s->swallow_head + s->swallow_n) % sizeof(s->swallow)] = drop;
+		s->swallow_n++;
+	}
+}
+
+/* Prepare st on s if it is not there yet; its ParseComplete is dropped. */
+static void ensure_prepared(struct pgserver *s, struct stmt *st)
+{
+	if (server_has(s, st->srvname))
+		return;
+	pg_server_send(s, st->parse, st->parse_len);
+	server_add_stmt(s, st->srvname);
+	swallow_push(s, true);
+}
+
+/* ---- client messages ----------------------------------------------------------------- */
+
+/* Forward message m[0, n), renamed to st's server name. */
+static void send_renamed(struct pgclient *c, const char *m, size_t n, const char *srvname)
+{
+	struct pg_err err;
+	long len = pg_rewrite_stmt(m, n, srvname, NULL, 0, &err);
+	char *out;
+
+	if (len < 0) {
+		client_error(c, "FATAL", err.sqlstate, err.reason);
+		return;
+	}
+	out = xmalloc((size_t)len);
+	if (pg_rewrite_stmt(m, n, srvname, out, (size_t)len, &err) == len)
+		pg_server_send(c->server, out, (size_t)len);
+	free(out);
+}
+
+/* Parse with a name: remember it (renamed) so any server can prepare it. */
+static int on_parse(struct pgclient *c, const char *m, size_t n)
+{
+	struct pg_parse p;
+	struct pg_err err;
+	struct stmt *st;
+	char srvname[48];
+	long len;
+
+	if (pg_read_parse(m, n, &p, &err) < 0) {
+		client_error(c, "FATAL", err.sqlstate, err.reason);
+		return -1;
+	}
+	if (p.stmt.len == 0) {
+		pg_server_send(c->server, m, n);
+		swallow_push(c->server, false);
+		return 0;
+	}
+	st = find_stmt(c, p.stmt.p, p.stmt.len);
+	if (!st) {
+		c->stmts = xrealloc(c->stmts, (size_t)(c->nstmts + 1) * sizeof(*st));
+		st = &c->stmts[c->nstmts++];
+		st->name = xmalloc(p.stmt.len + 1);
+		memcpy(st->name, p.stmt.p, p.stmt.len);
+		st->name[p.stmt.len] = '\0';
+	} else {
+		free(st->srvname);
+		free(st->parse);
+	}
+	snprintf(srvname, sizeof(srvname), "nd%d_%u", c->pid, ++c->stmt_seq);
+	st->srvname = xstrdup(srvname);
+	len = pg_rewrite_stmt(m, n, srvname, NULL, 0, &err);
+	st->parse = xmalloc((size_t)len);
+	st->parse_len = (size_t)pg_rewrite_stmt(m, n, srvname, st->parse, (size_t)len, &err);
+	pg_server_send(c->server, st->parse, st->parse_len);
+	server_add_stmt(c->server, srvname);
+	swallow_push(c->server, false);
+	return 0;
+}
+
+/* Bind, Describe or Close naming a statement: use the server's name. */
+static int on_stmt_ref(struct pgclient *c, const char *m, size_t n)
+{
+	struct pg_err err;
+	struct pg_str name = { 0 };
+	bool close = m[0] == 'C';
+	struct stmt *st;
+
+	if (m[0] == 'B') {
+		struct pg_bind b;
+
+		if (pg_read_bind(m, n, &b, &err) < 0)
+			goto bad;
+		name = b.stmt;
+	} else {
+		struct pg_target t;
+
+		if (pg_read_target(m, n, &t, &err) < 0)
+			goto bad;
+		if (t.kind == 'S')
+			name = t.name;
+	}
+	st = name.len ? find_stmt(c, name.p, name.len) : NULL;
+	if (!st) {		/* unnamed, a portal, or unknown: the server answers */
+		pg_server_send(c->server, m, n);
+		return 0;
+	}
+	if (close) {
+		send_renamed(c, m, n, st->srvname);
+		server_drop_stmt(c->server, st->srvname);
+		free(st->name);
+		free(st->srvname);
+		free(st->parse);
+		*st = c->stmts[--c->nstmts];
+		return 0;
+	}
+	ensure_prepared(c->server, st);
+	send_renamed(c, m, n, st->srvname);
+	return 0;
+bad:
+	client_error(c, "FATAL", err.sqlstate, err.reason);
+	return -1;
+}
+
+/* One whole message of a linked client. */
+static int relay_client_msg(struct pgclient *c, const char *m, size_t n)
+{
+	if (!c->busy) {
+		c->busy = true;
+		c->tx_start_ms = uv_now(&c->w->loop);
+		atomic_fetch_add(&c->pool->shared->in_tx, 1);
+	}
+	switch (m[0]) {
+	case 'P':
+		return on_parse(c, m, n);
+	case 'B':
+	case 'D':
+	case 'C':
+		return on_stmt_ref(c, m, n);
+	case 'S':
+	case 'Q':
+		c->pending++;
+		break;
+	default:
+		break;
+	}
+	pg_server_send(c->server, m, n);
+	return 0;
+}
+
+/* May c start a transaction now? If not, it is held. */
+static bool may_start(struct pgclient *c)
+{
+	return !atomic_load(&c->pool->shared->paused);
+}
+
+static void hold(struct pgclient *c)
+{
+	uint64_t limit = c->pool->cfg->pg.query_wait_timeout_ms;
+
+	if (!c->held_counted && atomic_load(&c->pool->shared->paused)) {
+		c->held_counted = true;
+		STAT_ADD(c->pool->shared->held, 1);
+	}
+	if (c->pool->cfg->pg.failover_hold_ms > limit)
+		limit = c->pool->cfg->pg.failover_hold_ms;
+	c->wait_ms = uv_now(&c->w->loop);
+	uv_timer_start(&c->timer, wait_timeout_cb, limit, 0);
+	pg_pool_acquire(c->bucket, c);
+}
+
+/* A new generation (reload) applies from the next transaction on. */
+static void follow_reload(struct pgclient *c)
+{
+	struct wgen *g = c->w->cur;
+	int li = snapshot_listener_index(g->snap, c->link.l);
+	const struct listener_cfg *lc;
+
+	if (li < 0)
+		return;
+	lc = &g->snap->cfg->listeners[li];
+	if (!g->pg[lc->pool->index].cfg)
+		return;
+	worker_gen_release(c->w, c->gen);
+	c->gen = worker_gen_hold(c->w);
+	c->pool = &g->pg[lc->pool->index];
+	c->bucket = pg_bucket(c->pool, c->username, c->database);
+}
+
+static void client_pump(struct pgclient *c)
+{
+	while ((c->state == PC_IDLE || c->state == PC_LINKED) && !c->close_after &&
+	       gbuf_pending(&c->in) >= 5) {
+		const char *m = c->in.p + c->in.off;
+		struct pg_err err;
+		long n = pg_msg_frame(m, gbuf_pending(&c->in), PG_FRONTEND, PG_CLIENT_MSG_MAX, &err);
+
+		if (n == 0)
+			return;
+		if (n < 0) {
+			client_error(c, "FATAL", err.sqlstate, err.reason);
+			return;
+		}
+		if (m[0] == 'X') {
+			bool clean = c->state == PC_LINKED && !c->busy && c->pending == 0;
+
+			tx_end(c);
+			unlink_server(c, clean);
+			client_close(c, NULL);
+			return;
+		}
+		if (c->state == PC_LINKED && !c->busy && c->pending == 0 &&
+		    (!may_start(c) || c->server->epoch != atomic_load(&c->pool->shared->epoch))) {
+			unlink_server(c, c->server->epoch == atomic_load(&c->pool->shared->epoch));
+		}
+		if (c->state == PC_IDLE) {
+			if (c->gen != c->w->cur)
+				follow_reload(c);
+			hold(c);
+			return;		/* pg_proxy_linked continues */
+		}
+		/* Consumed first: relaying may lead to this client's next
+		 * messages being handled before it returns. The bytes stay
+		 * where they are until the next read. */
+		gbuf_consume(&c->in, (size_t)n);
+		if (relay_client_msg(c, m, (size_t)n) < 0)
+			return;
+	}
+}
+
+/* ---- server messages ------------------------------------------------------------------ */
+
+static void finish_login(struct pgclient *c, struct pgserver *s);
+
+void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
+{
+	uint64_t waited = uv_now(&c->w->loop) - c->wait_ms;
+
+	uv_timer_stop(&c->timer);
+	if (c->held_counted) {
+		c->held_counted = false;
+		if (waited * 1000 > STAT_GET(c->pool->shared->stall_us_max))
+			atomic_store(&c->pool->shared->stall_us_max, waited * 1000);
+	}
+	c->server = s;
+	c->state = PC_LINKED;
+	c->pass_left = 0;
+	if (c->bootstrap) {
+		finish_login(c, s);
+		client_pump(c);
+		return;
+	}
+	cancel_update(c, s);
+	replay_vars(c, s);
+	client_pump(c);
+}
+
+/* Handle one small server message the proxy reads; false: drop it. */
+static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m, size_t n)
+{
+	struct pg_err err;
+
+	if (s->replay_pending) {
+		if (m[0] == 'Z')
+			s->replay_pending--;
+		if (m[0] == 'E')
+			log_warn("pg pool %s: replaying a client's settings on a server failed",
+				 c->pool->cfg->name);
+		return false;
+	}
+	switch (m[0]) {
+	case '1':
+		if (s->swallow_n > 0) {
+			bool drop = s->swallow[s->swallow_head];
+
+			s->swallow_head = (s->swallow_head + 1) % (int)sizeof(s->swallow);
+			s->swallow_n--;
+			return !drop;
+		}
+		return true;
+	case 'S': {
+		struct pg_param prm;
+
+		if (pg_read_param_status(m, n, &prm, &err) == 0) {
+			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
+			pg_vars_set(&c->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
+		}
+		return true;
+	}
+	case 'Z':
+		if (pg_read_ready(m, n, &c->txstatus, &err) < 0)
+			c->txstatus = 'E';
+		if (c->pending > 0)
+			c->pending--;
+		s->swallow_n = 0;	/* after an error, queued Parses were skipped */
+		return true;
+	default:
+		return true;
+	}
+}
+
+/* After a ReadyForQuery: the transaction is over; in transaction mode the
+ * server goes back to the pool. */
+static void after_ready(struct pgclient *c)
+{
+	if (c->txstatus != 'I' || c->pending > 0)
+		return;
+	tx_end(c);
+	if (c->pool->cfg->pg.pool_mode == PG_POOL_TRANSACTION && c->server)
+		unlink_server(c, true);
+}
+
+static bool inspected(char type)
+{
+	return type == 'Z' || type == 'S' || type == '1' || type == 'K';
+}
+
+void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
+{
+	while (c->server == s && gbuf_pending(&s->in) > 0) {
+		const char *p = s->in.p + s->in.off;
+		size_t have = gbuf_pending(&s->in), take;
+		struct pg_err err;
+		long n;
+
+		if (gbuf_pending(&c->out) >= PG_OUT_HIGH) {
+			pg_server_read(s, false);	/* resumed once the client drains */
+			return;
+		}
+		if (c->pass_left > 0) {
+			take = have < c->pass_left ? have : c->pass_left;
+			client_send(c, p, take);
+			gbuf_consume(&s->in, take);
+			c->pass_left -= take;
+			continue;
+		}
+		if (have < 5)
+			return;
+		if (!inspected(p[0]) && !s->replay_pending) {
+			n = pg_msg_frame(p, 5, PG_BACKEND, UINT32_MAX, &err);
+			if (n < 0) {
+				client_error(c, "FATAL", "08P01", "the server sent a malformed message");
+				pg_server_close(s);
+				return;
+			}
+			c->pass_left = 1 + ((size_t)(uint8_t)p[1] << 24 | (size_t)(uint8_t)p[2] << 16 |
+					    (size_t)(uint8_t)p[3] << 8 | (uint8_t)p[4]);
+			continue;
+		}
+		n = pg_msg_frame(p, have, PG_BACKEND, PG_CLIENT_MSG_MAX, &err);
+		if (n == 0)
+			return;
+		if (n < 0) {
+			client_error(c, "FATAL", "08P01", "the server sent a malformed message");
+			pg_server_close(s);
+			return;
+		}
+		if (on_server_msg(c, s, p, (size_t)n))
+			client_send(c, p, (size_t)n);
+		gbuf_consume(&s->in, (size_t)n);
+		if (p[0] == 'Z' && !s->replay_pending)
+			after_ready(c);
+	}
+	if (c->server == s)
+		pg_server_read(s, true);
+	if (c->state == PC_IDLE || c->state == PC_LINKED)
+		client_pump(c);
+}
+
+void pg_proxy_server_drained(struct pgclient *c)
+{
+	ND_UNUSED(c);
+}
+
+void pg_proxy_server_gone(struct pgclient *c, struct pgserver *s)
+{
+	BUG_ON(c->server != s);
+	c->server = NULL;
+	cancel_update(c, NULL);
+	if (c->state == PC_CLOSING)
+		return;
+	c->state = PC_IDLE;
+	if (c->busy || c->pending > 0 || c->pass_left > 0) {
+		tx_end(c);
+		client_error(c, "FATAL", "08006", "the server connection was lost in the middle of a "
+			     "transaction; it was not committed unless the server finished it");
+	}
+}
+
+/* ---- login ------------------------------------------------------------------------------ */
+
+/* The client proved who it is: AuthenticationOk, then (once a server of
+ * its (user, database) is at hand, so a held login waits like a
+ * transaction) the server's parameters, our key and ReadyForQuery. */
+static void login_ok(struct pgclient *c)
+{
+	char buf[64];
+
+	c->auth = A_NONE;
+	free(c->scram);
+	c->scram = NULL;
+	client_send(c, buf, pg_build_auth_ok(buf, sizeof(buf)));
+	c->state = PC_IDLE;
+	c->bootstrap = true;
+	uv_timer_stop(&c->timer);
+	hold(c);
+}
+
+static void finish_login(struct pgclient *c, struct pgserver *s)
+{
+	char buf[1024];
+	size_t n;
+
+	c->bootstrap = false;
+	client_send(c, s->params.p + s->params.off, gbuf_pending(&s->params));
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
+		if (!c->vars.v[i] || (s->vars.v[i] && !strcmp(c->vars.v[i], s->vars.v[i])))
+			continue;
+		n = pg_build_param_status(buf, sizeof(buf), pg_tracked_params[i], c->vars.v[i]);
+		if (n <= sizeof(buf))
+			client_send(c, buf, n);
+	}
+	cancel_register(c);
+	client_send(c, buf, pg_build_key_data(buf, sizeof(buf), c->pid, c->key));
+	client_send(c, buf, pg_build_ready(buf, sizeof(buf), 'I'));
+	c->txstatus = 'I';
+	unlink_server(c, true);
+}
+
+static void auth_failed(struct pgclient *c, const char *why)
+{
+	char msg[256];
+
+	log_info("pg client %s: password authentication failed for user \"%s\": %s", c->peer,
+		 c->username, why);
+	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->username);
+	client_error(c, "FATAL", "28P01", msg);
+}
+
+static void start_auth(struct pgclient *c)
+{
+	const struct pool_cfg *pc = c->pool->cfg;
+	const char *why = NULL;
+	char buf[256];
+
+	c->user = pg_authfile_find(c->pool->auth, c->username);
+	if (pc->pg.auth_type == PG_CLIENT_AUTH_TRUST) {
+		login_ok(c);
+		return;
+	}
+	if (!c->user) {
+		auth_failed(c, "no such user in the auth file");
+		return;
+	}
+	if (pc->pg.auth_type == PG_CLIENT_AUTH_MD5 && c->user->kind != PG_SECRET_SCRAM) {
+		pg_md5_salt(c->salt);
+		c->auth = A_MD5;
+		client_send(c, buf, pg_build_auth_md5(buf, sizeof(buf), (const char *)c->salt));
+		return;
+	}
+	c->scram = xcalloc(1, sizeof(*c->scram));
+	if (pg_scram_server_init(c->scram, c->user, &why) < 0) {
+		auth_failed(c, why);
+		return;
+	}
+	c->auth = A_SCRAM_FIRST;
+	client_send(c, buf, pg_build_auth_sasl(buf, sizeof(buf), (const char *const[]){ "SCRAM-SHA-256" }, 1));
+}
+
+/* A PasswordMessage / SASL message during authentication. */
+static void auth_msg(struct pgclient *c, const char *m, size_t n)
+{
+	struct pg_err err;
+	const char *why = NULL;
+	char out[PG_SCRAM_MSG_MAX], buf[PG_SCRAM_MSG_MAX + 64];
+	int len;
+
+	if (m[0] != 'p') {
+		client_error(c, "FATAL", "08P01", "expected a password message during authentication");
+		return;
+	}
+	switch (c->auth) {
+	case A_MD5: {
+		struct pg_str pw;
+
+		if (pg_read_password(m, n, &pw, &err) < 0)
+			client_error(c, "FATAL", err.sqlstate, err.reason);
+		else if (pg_md5_verify(c->user, c->salt, pw.p, &why) < 0)
+			auth_failed(c, why);
+		else
+			login_ok(c);
+		return;
+	}
+	case A_SCRAM_FIRST: {
+		struct pg_sasl_initial si;
+
+		if (pg_read_sasl_initial(m, n, &si, &err) < 0) {
+			client_error(c, "FATAL", err.sqlstate, err.reason);
+		} else if (si.mechanism.len != 13 || memcmp(si.mechanism.p, "SCRAM-SHA-256", 13) || !si.has_data) {
+			client_error(c, "FATAL", "28000", "only SCRAM-SHA-256 is offered");
+		} else if ((len = pg_scram_server_first(c->scram, si.data.p, si.data.len, out, &why)) < 0) {
+			auth_failed(c, why);
+		} else {
+			c->auth = A_SCRAM_FINAL;
+			client_send(c, buf, pg_build_auth_sasl_continue(buf, sizeof(buf), out, (size_t)len));
+		}
+		return;
+	}
+	case A_SCRAM_FINAL: {
+		struct pg_str data;
+
+		if (pg_read_sasl_response(m, n, &data, &err) < 0) {
+			client_error(c, "FATAL", err.sqlstate, err.reason);
+		} else if ((len = pg_scram_server_final(c->scram, data.p, data.len, out, &why)) < 0) {
+			auth_failed(c, why);
+		} else {
+			client_send(c, buf, pg_build_auth_sasl_final(buf, sizeof(buf), out, (size_t)len));
+			login_ok(c);
+		}
+		return;
+	}
+	case A_NONE:
+		break;
+	}
+	client_error(c, "FATAL", "08P01", "unexpected message during authentication");
+}
+
+static void copy_str(char *dst, size_t cap, struct pg_str s)
+{
+	size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+	memcpy(dst, s.p, n);
+	dst[n] = '\0';
+}
+
+/* The first packet of the connection. Returns false once it is handled
+ * in a way that stops reading (closed, or authentication began). */
+static void on_startup(struct pgclient *c)
+{
+	struct pg_startup st;
+	struct pg_err err;
+	long n = pg_startup_frame(c->in.p + c->in.off, gbuf_pending(&c->in), &st, &err);
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		client_error(c, "FATAL", err.sqlstate, err.reason);
+		return;
+	}
+	gbuf_consume(&c->in, (size_t)n);
+	switch (st.kind) {
+	case PG_SSL_REQUEST:
+	case PG_GSSENC_REQUEST:
+		client_send(c, "N", 1);		/* no TLS yet: the client goes on in clear or gives up */
+		return;
+	case PG_CANCEL_REQUEST:
+		forward_cancel(c->w, st.cancel_pid, st.cancel_key);
+		client_close(c, NULL);
+		return;
+	case PG_STARTUP:
+		break;
+	}
+	copy_str(c->username, sizeof(c->username), st.user);
+	copy_str(c->database, sizeof(c->database), st.database);
+	copy_str(c->appname, sizeof(c->appname), st.application_name);
+	for (int i = 0; i < st.nparams; i++)
+		pg_vars_set(&c->vars, st.params[i].name.p, st.params[i].name.len,
+			    st.params[i].value.p, st.params[i].value.len);
+	if (st.user.len > PG_AUTH_USER_MAX || st.database.len > PG_AUTH_USER_MAX) {
+		client_error(c, "FATAL", "08P01", "user or database name too long");
+		return;
+	}
+	c->bucket = pg_bucket(c->pool, c->username, c->database);
+	c->state = PC_AUTH;
+	start_auth(c);
+}
+
+/* ---- reading the client ---------------------------------------------------------------- */
+
+static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct pgclient *c = h->data;
+
+	ND_UNUSED(hint);
+	if (!gbuf_reserve(&c->in, 16384, PG_CLIENT_MSG_MAX + 16384)) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	*b = uv_buf_init(c->in.p + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void client_data(struct pgclient *c)
+{
+	for (;;) {
+		size_t before = gbuf_pending(&c->in);
+
+		switch (c->state) {
+		case PC_STARTUP:
+			on_startup(c);
+			break;
+		case PC_AUTH: {
+			const char *m;
+			struct pg_err err;
+			long n = pg_msg_frame(c->in.p + c->in.off, gbuf_pending(&c->in), PG_FRONTEND,
+					      PG_SCRAM_MSG_MAX + 64, &err);
+
+			if (n < 0) {
+				client_error(c, "FATAL", err.sqlstate, err.reason);
+				return;
+			}
+			if (n == 0)
+				return;
+			m = c->in.p + c->in.off;
+			gbuf_consume(&c->in, (size_t)n);	/* before: a login goes on to the next messages */
+			auth_msg(c, m, (size_t)n);
+			break;
+		}
+		case PC_IDLE:
+		case PC_LINKED:
+			client_pump(c);
+			return;
+		default:
+			return;
+		}
+		if (c->state == PC_CLOSING || c->close_after || gbuf_pending(&c->in) == before ||
+		    gbuf_pending(&c->in) == 0)
+			return;
+	}
+}
+
+static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	struct pgclient *c = st->data;
+
+	ND_UNUSED(b);
+	if (nread == 0 || c->state == PC_CLOSING)
+		return;
+	if (nread < 0) {
+		if (nread == UV_ENOBUFS)
+			client_error(c, "FATAL", "54000", "message too large");
+		else
+			client_close(c, c->busy ? "the client left in the middle of a transaction" : NULL);
+		return;
+	}
+	c->in.len += (size_t)nread;
+	if (c->close_after)
+		return;
+	client_data(c);
+}
+
+static void startup_timeout_cb(uv_timer_t *t)
+{
+	struct pgclient *c = t->data;
+
+	client_error(c, "FATAL", "08006", "startup and authentication took longer than header_timeout");
+}
+
+/* ---- stop, sweep, accept ---------------------------------------------------------------- */
+
+static void client_on_stop(struct client_link *l, enum stop_phase phase)
+{
+	struct pgclient *c = container_of(l, struct pgclient, link);
+	bool idle = (c->state == PC_IDLE || c->state == PC_STARTUP || c->state == PC_AUTH) && !c->busy;
+
+	if (phase == STOP_DEADLINE || (phase == STOP_GRACE_OVER && idle)) {
+		if (c->state == PC_IDLE || c->state == PC_LINKED)
+			client_error(c, "FATAL", "57P01", "nodown is shutting down");
+		else
+			client_close(c, NULL);
+	}
+}
+
+/* Pool state changed (switchover ended, primary found): waiters retry. */
+static void client_on_sweep(struct client_link *l)
+{
+	struct pgclient *c = container_of(l, struct pgclient, link);
+
+	if (c->state == PC_LINKED && !c->busy && c->pending == 0 && c->server &&
+	    c->server->epoch != atomic_load(&c->pool->shared->epoch))
+		unlink_server(c, false);	/* session mode: reconnect to the new primary on next use */
+}
+
+static void peer_address(struct pgclient *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	strcpy(c->peer, "-");
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
+}
+
+static void refused_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void pg_accept(struct wlistener *wl)
+{
+	struct worker *w = wl->w;
+	struct listener *l = wl->l;
+	const struct listener_cfg *lc = wl->cfg;
+	struct pgclient *c;
+
+	if (atomic_fetch_add(&l->active, 1) >= lc->max_connections || w->stopping) {
+		uv_tcp_t *t = xmalloc(sizeof(*t));
+
+		atomic_fetch_sub(&l->active, 1);
+		atomic_fetch_add(&l->refused, 1);
+		uv_tcp_init(&w->loop, t);
+		if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
+			log_warn("listener '%s' is at max_connections (%d); closing a new connection",
+				 lc->name, lc->max_connections);
+		uv_close((uv_handle_t *)t, refused_closed_cb);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->gen = worker_gen_hold(w);
+	c->pool = &c->gen->pg[lc->pool->index];
+	c->state = PC_STARTUP;
+	list_init(&c->wait_node);
+	uv_tcp_init(&w->loop, &c->tcp);
+	uv_timer_init(&w->loop, &c->timer);
+	c->tcp.data = c->timer.data = c->wreq.data = c;
+	c->link.l = listener_ref(l);
+	c->link.on_stop = client_on_stop;
+	c->link.on_sweep = client_on_sweep;
+	list_append(&w->clients, &c->link.node);
+	w->nclients++;
+	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {
+		client_close(c, NULL);
+		return;
+	}
+	atomic_fetch_add(&l->accepted, 1);
+	uv_tcp_nodelay(&c->tcp, 1);
+	peer_address(c);
+	uv_timer_start(&c->timer, startup_timeout_cb, lc->header_timeout_ms, 0);
+	uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+}
+
+const struct proto_ops pg_proto_ops = {
+	.accept = pg_accept,
+	.gen_init = pg_gen_init,
+	.gen_free = pg_gen_free,
+	.worker_close = pg_worker_close,
+	.worker_sweep = pg_worker_sweep,
+	.health_apply = pg_health_apply,
+	.health_stop = pg_health_stop,
+};
