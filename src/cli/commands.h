@@ -13,6 +13,9 @@ int cmd_ready(int argc, char **argv);
 int cmd_maint(int argc, char **argv);
 int cmd_weight(int argc, char **argv);
 
+extern const char switchover_usage[];
+int cmd_switchover(int argc, char **argv);
+
 extern const char reload_usage[];
 int cmd_reload(int argc, char **argv);
 

@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "../pg/switchover.h"
 #include "http/parse.h"
 
 #define ADMIN_MAX_HEAD 8192
@@ -57,8 +58,11 @@ static json_t *backend_json(struct daemon *d, int p, int b)
 	for (int k = 0; k < 6; k++)
 		json_object_set_new(resp, class_names[k],
 				    json_integer((json_int_t)STAT_GET(st->responses[k])));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
+	static const char *const roles[] = { "unknown", "primary", "standby" };
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
 			 "name", bc->name, "address", bc->address,
+			 "role", roles[STAT_GET(st->role)],
 			 "state", backend_state_name(st),
 			 "health", STAT_GET(st->health) == HEALTH_UP ? "up" : "down",
 			 "state_source", STAT_GET(st->health) == HEALTH_DOWN ? "health" :
@@ -99,10 +103,22 @@ char *admin_status_json(struct daemon *d)
 
 		for (int b = 0; b < pc->nbackends; b++)
 			json_array_append_new(bs, backend_json(d, i, b));
-		json_array_append_new(ps, json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
+		json_t *pj = json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
 			"protocol", config_proto_name(pc->protocol),
 			"balance", pc->balance == BALANCE_LEAST_CONN ? "least_conn" : "round_robin",
-			"backends", bs));
+			"backends", bs);
+
+		if (pc->protocol == PROTO_PG) {
+			struct pool_live *pl = d->snap->pools[i];
+			json_t *sw = pg_switchover_json(d, pc->name);
+
+			json_object_set_new(pj, "pool_mode", json_string(pc->pg.pool_mode == PG_POOL_SESSION ?
+									"session" : "transaction"));
+			json_object_set_new(pj, "paused", json_boolean(atomic_load(&pl->paused)));
+			json_object_set_new(pj, "transactions", json_integer(atomic_load(&pl->in_tx)));
+			json_object_set_new(pj, "switchover", sw ? sw : json_null());
+		}
+		json_array_append_new(ps, pj);
 	}
 	json_object_set_new(root, "listeners", ls);
 	json_object_set_new(root, "pools", ps);
@@ -260,6 +276,56 @@ static void route_backend(struct admin_conn *ac, char *path)
 	respond_json(ac, backend_json(d, p, b));
 }
 
+/*
+ * POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one
+ * (202); GET /pools/POOL/switchover: the running or last one's report.
+ */
+static void route_switchover(struct admin_conn *ac, char *path, bool post)
+{
+	char *pool = path + strlen("/pools/"), *rest = strstr(pool, "/switchover"), *q, *to = NULL;
+	uint64_t pause_ms = 0;
+	const char *why;
+	json_t *j;
+
+	*rest = '\0';
+	rest += strlen("/switchover");
+	q = *rest == '?' ? rest + 1 : NULL;
+	if (*rest && *rest != '?') {
+		respond_error(ac, 404, "Not Found", "expected /pools/POOL/switchover");
+		return;
+	}
+	for (char *kv = q ? strtok(q, "&") : NULL; kv; kv = strtok(NULL, "&")) {
+		if (!strncmp(kv, "to=", 3))
+			to = kv + 3;
+		else if (!strncmp(kv, "pause_timeout=", 14) && config_parse_duration(kv + 14, &pause_ms) == 0)
+			continue;
+		else {
+			respond_error(ac, 400, "Bad Request", "parameters: to=BACKEND, pause_timeout=DURATION");
+			return;
+		}
+	}
+	if (!post) {
+		j = pg_switchover_json(ac->a->d, pool);
+		if (!j)
+			respond_error(ac, 404, "Not Found", "no switchover of this pool since nodown started");
+		else
+			respond_json(ac, j);
+		return;
+	}
+	if (!to || !*to) {
+		respond_error(ac, 400, "Bad Request", "POST /pools/POOL/switchover?to=BACKEND");
+		return;
+	}
+	if (pg_switchover_start(ac->a->d, pool, to, pause_ms, &why) < 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
+		respond_error(ac, 409, "Conflict", msg);
+		return;
+	}
+	respond_json_status(ac, 202, "Accepted", pg_switchover_json(ac->a->d, pool));
+}
+
 /* POST /reload: 200 with a summary, or 400 with every reason it was refused. */
 static void route_reload(struct admin_conn *ac)
 {
@@ -309,6 +375,10 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 			route_reload(ac);
 		return;
 	}
+	if (!strncmp(path, "/pools/", 7) && strstr(path, "/switchover")) {
+		route_switchover(ac, path, http_span_is(p, h->method, "post"));
+		return;
+	}
 	if (!strncmp(path, "/pools/", 7)) {
 		if (!http_span_is(p, h->method, "post")) {
 			respond_error(ac, 405, "Method Not Allowed", "backend actions take POST");
@@ -333,7 +403,8 @@ static void route(struct admin_conn *ac, const char *p, const struct http_head *
 		return;
 	}
 	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
-		      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}");
+		      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
+		      "GET|POST /pools/POOL/switchover[?to=BACKEND]");
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)

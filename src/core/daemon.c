@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proto.h"
 #include "state.h"
+#include "../pg/switchover.h"
 
 static int write_pid_file(const char *path)
 {
@@ -146,6 +147,7 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
 	PROTO_EACH(health_stop, d);
+	pg_switchover_stop_all(d);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -298,6 +300,11 @@ int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 
 	if (d->stop_signals > 0) {
 		errlist_add(errs, d->cfg->path, 0, 0, "nodown is stopping; nothing to reload");
+		d->reloads[0]++;
+		return -1;
+	}
+	if (pg_switchover_running(d)) {
+		errlist_add(errs, d->cfg->path, 0, 0, "a switchover is running; reload once it is over");
 		d->reloads[0]++;
 		return -1;
 	}

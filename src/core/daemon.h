@@ -14,6 +14,7 @@
 
 struct hcheck;
 struct pgcheck;
+struct pg_switchover;
 
 struct daemon {
 	struct snapshot *snap;		/* what is served now; one reference */
@@ -33,6 +34,7 @@ struct daemon {
 	int nchecks;
 	struct pgcheck **pgchecks;	/* owned by pg/health.c */
 	int npgchecks;
+	struct pg_switchover *switchovers;	/* owned by pg/switchover.c: running or last, per pool */
 };
 
 /*

@@ -29,8 +29,10 @@ struct pgcheck {
 	const char *be;			/* backend name, from the same */
 	struct backend_live *live;	/* a reference */
 	struct pool_live *plive;	/* a reference */
+	int pidx, bidx;			/* where it is in the current snapshot */
 	int ok_streak, fail_streak;
 	bool stopped;
+	bool warned;			/* said it is a second primary */
 };
 
 static const char *const role_names[] = { "unknown", "primary", "standby" };
@@ -58,6 +60,20 @@ static void set_role(struct pgcheck *c, int role)
 
 	if (old == role || atomic_load(&c->plive->switching))
 		return;
+	for (int b = 0; role == ROLE_PRIMARY && b < c->pool->nbackends; b++) {
+		if (b != c->bidx && STAT_GET(c->d->live[c->pidx][b]->role) == ROLE_PRIMARY) {
+			if (old != ROLE_UNKNOWN || !c->warned)
+				log_error("backend %s/%s also says it is a primary while %s is; it gets "
+					  "no connections (fence it: a switchover without fence_command "
+					  "leaves the old primary up)", c->pool->name, c->be,
+					  c->pool->backends[b].name);
+			c->warned = true;
+			role = ROLE_UNKNOWN;
+			if (old == role)
+				return;
+		}
+	}
+	c->warned = false;
 	atomic_store(&c->live->role, role);
 	log_info("backend %s/%s: role %s -> %s (health check)", c->pool->name, c->be,
 		 role_names[old], role_names[role]);
@@ -154,6 +170,8 @@ void pg_health_apply(struct daemon *d)
 			c->be = pc->backends[b].name;
 			c->live = backend_live_ref(d->live[p][b]);
 			c->plive = pool_live_ref(d->snap->pools[p]);
+			c->pidx = p;
+			c->bidx = b;
 			c->mon = xmalloc(sizeof(*c->mon));
 			pg_mon_init(c->mon, d->loop, &pc->backends[b].addr,
 				    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);

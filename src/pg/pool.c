@@ -119,18 +119,29 @@ void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
 	}
 }
 
+/* An idle server of b to close (all, or no longer on the primary), or NULL. */
+static struct pgserver *stale_idle(struct pg_wpool *p, struct pgbucket *b, bool all)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &b->idle) {
+		struct pgserver *s = container_of(pos, struct pgserver, node);
+
+		if (all || s->epoch != atomic_load(&p->shared->epoch) ||
+		    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY)
+			return s;
+	}
+	return NULL;
+}
+
+/* One at a time: closing a server wakes waiters, who may take idle ones. */
 static void close_idle(struct pg_wpool *p, bool all)
 {
 	for (struct pgbucket *b = p->buckets; b; b = b->next) {
-		struct list *pos, *tmp;
+		struct pgserver *s;
 
-		list_for_each_safe(pos, tmp, &b->idle) {
-			struct pgserver *s = container_of(pos, struct pgserver, node);
-
-			if (all || s->epoch != atomic_load(&p->shared->epoch) ||
-			    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY)
-				pg_server_close(s);
-		}
+		while ((s = stale_idle(p, b, all)))
+			pg_server_close(s);
 	}
 }
 

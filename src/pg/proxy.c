@@ -837,11 +837,14 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 			pg_server_close(s);
 			return;
 		}
-		if (on_server_msg(c, s, p, (size_t)n))
+		if (on_server_msg(c, s, p, (size_t)n)) {
 			client_send(c, p, (size_t)n);
-		gbuf_consume(&s->in, (size_t)n);
-		if (p[0] == 'Z' && !s->replay_pending)
-			after_ready(c);
+			gbuf_consume(&s->in, (size_t)n);
+			if (p[0] == 'Z')	/* the client's, not one of a replayed SET */
+				after_ready(c);
+		} else {
+			gbuf_consume(&s->in, (size_t)n);
+		}
 	}
 	if (c->server == s)
 		pg_server_read(s, true);

@@ -1,0 +1,525 @@
+/*
+ * switchover.c - move a pg pool's primary to one of its standbys with no
+ * failed client and no lost commit.
+ *
+ * Owns: struct pg_switchover, one per pool (the running or last one), and
+ *       while it runs the `paused`/`switching` words of its pool and the
+ *       roles of its backends.
+ * Steps (each logged, timed and shown by GET /pools/P/switchover):
+ *   check     the target streams from the current primary
+ *   pause     no transaction starts (workers hold clients at their first
+ *             message, and new logins); wait for those in flight to end,
+ *             at most pause_timeout, else abort naming who blocked
+ *   lsn       the old primary's WAL position, pg_current_wal_lsn()
+ *   fence     fence_command, if any (e.g. a fast shutdown, which also
+ *             ships the last WAL to the standbys)
+ *   catchup   the target has replayed up to that position
+ *   promote   promote_command, or SELECT pg_promote(false) (verify polls)
+ *   verify    the target is out of recovery and at or past the position
+ *   repoint   roles swapped, primary epoch bumped (servers to the old
+ *             primary are closed, sessions reconnect on next use with
+ *             their settings and prepared statements), clients released
+ * Invariants: nothing is released onto the new primary before verify
+ *             passed; an abort before fence releases clients onto the old
+ *             primary, untouched.
+ * Runs on: the control thread's loop.
+ */
+#include "switchover.h"
+
+#include <signal.h>
+
+#include "../core/daemon.h"
+#include "../core/log.h"
+#include "monitor.h"
+
+enum sw_step { SW_CHECK, SW_PAUSE, SW_LSN, SW_FENCE, SW_CATCHUP, SW_PROMOTE, SW_VERIFY,
+	       SW_REPOINT, SW_DONE, SW_ABORTED, SW_FAILED };
+
+static const char *const step_names[] = { "check", "pause", "lsn", "fence", "catchup", "promote",
+					  "verify", "repoint", "done", "aborted", "failed" };
+
+struct pg_switchover {
+	struct pg_switchover *next;	/* the daemon's list */
+	struct daemon *d;
+	char pool[64], from[64], to[64];
+	const struct pool_cfg *pc;	/* of the snapshot it started on (reloads wait) */
+	struct pool_live *pl;		/* a reference */
+	struct backend_live *from_live, *to_live;	/* references */
+	int from_port;
+	struct pg_mon *old_mon, *new_mon;	/* owned */
+	enum sw_step step;
+	uint64_t started_ms, step_ms, pause_ms, resume_ms;
+	uint64_t pause_timeout_ms;
+	uv_timer_t timer;
+	uv_process_t proc;
+	bool proc_running;
+	char lsn[64], new_lsn[64];
+	char detail[512];		/* why it aborted or failed */
+	json_t *steps;			/* [{step, ms, detail}] */
+	unsigned long long held_before;
+};
+
+static void step_to(struct pg_switchover *s, enum sw_step next, const char *detail);
+
+static uint64_t now_ms(struct pg_switchover *s)
+{
+	return uv_now(s->d->loop);
+}
+
+static struct pg_switchover *find(struct daemon *d, const char *pool)
+{
+	for (struct pg_switchover *s = d->switchovers; s; s = s->next)
+		if (!strcmp(s->pool, pool))
+			return s;
+	return NULL;
+}
+
+static bool running(const struct pg_switchover *s)
+{
+	return s->step < SW_DONE;
+}
+
+static void sweep_workers(struct daemon *d)
+{
+	for (int i = 0; i < d->cfg->workers; i++)
+		worker_sweep(&d->workers[i]);
+}
+
+/* Clients go again: onto whichever primary the roles now say. */
+static void release(struct pg_switchover *s)
+{
+	if (!s->resume_ms && s->pause_ms) {
+		uint64_t stall = (now_ms(s) - s->pause_ms) * 1000;
+
+		s->resume_ms = now_ms(s);
+		if (stall > STAT_GET(s->pl->stall_us_max))
+			atomic_store(&s->pl->stall_us_max, stall);
+	}
+	atomic_store(&s->pl->switching, false);
+	atomic_store(&s->pl->paused, false);
+	sweep_workers(s->d);
+}
+
+/* ---- steps --------------------------------------------------------------------------- */
+
+static void query(struct pg_switchover *s, struct pg_mon *m, const char *sql, pg_mon_cb cb)
+{
+	pg_mon_query(m, sql, s->pc->pg.promote_timeout_ms, cb, s);
+}
+
+static void abort_or_fail(struct pg_switchover *s, bool after_fence, const char *fmt, const char *what)
+{
+	snprintf(s->detail, sizeof(s->detail), fmt, what);
+	step_to(s, after_fence ? SW_FAILED : SW_ABORTED, s->detail);
+}
+
+static void check_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+	char want[64];
+
+	ND_UNUSED(m);
+	snprintf(want, sizeof(want), "streaming %d", s->from_port);
+	if (status < 0) {
+		abort_or_fail(s, false, "cannot ask the target about replication: %s", value);
+		return;
+	}
+	if (strcmp(value, want)) {
+		snprintf(s->detail, sizeof(s->detail), "%s is not a streaming standby of %s (its WAL "
+			 "receiver says '%s', expected '%s')", s->to, s->from, value[0] ? value : "none", want);
+		step_to(s, SW_ABORTED, s->detail);
+		return;
+	}
+	step_to(s, SW_PAUSE, NULL);
+}
+
+static void blockers_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	snprintf(s->detail, sizeof(s->detail), "transactions still open after pause_timeout (%llums): %s",
+		 (unsigned long long)s->pause_timeout_ms,
+		 status == 0 && value[0] ? value : "(could not list them)");
+	step_to(s, SW_ABORTED, s->detail);
+}
+
+static void pause_poll_cb(uv_timer_t *t)
+{
+	struct pg_switchover *s = t->data;
+
+	if (atomic_load(&s->pl->in_tx) == 0) {
+		step_to(s, SW_LSN, NULL);
+		return;
+	}
+	if (now_ms(s) - s->step_ms >= s->pause_timeout_ms) {
+		query(s, s->old_mon,
+		      "SELECT string_agg(usename || ' application_name=' || coalesce(application_name, '') || "
+		      "' in a transaction for ' || date_trunc('milliseconds', now() - xact_start)::text, '; ') "
+		      "FROM pg_stat_activity WHERE backend_type = 'client backend' AND xact_start IS NOT NULL "
+		      "AND pid <> pg_backend_pid()", blockers_cb);
+		return;
+	}
+	uv_timer_start(&s->timer, pause_poll_cb, 1, 0);
+}
+
+static void lsn_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	if (status < 0) {
+		abort_or_fail(s, false, "cannot read the old primary's WAL position: %s", value);
+		return;
+	}
+	snprintf(s->lsn, sizeof(s->lsn), "%s", value);
+	step_to(s, SW_FENCE, NULL);
+}
+
+static void proc_closed_cb(uv_handle_t *h)
+{
+	struct pg_switchover *s = h->data;
+
+	s->proc_running = false;
+}
+
+static void fence_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+	struct pg_switchover *s = p->data;
+	char why[128];
+
+	uv_close((uv_handle_t *)p, proc_closed_cb);
+	if (status != 0 || sig != 0) {
+		snprintf(why, sizeof(why), "exited with %s %d", sig ? "signal" : "status", sig ? sig : (int)status);
+		/* a fence that failed may have half-done its work: say so */
+		abort_or_fail(s, true, s->step == SW_FENCE ?
+			      "fence_command failed (%s): check the old primary" :
+			      "promote_command failed (%s)", why);
+		return;
+	}
+	step_to(s, s->step == SW_FENCE ? SW_CATCHUP : SW_VERIFY, NULL);
+}
+
+/* Run cmd through /bin/sh with the switchover's facts in the environment. */
+static int run_command(struct pg_switchover *s, const char *cmd)
+{
+	char e_pool[128], e_old[160], e_new[160], e_lsn[100];
+	char *args[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	char *env[] = { e_pool, e_old, e_new, e_lsn, "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	uv_process_options_t o = { 0 };
+	int r;
+
+	snprintf(e_pool, sizeof(e_pool), "NODOWN_POOL=%s", s->pool);
+	snprintf(e_old, sizeof(e_old), "NODOWN_OLD_PRIMARY=%s", s->pc->backends[0].address);
+	for (int i = 0; i < s->pc->nbackends; i++) {
+		if (!strcmp(s->pc->backends[i].name, s->from))
+			snprintf(e_old, sizeof(e_old), "NODOWN_OLD_PRIMARY=%s", s->pc->backends[i].address);
+		if (!strcmp(s->pc->backends[i].name, s->to))
+			snprintf(e_new, sizeof(e_new), "NODOWN_NEW_PRIMARY=%s", s->pc->backends[i].address);
+	}
+	snprintf(e_lsn, sizeof(e_lsn), "NODOWN_LSN=%s", s->lsn);
+	o.file = args[0];
+	o.args = args;
+	o.env = env;
+	o.exit_cb = fence_exit_cb;
+	o.stdio_count = 0;
+	s->proc.data = s;
+	r = uv_spawn(s->d->loop, &s->proc, &o);
+	if (r == 0)
+		s->proc_running = true;
+	return r;
+}
+
+static void catchup_cb(struct pg_mon *m, int status, const char *value, void *arg);
+
+static void catchup_poll_cb(uv_timer_t *t)
+{
+	struct pg_switchover *s = t->data;
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn", s->lsn);
+	query(s, s->new_mon, sql, catchup_cb);
+}
+
+static void catchup_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	if (status == 0 && !strcmp(value, "t")) {
+		step_to(s, SW_PROMOTE, NULL);
+		return;
+	}
+	if (status < 0 || now_ms(s) - s->step_ms >= s->pc->pg.promote_timeout_ms) {
+		abort_or_fail(s, s->pc->pg.fence_command != NULL,
+			      "the target did not replay up to the old primary's position in time: %s",
+			      status < 0 ? value : "promote_timeout reached");
+		return;
+	}
+	uv_timer_start(&s->timer, catchup_poll_cb, 2, 0);
+}
+
+static void promote_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	if (status < 0 || strcmp(value, "t")) {
+		abort_or_fail(s, true, "pg_promote() on the target failed: %s", status < 0 ? value : "returned false");
+		return;
+	}
+	step_to(s, SW_VERIFY, NULL);
+}
+
+static void verify_lsn_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	if (status < 0 || strcmp(value, "t")) {
+		abort_or_fail(s, true, "the new primary is behind the old one's position: %s "
+			      "(writes are not sent to it; clients wait for failover_hold)",
+			      status < 0 ? value : s->lsn);
+		return;
+	}
+	step_to(s, SW_REPOINT, NULL);
+}
+
+static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg);
+
+static void verify_poll_cb(uv_timer_t *t)
+{
+	struct pg_switchover *s = t->data;
+
+	query(s, s->new_mon, "SELECT pg_is_in_recovery()", verify_cb);
+}
+
+static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+	char sql[160];
+
+	ND_UNUSED(m);
+	if (status == 0 && !strcmp(value, "f")) {
+		snprintf(sql, sizeof(sql), "SELECT pg_current_wal_lsn() >= '%s'::pg_lsn", s->lsn);
+		query(s, s->new_mon, sql, verify_lsn_cb);
+		return;
+	}
+	if (now_ms(s) - s->step_ms >= s->pc->pg.promote_timeout_ms) {
+		abort_or_fail(s, true, "the target is still in recovery after promote_timeout%s", "");
+		return;
+	}
+	uv_timer_start(&s->timer, verify_poll_cb, 2, 0);
+}
+
+static void record(struct pg_switchover *s, enum sw_step done, const char *detail)
+{
+	json_array_append_new(s->steps, json_pack("{s:s, s:I, s:s?}", "step", step_names[done],
+						  "ms", (json_int_t)(now_ms(s) - s->step_ms),
+						  "detail", detail));
+}
+
+static void step_to(struct pg_switchover *s, enum sw_step next, const char *detail)
+{
+	const struct pg_pool_cfg *pg = &s->pc->pg;
+
+	record(s, s->step, next >= SW_ABORTED ? NULL : detail);
+	log_info("switchover %s %s -> %s: %s done (%llums)%s%s", s->pool, s->from, s->to,
+		 step_names[s->step], (unsigned long long)(now_ms(s) - s->step_ms),
+		 next >= SW_ABORTED ? "; " : "", next >= SW_ABORTED ? step_names[next] : "");
+	s->step = next;
+	s->step_ms = now_ms(s);
+	switch (next) {
+	case SW_CHECK:
+		return;
+	case SW_PAUSE:
+		s->held_before = STAT_GET(s->pl->held);
+		s->pause_ms = now_ms(s);
+		atomic_store(&s->pl->switching, true);
+		atomic_store(&s->pl->paused, true);
+		uv_timer_start(&s->timer, pause_poll_cb, 0, 0);
+		return;
+	case SW_LSN:
+		query(s, s->old_mon, "SELECT pg_current_wal_lsn()", lsn_cb);
+		return;
+	case SW_FENCE:
+		if (!pg->fence_command) {
+			step_to(s, SW_CATCHUP, "no fence_command: nodown holds every client, the old primary stays up");
+			return;
+		}
+		if (run_command(s, pg->fence_command) < 0)
+			abort_or_fail(s, false, "cannot run fence_command%s", "");
+		return;
+	case SW_CATCHUP:
+		catchup_poll_cb(&s->timer);
+		return;
+	case SW_PROMOTE:
+		if (pg->promote_command) {
+			if (run_command(s, pg->promote_command) < 0)
+				abort_or_fail(s, true, "cannot run promote_command%s", "");
+			return;
+		}
+		query(s, s->new_mon, "SELECT pg_promote(false)", promote_cb);
+		return;
+	case SW_VERIFY:
+		verify_poll_cb(&s->timer);
+		return;
+	case SW_REPOINT:
+		atomic_store(&s->from_live->role, ROLE_UNKNOWN);
+		atomic_store(&s->to_live->role, ROLE_PRIMARY);
+		atomic_fetch_add(&s->pl->epoch, 1);
+		release(s);
+		STAT_ADD(s->pl->switchovers, 1);
+		step_to(s, SW_DONE, NULL);
+		return;
+	case SW_DONE:
+		log_info("switchover %s: %s is the primary; clients were held %llums",
+			 s->pool, s->to, (unsigned long long)(s->resume_ms - s->pause_ms));
+		return;
+	case SW_ABORTED:
+	case SW_FAILED:
+		uv_timer_stop(&s->timer);
+		STAT_ADD(s->pl->switchovers_aborted, 1);
+		log_warn("switchover %s %s -> %s %s: %s", s->pool, s->from, s->to, step_names[next],
+			 detail ? detail : "");
+		/* Aborted: onto the old primary, untouched. Failed (after the
+		 * fence or promotion began): roles as health checks now find them. */
+		release(s);
+		return;
+	}
+}
+
+/* ---- API ------------------------------------------------------------------------------ */
+
+static void sw_timer_closed_cb(uv_handle_t *h)
+{
+	struct pg_switchover *s = h->data;
+
+	json_decref(s->steps);
+	pool_live_unref(s->pl);
+	backend_live_unref(s->from_live);
+	backend_live_unref(s->to_live);
+	free(s);
+}
+
+static void sw_free(struct pg_switchover *s)
+{
+	pg_mon_free(s->old_mon);
+	pg_mon_free(s->new_mon);
+	if (s->proc_running)
+		uv_process_kill(&s->proc, SIGKILL);
+	uv_close((uv_handle_t *)&s->timer, sw_timer_closed_cb);
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port :
+					       ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
+			uint64_t pause_timeout_ms, const char **why)
+{
+	const struct config *c = d->cfg;
+	struct pg_switchover *s, **pp;
+	const struct pool_cfg *pc = NULL;
+	int p, from = -1, to = -1;
+
+	for (p = 0; p < c->npools && strcmp(c->pools[p].name, pool); p++)
+		;
+	if (p == c->npools)
+		return *why = "no such pool", -1;
+	pc = &c->pools[p];
+	if (pc->protocol != PROTO_PG)
+		return *why = "switchover applies to pg pools", -1;
+	for (int b = 0; b < pc->nbackends; b++) {
+		if (!strcmp(pc->backends[b].name, target))
+			to = b;
+		if (STAT_GET(d->live[p][b]->role) == ROLE_PRIMARY)
+			from = b;
+	}
+	if (to < 0)
+		return *why = "no such backend in this pool", -1;
+	if (from < 0)
+		return *why = "no primary is known in this pool (see 'nodown status')", -1;
+	if (from == to)
+		return *why = "the target is already the primary", -1;
+	if (STAT_GET(d->live[p][to]->role) != ROLE_STANDBY || !backend_usable(d->live[p][to]))
+		return *why = "the target is not a healthy standby (see 'nodown status')", -1;
+	s = find(d, pool);
+	if (s && running(s))
+		return *why = "a switchover of this pool is already running", -1;
+	for (pp = &d->switchovers; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			sw_free(s);
+			break;
+		}
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->d = d;
+	s->pc = pc;
+	snprintf(s->pool, sizeof(s->pool), "%s", pool);
+	snprintf(s->from, sizeof(s->from), "%s", pc->backends[from].name);
+	snprintf(s->to, sizeof(s->to), "%s", target);
+	s->pl = pool_live_ref(d->snap->pools[p]);
+	s->from_live = backend_live_ref(d->live[p][from]);
+	s->to_live = backend_live_ref(d->live[p][to]);
+	s->from_port = port_of(&pc->backends[from].addr);
+	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : pc->pg.pause_timeout_ms;
+	s->steps = json_array();
+	s->old_mon = xmalloc(sizeof(*s->old_mon));
+	s->new_mon = xmalloc(sizeof(*s->new_mon));
+	pg_mon_init(s->old_mon, d->loop, &pc->backends[from].addr,
+		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+	pg_mon_init(s->new_mon, d->loop, &pc->backends[to].addr,
+		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+	uv_timer_init(d->loop, &s->timer);
+	s->timer.data = s;
+	s->started_ms = s->step_ms = now_ms(s);
+	s->step = SW_CHECK;
+	s->next = d->switchovers;
+	d->switchovers = s;
+	log_info("switchover %s: %s -> %s starting", pool, s->from, s->to);
+	query(s, s->new_mon, "SELECT status || ' ' || coalesce(sender_port::text, '') FROM pg_stat_wal_receiver",
+	      check_cb);
+	return 0;
+}
+
+json_t *pg_switchover_json(struct daemon *d, const char *pool)
+{
+	struct pg_switchover *s = find(d, pool);
+
+	if (!s)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:s, s:s?, s:I, s:I, s:I, s:s?}",
+			 "pool", s->pool, "from", s->from, "to", s->to,
+			 "state", running(s) ? "running" : step_names[s->step], "running", running(s),
+			 "steps", s->steps, "step", step_names[s->step],
+			 "lsn", s->lsn[0] ? s->lsn : NULL,
+			 "stall_ms", (json_int_t)(s->resume_ms && s->pause_ms ? s->resume_ms - s->pause_ms :
+						 s->pause_ms && running(s) ? now_ms(s) - s->pause_ms : 0),
+			 "held_clients", (json_int_t)(STAT_GET(s->pl->held) - s->held_before),
+			 "elapsed_ms", (json_int_t)((running(s) ? now_ms(s) : s->step_ms) - s->started_ms),
+			 "error", s->detail[0] ? s->detail : NULL);
+}
+
+bool pg_switchover_running(struct daemon *d)
+{
+	for (struct pg_switchover *s = d->switchovers; s; s = s->next)
+		if (running(s))
+			return true;
+	return false;
+}
+
+void pg_switchover_stop_all(struct daemon *d)
+{
+	while (d->switchovers) {
+		struct pg_switchover *s = d->switchovers;
+
+		d->switchovers = s->next;
+		if (running(s) && s->step < SW_FENCE)
+			release(s);
+		sw_free(s);
+	}
+}

@@ -1,0 +1,32 @@
+/*
+ * switchover.h - planned primary switchover of a pg pool (control thread).
+ */
+#ifndef ND_PG_SWITCHOVER_H
+#define ND_PG_SWITCHOVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon;
+
+/*
+ * Start moving pool `pool`'s primary to backend `target` (names). Returns
+ * 0, or -1 with *why (unknown names, not a pg pool, one already running,
+ * no primary known, the target is the primary). The checks that need the
+ * servers (is the target a streaming standby of the primary?) run as the
+ * first step. pause_timeout_ms 0: the pool's pause_timeout.
+ */
+int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
+			uint64_t pause_timeout_ms, const char **why);
+
+/* The running or last switchover of pool, as JSON (NULL if none yet). */
+json_t *pg_switchover_json(struct daemon *d, const char *pool);
+
+/* Is a switchover of any pool running? */
+bool pg_switchover_running(struct daemon *d);
+
+/* The daemon stops: abandon running switchovers (held clients resume). */
+void pg_switchover_stop_all(struct daemon *d);
+
+#endif
