@@ -1,0 +1,260 @@
+"""PostgreSQL through nodown (protocol: pg) against a real primary and
+streaming standby: logins, pooling, prepared statements, cancel, bad
+input, and the switchover that costs no client an error and loses no
+commit, in transaction and in session mode."""
+import json
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, run_cli, wait_for
+
+psycopg = pytest.importorskip("psycopg")
+
+
+def pg_config(tmp_path, cluster, mode="transaction", pool=None, workers=2):
+    pool_cfg = {"name": "main", "protocol": "pg", "pool_mode": mode, "pool_size": 20,
+                "auth_file": str(cluster.auth_file), "monitor_user": "postgres",
+                "health": {"interval": "200ms", "timeout": "1s"},
+                "backends": [{"name": "pg1", "address": f"127.0.0.1:{cluster.port_of('pg1')}"},
+                             {"name": "pg2", "address": f"127.0.0.1:{cluster.port_of('pg2')}"}]}
+    pool_cfg.update(pool or {})
+    return {
+        "workers": workers,
+        "admin": {"socket": str(tmp_path / "nd.sock")},
+        "shutdown_timeout": "5s",
+        "shutdown_idle_grace": "200ms",
+        "log": {"access": "off", "error": str(tmp_path / "nd-error.log")},
+        "listeners": [{"name": "db", "protocol": "pg", "bind": f"127.0.0.1:{free_port()}",
+                       "pool": "main"}],
+        "pools": [pool_cfg],
+    }
+
+
+def dsn(nd, user="app", password=None, db="app"):
+    pw = password or {"app": "app-secret", "postgres": "postgres-secret"}.get(user, "x")
+    return f"host=127.0.0.1 port={nd.port} user={user} password={pw} dbname={db} connect_timeout=5"
+
+
+def start(nodown, tmp_path, cluster, **kw):
+    nd = nodown(pg_config(tmp_path, cluster, **kw))
+    # the primary is found by the first health check
+    assert wait_for(lambda: _roles(nd) == {"pg1": "primary", "pg2": "standby"}, timeout=5), _roles(nd)
+    return nd
+
+
+def _status(nd):
+    r = run_cli("status", "--json", "--socket", nd.cfg["admin"]["socket"])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _roles(nd):
+    return {b["name"]: b["role"] for b in _status(nd)["pools"][0]["backends"]}
+
+
+def test_query_pooling_and_parameters(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+        assert conn.info.parameter_status("server_version").startswith("15")
+        conn.execute("SET application_name = 'billing'")
+        conns = {conn.execute("SELECT pg_backend_pid()").fetchone()[0] for _ in range(20)}
+        # transaction pooling: the client's setting follows it to any server
+        assert conn.execute("SHOW application_name").fetchone()[0] == "billing"
+    assert len(conns) >= 1
+    with psycopg.connect(dsn(nd)) as conn:     # a real transaction stays on one server
+        with conn.transaction():
+            a = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            conn.execute("CREATE TEMP TABLE x (i int)")
+            assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == a
+
+
+def test_wrong_password_and_unknown_user(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with pytest.raises(psycopg.OperationalError) as e:
+        psycopg.connect(dsn(nd, password="wrong"))
+    assert "password authentication failed" in str(e.value)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn(nd, user="nobody"))
+    # SQLSTATE 28P01 on the wire
+    out = subprocess.run(["psql", dsn(nd, password="wrong"), "-c", "select 1"],
+                         capture_output=True, text=True, env={"PGCONNECT_TIMEOUT": "5"})
+    assert out.returncode != 0 and "password authentication failed" in out.stderr
+
+
+def test_ssl_request_answered_n(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with psycopg.connect(dsn(nd) + " sslmode=prefer") as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn(nd) + " sslmode=require")
+
+
+def test_server_side_prepared_statements(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with psycopg.connect(dsn(nd), autocommit=True, prepare_threshold=0) as conn:
+        for i in range(30):
+            assert conn.execute("SELECT %s::int + 1", (i,)).fetchone()[0] == i + 1
+            assert conn.execute("SELECT %s::text || 'x'", (str(i),)).fetchone()[0] == f"{i}x"
+
+
+def test_cancel_reaches_the_server(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        t = threading.Timer(0.5, conn.cancel)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(10)")
+        assert time.monotonic() - t0 < 5
+        assert conn.execute("SELECT 2").fetchone()[0] == 2
+
+
+def test_garbage_gets_an_error_and_others_carry_on(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with psycopg.connect(dsn(nd), autocommit=True) as other:
+        for junk in (b"\x16\x03\x01\x00\xa5garbage",                    # TLS without SSLRequest
+                     struct.pack("!ii", 8, 12345678),                    # unknown request code
+                     struct.pack("!ii", 4, 196608)):                     # length too short
+            s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+            s.sendall(junk)
+            data = s.recv(4096)
+            assert data[:1] == b"E" and b"08P01" in data or b"0A000" in data, data
+            s.close()
+        assert other.execute("SELECT 3").fetchone()[0] == 3
+    # a logged-in client sending an unknown message type
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        sock = socket.socket(fileno=conn.fileno())
+        sock.setblocking(True)
+        sock.settimeout(5)
+        sock.sendall(b"~\x00\x00\x00\x04")
+        data = sock.recv(4096)
+        sock.detach()
+        assert data[:1] == b"E" and b"08P01" in data
+
+
+def writers(nd, n, stop, errors, committed, prepare=False):
+    def run(i):
+        try:
+            with psycopg.connect(dsn(nd), autocommit=True,
+                                 prepare_threshold=0 if prepare else 5) as conn:
+                k = 0
+                while not stop.is_set():
+                    with conn.transaction():
+                        conn.execute("INSERT INTO w (client, k) VALUES (%s, %s)", (i, k))
+                        conn.execute("UPDATE c SET n = n + 1 WHERE id = %s", (i,))
+                    committed.append((i, k))
+                    k += 1
+        except Exception as e:     # noqa: BLE001 - every error counts
+            errors.append(repr(e))
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    return ts
+
+
+def switchover_under_writes(pg_cluster, nodown, tmp_path, mode, prepare=False):
+    c = pg_cluster
+    c.psql(c.primary, db="app", sql="CREATE TABLE w (client int, k int, PRIMARY KEY (client, k)); "
+                      "CREATE TABLE c (id int PRIMARY KEY, n int); "
+                      "INSERT INTO c SELECT g, 0 FROM generate_series(0, 7) g; "
+                      "GRANT ALL ON w, c TO app")
+    c.wait_streaming()
+    nd = start(nodown, tmp_path, c, mode=mode)
+    stop, errors, committed = threading.Event(), [], []
+    ts = writers(nd, 8, stop, errors, committed, prepare)
+    time.sleep(1.0)
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
+    time.sleep(1.0)
+    stop.set()
+    for t in ts:
+        t.join(20)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not errors, errors[:3]
+    assert "done: pg2 is the primary" in r.stdout
+    sw = _status(nd)["pools"][0]["switchover"]
+    assert sw["state"] == "done" and sw["stall_ms"] < 2000, sw
+    assert _roles(nd)["pg2"] == "primary"
+    new = c.port_of("pg2")
+    assert not c.is_in_recovery(new)
+    rows = {tuple(map(int, l.split("|"))) for l in c.psql(new, "SELECT client, k FROM w", db="app").split()}
+    assert set(committed) <= rows and len(committed) > 100, (len(committed), len(rows))
+    # counters: each committed transaction incremented once
+    total = int(c.psql(new, "SELECT sum(n) FROM c", db="app").strip())
+    assert total == len(rows)
+    return sw
+
+
+def test_switchover_transaction_mode(pg_cluster, nodown, tmp_path):
+    sw = switchover_under_writes(pg_cluster, nodown, tmp_path, "transaction")
+    print("stall", sw["stall_ms"], "ms; held", sw["held_clients"])
+
+
+def test_switchover_session_mode(pg_cluster, nodown, tmp_path):
+    switchover_under_writes(pg_cluster, nodown, tmp_path, "session")
+
+
+def test_switchover_with_prepared_statements(pg_cluster, nodown, tmp_path):
+    switchover_under_writes(pg_cluster, nodown, tmp_path, "transaction", prepare=True)
+
+
+def test_switchover_under_pgbench_prepared(pg_cluster, nodown, tmp_path):
+    c = pg_cluster
+    env = {"PGPASSWORD": "postgres-secret", "PATH": "/usr/bin:/bin"}
+    subprocess.run(["pgbench", "-i", "-s", "2", "-q", "-h", "127.0.0.1", "-p", str(c.primary),
+                    "-U", "postgres", "app"], env=env, check=True, capture_output=True, timeout=60)
+    c.wait_streaming()
+    nd = start(nodown, tmp_path, c)
+    pb = subprocess.Popen(["pgbench", "-M", "prepared", "-c", "8", "-j", "2", "-T", "5", "-h", "127.0.0.1",
+                           "-p", str(nd.port), "-U", "postgres", "app"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
+    out, _ = pb.communicate(timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pb.returncode == 0, out
+    assert "aborted" not in out and "error" not in out.lower(), out
+    assert "number of failed transactions: 0" in out, out
+
+
+def test_long_transaction_aborts_the_switchover_cleanly(pg_cluster, nodown, tmp_path):
+    c = pg_cluster
+    nd = start(nodown, tmp_path, c, pool={"pause_timeout": "500ms"})
+    blocker = psycopg.connect(dsn(nd) + " application_name=nightly-report")
+    blocker.execute("SELECT 1")                     # an open transaction
+    stop, errors, committed = threading.Event(), [], []
+    c.psql(c.primary, db="app", sql="CREATE TABLE w (client int, k int, PRIMARY KEY (client, k)); "
+                      "CREATE TABLE c (id int PRIMARY KEY, n int); "
+                      "INSERT INTO c SELECT g, 0 FROM generate_series(0, 7) g; GRANT ALL ON w, c TO app")
+    ts = writers(nd, 4, stop, errors, committed)
+    time.sleep(0.5)
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=30)
+    time.sleep(0.5)
+    stop.set()
+    for t in ts:
+        t.join(20)
+    assert r.returncode == 1
+    assert "aborted" in r.stderr and "nightly-report" in r.stderr, r.stderr
+    assert not errors, errors[:3]
+    blocker.execute("SELECT 2")                     # the blocker itself is fine too
+    blocker.commit()
+    blocker.close()
+    assert _roles(nd)["pg1"] == "primary"
+    assert not c.is_in_recovery(c.port_of("pg1")) and c.is_in_recovery(c.port_of("pg2"))
+
+
+def test_switchover_refusals(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    sock = nd.cfg["admin"]["socket"]
+    r = run_cli("switchover", "main", "--to", "pg1", "--socket", sock)
+    assert r.returncode == 1 and "already the primary" in r.stderr
+    r = run_cli("switchover", "main", "--to", "nope", "--socket", sock)
+    assert r.returncode == 1 and "no such backend" in r.stderr
+    r = run_cli("switchover", "nope", "--to", "pg2", "--socket", sock)
+    assert r.returncode == 1 and "no such pool" in r.stderr
+    assert run_cli("switchover", "main", "--socket", sock).returncode == 2
