@@ -93,6 +93,52 @@ static void states(struct text *t, struct daemon *d)
 				    !strcmp(backend_state_name(d->live[p][b]), names[s]));
 }
 
+/* Pools with a primary (pg): roles, pauses, switchovers. */
+static void primaries(struct text *t, struct daemon *d)
+{
+	static const char *const roles[] = { "unknown", "primary", "standby" };
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "nodown_pool_switchovers_total", "counter", "Switchovers by result: done, or aborted (aborted and failed ones)." },
+		{ "nodown_pool_switchover_stall_seconds_max", "gauge", "Longest time a switchover held new transactions." },
+		{ "nodown_pool_held_clients_total", "counter", "Clients that waited on a switchover pause." },
+		{ "nodown_pool_transactions", "gauge", "Client transactions in progress." },
+		{ "nodown_pool_paused", "gauge", "1 while a switchover holds new transactions." },
+	};
+
+	family(t, "nodown_backend_role", "gauge", "1 for the role health checks found (primary, standby, unknown).");
+	for (int p = 0; p < d->cfg->npools; p++)
+		for (int b = 0; d->cfg->pools[p].protocol == PROTO_PG && b < d->cfg->pools[p].nbackends; b++)
+			for (int r = 0; r < 3; r++)
+				put(t, "nodown_backend_role{pool=\"%s\",backend=\"%s\",role=\"%s\"} %d\n",
+				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, roles[r],
+				    STAT_GET(d->live[p][b]->role) == r);
+	for (size_t f = 0; f < ARRAY_LEN(fams); f++) {
+		family(t, fams[f].name, fams[f].type, fams[f].help);
+		for (int p = 0; p < d->cfg->npools; p++) {
+			struct pool_live *pl = d->snap->pools[p];
+			const char *pn = d->cfg->pools[p].name;
+
+			if (d->cfg->pools[p].protocol != PROTO_PG)
+				continue;
+			if (f == 0) {
+				put(t, "%s{pool=\"%s\",result=\"done\"} %llu\n", fams[f].name, pn,
+				    STAT_GET(pl->switchovers));
+				put(t, "%s{pool=\"%s\",result=\"aborted\"} %llu\n", fams[f].name, pn,
+				    STAT_GET(pl->switchovers_aborted));
+			} else if (f == 1) {
+				put(t, "%s{pool=\"%s\"} %.3f\n", fams[f].name, pn, (double)STAT_GET(pl->stall_us_max) / 1e6);
+			} else {
+				put(t, "%s{pool=\"%s\"} %llu\n", fams[f].name, pn,
+				    f == 2 ? STAT_GET(pl->held) :
+				    f == 3 ? (unsigned long long)atomic_load(&pl->in_tx) :
+					     (unsigned long long)atomic_load(&pl->paused));
+			}
+		}
+	}
+}
+
 static void responses(struct text *t, struct daemon *d)
 {
 	family(t, "nodown_backend_responses_total", "counter",
@@ -171,6 +217,7 @@ char *metrics_render(struct daemon *d)
 	}
 	responses(&t, d);
 	states(&t, d);
+	primaries(&t, d);
 	latency(&t, d);
 	return t.p;
 }

@@ -772,6 +772,61 @@ static void test_log_error_off(void **state)
 		      "t.yml:2:3: log.error cannot be 'off': errors must go somewhere (stderr or a file)");
 }
 
+/* Keys of one protocol on an object of another, and what a pg pool needs. */
+static void test_protocol_keys(void **state)
+{
+	char path[] = "/tmp/nodown-test-userlist-XXXXXX";
+	char yaml[2048];
+	struct config *c;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\"app\" \"secret\"\n\"postgres\" \"pw\"\n", 31), 31);
+	close(fd);
+	EXPECT_ERRORS(LISTENERS
+		      "pools:\n"
+		      "  - name: app\n"
+		      "    protocol: http\n"
+		      "    pool_size: 5\n"
+		      "    backends:\n"
+		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
+		      "t.yml:9:5: 'pool_size' applies only to protocol pg, and this pool speaks http");
+	EXPECT_ERRORS("listeners:\n"
+		      "  - { name: db, protocol: pg, bind: 127.0.0.1:6432, pool: main, via: false }\n"
+		      "pools:\n"
+		      "  - name: main\n"
+		      "    protocol: pg\n"
+		      "    backends:\n"
+		      "      - { name: pg1, address: 127.0.0.1:5432 }\n",
+		      "t.yml:2:65: 'via' applies only to protocol http, and this listener speaks pg",
+		      "t.yml:5:15: pool 'main' speaks pg and needs 'auth_file' (lines \"user\" \"secret\")",
+		      "t.yml:5:15: pool 'main' speaks pg and needs 'monitor_user' (a role whose secret is in "
+		      "auth_file, for health checks and promotion)");
+	snprintf(yaml, sizeof(yaml),
+		 "listeners:\n"
+		 "  - { name: db, protocol: pg, bind: 127.0.0.1:6432, pool: main }\n"
+		 "pools:\n"
+		 "  - name: main\n"
+		 "    protocol: pg\n"
+		 "    pool_mode: session\n"
+		 "    auth_file: %s\n"
+		 "    monitor_user: postgres\n"
+		 "    fence_command: ssh db1 pg_ctl stop -m fast\n"
+		 "    backends:\n"
+		 "      - { name: pg1, address: 127.0.0.1:5432 }\n"
+		 "      - { name: pg2, address: 127.0.0.1:5433 }\n", path);
+	c = load_ok(yaml);
+	assert_int_equal(c->pools[0].pg.pool_mode, PG_POOL_SESSION);
+	assert_int_equal(c->pools[0].pg.pool_size, 20);
+	assert_int_equal(c->pools[0].health.type, HEALTH_PG);
+	assert_string_equal(c->pools[0].pg.monitor_database, "postgres");
+	assert_string_equal(c->pools[0].pg.fence_command, "ssh db1 pg_ctl stop -m fast");
+	assert_non_null(c->pools[0].pg.auth);
+	config_free(c);
+	unlink(path);
+}
+
 /* Reload: only restart-only settings that differ are reported, by key. */
 static void test_restart_only(void **state)
 {
@@ -1171,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_header_size_vs_buffers),
 		cmocka_unit_test(test_log_error_off),
 		cmocka_unit_test(test_restart_only),
+		cmocka_unit_test(test_protocol_keys),
 		cmocka_unit_test(test_same_address),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_buffers_per_worker),
