@@ -119,9 +119,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 		char summary[512];
 
 		log_info("SIGHUP received: reloading %s", d->cfg->path);
-		if (daemon_reload(d, &errs, summary, sizeof(summary)) < 0)
-			for (int i = 0; i < errs.n; i++)
-				log_error("reload refused: %s", errs.msgs[i]);
+		ND_UNUSED(daemon_reload(d, &errs, summary, sizeof(summary)));	/* it logs */
 		errlist_free(&errs);
 		return;
 	}
@@ -191,26 +189,30 @@ static int bind_listeners(const struct snapshot *cur, struct snapshot *s, struct
 	return 0;
 }
 
-/* The live state of backend bc of pool pc in the current snapshot: same
- * pool name, backend name and address. NULL if it is new. */
-static struct backend_live *live_of(struct daemon *d, const struct pool_cfg *pc,
-				    const struct backend_cfg *bc)
+/* The backend of the current snapshot that bc of pool pc is: same pool
+ * name, backend name and address. NULL if it is new. */
+static const struct backend_cfg *same_backend(struct daemon *d, const struct pool_cfg *pc,
+					      const struct backend_cfg *bc, struct backend_live **lv)
 {
 	for (int p = 0; d->snap && p < d->cfg->npools; p++) {
 		const struct pool_cfg *op = &d->cfg->pools[p];
 
 		if (strcmp(op->name, pc->name))
 			continue;
-		for (int b = 0; b < op->nbackends; b++)
+		for (int b = 0; b < op->nbackends; b++) {
 			if (!strcmp(op->backends[b].name, bc->name) &&
-			    config_same_address(&op->backends[b].addr, &bc->addr))
-				return d->live[p][b];
+			    config_same_address(&op->backends[b].addr, &bc->addr)) {
+				*lv = d->live[p][b];
+				return &op->backends[b];
+			}
+		}
 	}
 	return NULL;
 }
 
-/* Give s a live state per backend: the current one for a backend that
- * stays (state, health and counters go on), a fresh one for a new one.
+/* Give s a live state per pool and backend: the current one for those
+ * that stay (state, health and counters go on), a fresh one for new ones.
+ * A weight changed in the file applies unless an operator changed it.
  * Counts kept backends in *kept. */
 static void carry_live(struct daemon *d, struct snapshot *s, int *kept)
 {
@@ -225,17 +227,20 @@ static void carry_live(struct daemon *d, struct snapshot *s, int *kept)
 				pl = pool_live_ref(d->snap->pools[q]);
 		s->pools[p] = pl ? pl : pool_live_new();
 		for (int b = 0; b < c->pools[p].nbackends; b++) {
-			const struct backend_cfg *bc = &c->pools[p].backends[b];
-			struct backend_live *lv = live_of(d, &c->pools[p], bc);
+			const struct backend_cfg *bc = &c->pools[p].backends[b], *old;
+			struct backend_live *lv = NULL;
 
-			if (!lv) {
+			old = same_backend(d, &c->pools[p], bc, &lv);
+			if (!old) {
 				s->live[p][b] = backend_live_new(bc->weight);
 				continue;
 			}
 			s->live[p][b] = backend_live_ref(lv);
 			++*kept;
-			if (!atomic_load(&lv->by_operator))	/* an operator's weight wins */
+			if (atomic_load(&lv->weight) == old->weight)
 				atomic_store(&lv->weight, bc->weight);
+			atomic_store(&lv->by_operator, atomic_load(&lv->state) != BACKEND_READY ||
+						       atomic_load(&lv->weight) != bc->weight);
 		}
 	}
 }
@@ -292,7 +297,21 @@ static void install(struct daemon *d, struct snapshot *s)
 			s->listeners[i]->cfg = &s->cfg->listeners[i];
 }
 
+static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t n);
+
 int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t n)
+{
+	int nerr = errs->n;
+
+	if (reload(d, errs, summary, n) == 0)
+		return 0;
+	d->reloads[0]++;
+	for (int i = nerr; i < errs->n; i++)
+		log_error("reload refused: %s", errs->msgs[i]);
+	return -1;
+}
+
+static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t n)
 {
 	struct snapshot *old = d->snap, *s;
 	struct config *cfg;
@@ -300,27 +319,22 @@ int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 
 	if (d->stop_signals > 0) {
 		errlist_add(errs, d->cfg->path, 0, 0, "nodown is stopping; nothing to reload");
-		d->reloads[0]++;
 		return -1;
 	}
 	if (pg_switchover_running(d)) {
 		errlist_add(errs, d->cfg->path, 0, 0, "a switchover is running; reload once it is over");
-		d->reloads[0]++;
 		return -1;
 	}
 	if (config_load(d->cfg->path, &cfg, errs) < 0) {
-		d->reloads[0]++;
 		return -1;
 	}
 	if (config_restart_only(d->cfg, cfg, errs) < 0) {
 		config_free(cfg);
-		d->reloads[0]++;
 		return -1;
 	}
 	s = snapshot_new(cfg, old->gen + 1);
 	if (bind_listeners(old, s, errs) < 0) {
 		snapshot_unref(s);
-		d->reloads[0]++;
 		return -1;
 	}
 	for (int i = 0; i < cfg->nlisteners; i++)

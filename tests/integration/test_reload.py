@@ -155,7 +155,7 @@ def test_operator_state_counters_and_metrics_survive(nginx, nodown, cfg):
     after = backends(nd)
     assert after["b"]["state"] in ("draining", "drained") and after["b"]["state_source"] == "operator"
     assert after["a"]["weight"] == 7 and after["a"]["state_source"] == "operator"
-    assert after["b"]["config_weight"] == 5
+    assert after["b"]["config_weight"] == 5 and after["b"]["weight"] == 5   # only drained
     assert after["a"]["requests"] == before["a"]["requests"] >= 5     # counters go on
     for _ in range(5):
         assert http_get(nd.port, "/whoami").body == b"a\n"             # b stays out
