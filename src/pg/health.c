@@ -61,7 +61,9 @@ static void set_role(struct pgcheck *c, int role)
 	if (old == role || atomic_load(&c->plive->switching))
 		return;
 	for (int b = 0; role == ROLE_PRIMARY && b < c->pool->nbackends; b++) {
-		if (b != c->bidx && STAT_GET(c->d->live[c->pidx][b]->role) == ROLE_PRIMARY) {
+		struct backend_live *other = c->d->live[c->pidx][b];
+
+		if (b != c->bidx && STAT_GET(other->role) == ROLE_PRIMARY && backend_usable(other)) {
 			if (old != ROLE_UNKNOWN || !c->warned)
 				log_error("backend %s/%s also says it is a primary while %s is; it gets "
 					  "no connections (fence it: a switchover without fence_command "
@@ -100,13 +102,15 @@ static void result_cb(struct pg_mon *m, int status, const char *value, void *arg
 		}
 	} else {
 		c->ok_streak = 0;
-		if (++c->fail_streak >= c->pool->health.fall && health == HEALTH_UP) {
-			atomic_store(&c->live->health, HEALTH_DOWN);
-			STAT_ADD(c->live->transitions, 1);
-			log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", c->pool->name,
-				 c->be, c->fail_streak, status == 0 ? "unexpected answer" : value);
-			set_role(c, ROLE_UNKNOWN);
-			sweep_workers(c->d);
+		if (++c->fail_streak >= c->pool->health.fall) {
+			if (health == HEALTH_UP) {
+				atomic_store(&c->live->health, HEALTH_DOWN);
+				STAT_ADD(c->live->transitions, 1);
+				log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", c->pool->name,
+					 c->be, c->fail_streak, status == 0 ? "unexpected answer" : value);
+				sweep_workers(c->d);
+			}
+			set_role(c, ROLE_UNKNOWN);	/* also after traffic marked it down */
 		}
 	}
 	next_check(c);

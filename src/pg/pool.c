@@ -374,22 +374,42 @@ void pg_worker_sweep(struct worker *w)
 
 /* ---- login ----------------------------------------------------------------------- */
 
-static void login_failed(struct pgserver *s, const char *why)
+/*
+ * A server could not be had. If the server refused the login (bad secret,
+ * no such database...), the first waiter is told why. If it could not be
+ * reached, the backend is taken out at once (passively, as if its checks
+ * had failed) and the waiters stay queued: a primary found by the health
+ * checks, or failover_hold, ends their wait.
+ */
+static void server_failed(struct pgserver *s, const char *why, bool unreachable)
 {
 	struct pgbucket *b = s->bucket;
-	const struct pool_cfg *pc = b->pool->cfg;
+	struct pg_wpool *p = b->pool;
+	const struct pool_cfg *pc = p->cfg;
 
 	log_warn("pg server %s/%s: cannot log in as %s to database %s: %s", pc->name,
 		 pc->backends[s->backend].name, b->user, b->database, why);
-	STAT_ADD(b->pool->live[s->backend]->connect_errors, 1);
-	/* The first waiter learns why; the others wait for the next try. */
-	if (!list_empty(&b->waiters)) {
+	STAT_ADD(p->live[s->backend]->connect_errors, 1);
+	if (unreachable) {
+		ND_UNUSED(backend_passive(p->live[s->backend], false, 1, pc->name,
+					  pc->backends[s->backend].name, why));
+	} else if (!list_empty(&b->waiters)) {
 		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
 
 		pg_pool_unwait(c);
 		pg_proxy_link_failed(c, why);
 	}
 	pg_server_close(s);
+}
+
+static void login_failed(struct pgserver *s, const char *why)
+{
+	server_failed(s, why, false);
+}
+
+static void unreachable(struct pgserver *s, const char *why)
+{
+	server_failed(s, why, true);
 }
 
 static void login_done(struct pgserver *s)
@@ -464,7 +484,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread < 0) {
 		if (s->state == PS_LOGIN)
-			login_failed(s, nread == UV_EOF ? "the server closed the connection" : uv_strerror((int)nread));
+			unreachable(s, nread == UV_EOF ? "the server closed the connection" : uv_strerror((int)nread));
 		else
 			pg_server_close(s);
 		return;
@@ -509,7 +529,7 @@ void pg_server_read(struct pgserver *s, bool on)
 
 static void login_timeout_cb(uv_timer_t *t)
 {
-	login_failed(t->data, "connect_timeout reached while connecting or logging in");
+	unreachable(t->data, "connect_timeout reached while connecting or logging in");
 }
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -521,7 +541,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (s->state == PS_CLOSING)
 		return;
 	if (status < 0) {
-		login_failed(s, uv_strerror(status));
+		unreachable(s, uv_strerror(status));
 		return;
 	}
 	if (!u) {
@@ -555,5 +575,5 @@ static void server_open(struct pgbucket *b, int backend)
 	r = uv_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&p->cfg->backends[backend].addr,
 			   connect_cb);
 	if (r < 0)
-		login_failed(s, uv_strerror(r));
+		unreachable(s, uv_strerror(r));
 }

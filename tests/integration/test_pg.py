@@ -258,3 +258,50 @@ def test_switchover_refusals(pg_cluster, nodown, tmp_path):
     r = run_cli("switchover", "nope", "--to", "pg2", "--socket", sock)
     assert r.returncode == 1 and "no such pool" in r.stderr
     assert run_cli("switchover", "main", "--socket", sock).returncode == 2
+
+
+def test_unplanned_loss_of_the_primary(pg_cluster, nodown, tmp_path):
+    """The primary dies; another one is promoted (as Patroni would): new
+    transactions wait for it instead of failing; only transactions in flight
+    at the crash may fail, with a clear error."""
+    c = pg_cluster
+    c.psql(c.primary, db="app", sql="CREATE TABLE w (client int, k int, PRIMARY KEY (client, k)); "
+                      "CREATE TABLE c (id int PRIMARY KEY, n int); "
+                      "INSERT INTO c SELECT g, 0 FROM generate_series(0, 7) g; GRANT ALL ON w, c TO app")
+    c.wait_streaming()
+    nd = start(nodown, tmp_path, c, pool={"failover_hold": "15s",
+                                          "health": {"interval": "100ms", "timeout": "300ms", "fall": 2}})
+    stop, errors, committed = threading.Event(), [], []
+
+    def run(i):
+        k = 0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn(nd), autocommit=True) as conn:
+                    while not stop.is_set():
+                        with conn.transaction():
+                            conn.execute("INSERT INTO w VALUES (%s, %s)", (i, k))
+                        committed.append((i, k))
+                        k += 1
+            except psycopg.Error as e:
+                errors.append(str(e))
+                k += 1
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    time.sleep(1.0)
+    before = len(committed)
+    c.kill9(c.port_of("pg1"))
+    time.sleep(0.5)
+    c.promote(c.port_of("pg2"))
+    assert wait_for(lambda: _roles(nd)["pg2"] == "primary", timeout=10), _roles(nd)
+    time.sleep(1.5)
+    stop.set()
+    for t in ts:
+        t.join(30)
+    after = len(committed)
+    assert after > before + 50, (before, after)          # writes went on on pg2
+    print("errors at the crash:", len(errors), errors[:2])
+    assert len(errors) <= 8, errors                       # only transactions caught in the crash
+    for e in errors:
+        assert "server connection was lost" in e or "terminat" in e or "closed" in e, e
