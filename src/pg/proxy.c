@@ -94,6 +94,7 @@ struct pgclient {
 
 static void client_close(struct pgclient *c, const char *why);
 static void client_pump(struct pgclient *c);
+static void client_read(struct pgclient *c, bool on);
 
 /* ---- cancel keys: process-wide, any worker may receive the CancelRequest ---- */
 
@@ -332,6 +333,7 @@ static void unlink_server(struct pgclient *c, bool clean)
 	cancel_update(c, NULL);
 	if (c->state == PC_LINKED)
 		c->state = PC_IDLE;
+	client_read(c, true);
 	pg_pool_release(s, clean);
 }
 
@@ -651,6 +653,27 @@ static void hold(struct pgclient *c)
 	pg_pool_acquire(c->bucket, c);
 }
 
+static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
+
+/* Backpressure: a client is not read while its server has PG_OUT_HIGH
+ * bytes from it still to write (a COPY from a fast client, say). */
+static void client_read(struct pgclient *c, bool on)
+{
+	if (on == c->reading || c->state == PC_CLOSING)
+		return;
+	c->reading = on;
+	if (on)
+		uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+	else
+		uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static bool server_full(const struct pgserver *s)
+{
+	return gbuf_pending(&s->out) + gbuf_pending(&s->wbuf) >= PG_OUT_HIGH;
+}
+
 /* A new generation (reload) applies from the next transaction on. */
 static void follow_reload(struct pgclient *c)
 {
@@ -700,6 +723,10 @@ static void client_pump(struct pgclient *c)
 				follow_reload(c);
 			hold(c);
 			return;		/* pg_proxy_linked continues */
+		}
+		if (c->state == PC_LINKED && server_full(c->server)) {
+			client_read(c, false);		/* pg_proxy_server_drained resumes */
+			return;
 		}
 		/* Consumed first: relaying may lead to this client's next
 		 * messages being handled before it returns. The bytes stay
@@ -817,7 +844,7 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 			continue;
 		}
 		if (have < 5)
-			return;
+			break;		/* more to read */
 		if (!inspected(p[0]) && !s->replay_pending) {
 			n = pg_msg_frame(p, 5, PG_BACKEND, UINT32_MAX, &err);
 			if (n < 0) {
@@ -831,7 +858,7 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 		}
 		n = pg_msg_frame(p, have, PG_BACKEND, PG_CLIENT_MSG_MAX, &err);
 		if (n == 0)
-			return;
+			break;		/* more to read */
 		if (n < 0) {
 			client_error(c, "FATAL", "08P01", "the server sent a malformed message");
 			pg_server_close(s);
@@ -854,7 +881,10 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 
 void pg_proxy_server_drained(struct pgclient *c)
 {
-	ND_UNUSED(c);
+	if (c->state == PC_LINKED && !server_full(c->server)) {
+		client_read(c, true);
+		client_pump(c);
+	}
 }
 
 void pg_proxy_server_gone(struct pgclient *c, struct pgserver *s)
@@ -1225,7 +1255,7 @@ static void pg_accept(struct wlistener *wl)
 	uv_tcp_nodelay(&c->tcp, 1);
 	peer_address(c);
 	uv_timer_start(&c->timer, startup_timeout_cb, lc->header_timeout_ms, 0);
-	uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+	client_read(c, true);
 }
 
 const struct proto_ops pg_proto_ops = {

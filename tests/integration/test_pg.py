@@ -305,3 +305,21 @@ def test_unplanned_loss_of_the_primary(pg_cluster, nodown, tmp_path):
     assert len(errors) <= 8, errors                       # only transactions caught in the crash
     for e in errors:
         assert "server connection was lost" in e or "terminat" in e or "closed" in e, e
+
+
+def test_copy_both_directions(pg_cluster, nodown, tmp_path):
+    c = pg_cluster
+    c.psql(c.primary, db="app", sql="CREATE TABLE cp (i int, s text); GRANT ALL ON cp TO app")
+    nd = start(nodown, tmp_path, c)
+    line = "x" * 200
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        with conn.cursor().copy("COPY cp (i, s) FROM STDIN") as cp:   # ~40 MB through nodown
+            for i in range(200_000):
+                cp.write_row((i, line))
+        assert conn.execute("SELECT count(*), sum(i) FROM cp").fetchone() == (200_000, 199_999 * 100_000)
+        n = 0
+        with conn.cursor().copy("COPY cp TO STDOUT") as cp:
+            for block in cp:
+                n += bytes(block).count(b"\n")
+        assert n == 200_000
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
