@@ -195,6 +195,11 @@ static int primary_of(struct pg_wpool *p)
 	return -1;
 }
 
+bool pg_pool_has_primary(struct pg_wpool *p)
+{
+	return primary_of(p) >= 0;
+}
+
 /* ---- closing ----------------------------------------------------------------- */
 
 static void server_handle_closed_cb(uv_handle_t *h)
@@ -212,6 +217,9 @@ static void server_handle_closed_cb(uv_handle_t *h)
 	for (int i = 0; i < s->nstmts; i++)
 		free(s->stmts[i]);
 	free(s->stmts);
+	for (int i = 0; i < s->parses_n; i++)
+		free(s->parses[(s->parses_head + i) % s->parses_cap].srvname);
+	free(s->parses);
 	pg_login_free(&s->login);
 	free(s);
 	worker_gen_release(p->w, p->gen);
@@ -509,7 +517,21 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		if (s->state != PS_CLOSING)
 			gbuf_consume(&s->in, (size_t)len);
 	}
-	if (s->state == PS_IDLE && gbuf_pending(&s->in) > 0) {
+	while (s->state == PS_IDLE && s->replay_pending > 0 && gbuf_pending(&s->in) > 0) {
+		/* the answers to a reset or SET sent before it went idle */
+		struct pg_err err;
+		long len = pg_msg_frame(s->in.p + s->in.off, gbuf_pending(&s->in), PG_BACKEND,
+					PG_SERVER_MSG_MAX, &err);
+
+		if (len <= 0)
+			break;
+		if (s->in.p[s->in.off] == 'Z') {
+			s->replay_pending--;
+			s->syncs_done++;
+		}
+		gbuf_consume(&s->in, (size_t)len);
+	}
+	if (s->state == PS_IDLE && s->replay_pending == 0 && gbuf_pending(&s->in) > 0) {
 		log_warn("pg server %s/%s sent %zu bytes while idle; closing it",
 			 s->bucket->pool->cfg->name, s->bucket->pool->cfg->backends[s->backend].name,
 			 gbuf_pending(&s->in));

@@ -51,6 +51,14 @@ enum pgserver_state {
 	PS_CLOSING,
 };
 
+/* A Parse written to a server, until its ParseComplete (or the
+ * ReadyForQuery of its batch, when an error made the server skip it). */
+struct pg_parse_sent {
+	bool injected;			/* ours: its ParseComplete is not the client's */
+	char *srvname;			/* owned; NULL for an unnamed statement */
+	unsigned sync;			/* syncs_sent when it was written */
+};
+
 /* One connection to a PostgreSQL server, as a given user and database. */
 struct pgserver {
 	uv_tcp_t tcp;
@@ -74,8 +82,10 @@ struct pgserver {
 	struct gbuf params;		/* the ParameterStatus messages of its login, as sent */
 	char **stmts;			/* names of statements prepared on it (owned) */
 	int nstmts, stmts_cap;
-	unsigned char swallow[64];	/* FIFO: drop the next ParseComplete? (injected Parse) */
-	int swallow_head, swallow_n;
+	struct pg_parse_sent *parses;	/* FIFO of Parses awaiting ParseComplete (owned) */
+	int parses_head, parses_n, parses_cap;
+	unsigned syncs_sent;		/* Sync/Query/FunctionCall written to it */
+	unsigned syncs_done;		/* ReadyForQuery read from it */
 	int replay_pending;		/* ReadyForQuery of injected SETs still to drop */
 	uint64_t idle_since_ms;
 	unsigned epoch;			/* the pool's primary epoch it was opened in */
@@ -130,6 +140,9 @@ void pg_server_close(struct pgserver *s);
 
 /* Read from s or not (backpressure from a slow client). */
 void pg_server_read(struct pgserver *s, bool on);
+
+/* Is a primary known (role primary, usable)? */
+bool pg_pool_has_primary(struct pg_wpool *p);
 
 /* Queue bytes to s and start writing. */
 void pg_server_send(struct pgserver *s, const char *p, size_t n);

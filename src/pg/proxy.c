@@ -72,7 +72,11 @@ struct pgclient {
 	bool close_after;		/* close once the output is written */
 	bool held_counted;
 	bool bootstrap;			/* logged in; waiting for a server's parameters */
-	int pending;			/* Sync/Query sent, ReadyForQuery not yet back */
+	bool session_waiting;		/* session mode: a pause holds it on its own server */
+	int pending;			/* Sync/Query/FunctionCall sent, ReadyForQuery not yet back */
+	bool unsynced;			/* extended-protocol messages sent since the last Sync */
+	bool last_extended;		/* the last command was run by Execute (not Query) */
+	bool copy_in;			/* the server is in COPY FROM STDIN: it ignores Sync */
 	char txstatus;			/* last ReadyForQuery status */
 	size_t pass_left;		/* bytes of a server message still to pass through */
 	const struct pg_user *user;
@@ -322,12 +326,16 @@ static void tx_end(struct pgclient *c)
 	}
 }
 
+static void reset_session(struct pgserver *s);
+
 static void unlink_server(struct pgclient *c, bool clean)
 {
 	struct pgserver *s = c->server;
 
 	if (!s)
 		return;
+	if (clean && c->pool->cfg->pg.pool_mode == PG_POOL_SESSION)
+		reset_session(s);	/* the next client gets a clean session */
 	c->server = NULL;
 	s->client = NULL;
 	cancel_update(c, NULL);
@@ -382,24 +390,19 @@ void pg_pool_unwait(struct pgclient *c)
 static void wait_timeout_cb(uv_timer_t *t)
 {
 	struct pgclient *c = t->data;
-	const struct pg_pool_cfg *pg = &c->pool->cfg->pg;
 	char msg[256];
 
 	if (c->state != PC_WAITING)
 		return;
 	pg_pool_unwait(c);
-	if (atomic_load(&c->pool->shared->paused))
-		snprintf(msg, sizeof(msg), "pool '%s': a switchover held this transaction too long",
-			 c->pool->cfg->name);
-	else
-		snprintf(msg, sizeof(msg), "pool '%s': no server connection within %s (%llums)",
-			 c->pool->cfg->name, "query_wait_timeout or failover_hold",
-			 (unsigned long long)(pg->failover_hold_ms > pg->query_wait_timeout_ms ?
-					      pg->failover_hold_ms : pg->query_wait_timeout_ms));
-	client_error(c, "ERROR", "08006", msg);
-	/* the message stays unread; the client may retry it or leave */
-	gbuf_consume(&c->in, gbuf_pending(&c->in));
-	client_send(c, "Z\0\0\0\5I", 6);
+	snprintf(msg, sizeof(msg), "pool '%s': no server connection within %llums (%s)",
+		 c->pool->cfg->name, (unsigned long long)(uv_now(&c->w->loop) - c->wait_ms),
+		 atomic_load(&c->pool->shared->paused) ? "a switchover holds transactions" :
+		 pg_pool_has_primary(c->pool) ? "query_wait_timeout: the pool is busy" :
+						 "failover_hold: no primary found");
+	/* FATAL: the messages it sent since are unread, and skipping them
+	 * could cut one in half. */
+	client_error(c, "FATAL", "08006", msg);
 }
 
 void pg_proxy_link_failed(struct pgclient *c, const char *why)
@@ -413,39 +416,69 @@ void pg_proxy_link_failed(struct pgclient *c, const char *why)
 
 /* ---- session state carried to a server --------------------------------------------- */
 
-static void quote_into(char *out, size_t cap, const char *v)
+/* Append `SET name TO <value>;` with the value dollar-quoted under a tag
+ * it does not contain, so no value can end the literal early. */
+static void append_set(struct gbuf *q, const char *name, const char *value)
 {
-	size_t j = 0;
+	char tag[16] = "$nd$", line[128];
+	size_t n;
 
-	for (size_t i = 0; v[i] && j + 3 < cap; i++) {
-		if (v[i] == '\'')
-			out[j++] = '\'';
-		out[j++] = v[i];
+	for (int i = 0; strstr(value, tag); i++)
+		snprintf(tag, sizeof(tag), "$nd%d$", i);
+	n = (size_t)snprintf(line, sizeof(line), "SET %s TO %s", name, tag);
+	if (gbuf_reserve(q, n + strlen(value) + strlen(tag) + 2, SIZE_MAX)) {
+		gbuf_append(q, line, n);
+		gbuf_append(q, value, strlen(value));
+		gbuf_append(q, tag, strlen(tag));
+		gbuf_append(q, ";", 1);
 	}
-	out[j] = '\0';
 }
 
-/* SET on s what c wants and s does not have; the answers are dropped. */
+/*
+ * Make s's tracked parameters what c expects: what it set, else what a
+ * fresh server reports (so no client inherits another's TimeZone). One
+ * Query of SETs; its answers are dropped (replay_pending).
+ */
 static void replay_vars(struct pgclient *c, struct pgserver *s)
 {
-	char sql[2048] = "", q[600], msg[2200];
+	const struct pg_vars *defaults = &c->bucket->defaults;
+	struct gbuf q = { 0 };
+	char *msg;
 	size_t n;
 
 	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
-		const char *want = c->vars.v[i];
+		const char *want = c->vars.v[i] ? c->vars.v[i] : defaults->v[i];
 
-		if (!want || (s->vars.v[i] && !strcmp(s->vars.v[i], want)))
-			continue;
-		quote_into(q, sizeof(q), want);
-		n = strlen(sql);
-		snprintf(sql + n, sizeof(sql) - n, "SET %s TO '%s';", pg_tracked_params[i], q);
+		if (want && !(s->vars.v[i] && !strcmp(s->vars.v[i], want)))
+			append_set(&q, pg_tracked_params[i], want);
 	}
-	if (!sql[0])
+	if (gbuf_pending(&q) == 0)
 		return;
-	n = pg_build_query(msg, sizeof(msg), sql);
-	if (n > sizeof(msg))
-		return;
+	gbuf_reserve(&q, 1, SIZE_MAX);
+	q.p[q.len] = '\0';
+	n = pg_build_query(NULL, 0, q.p);
+	msg = xmalloc(n);
+	pg_build_query(msg, n, q.p);
 	s->replay_pending++;
+	s->syncs_sent++;
+	pg_server_send(s, msg, n);
+	free(msg);
+	gbuf_free(&q);
+}
+
+/* Session mode: DISCARD ALL before a server serves another client (temp
+ * tables, settings, prepared statements, advisory locks, LISTEN). */
+static void reset_session(struct pgserver *s)
+{
+	char msg[64];
+	size_t n = pg_build_query(msg, sizeof(msg), "DISCARD ALL");
+
+	for (int i = 0; i < s->nstmts; i++)
+		free(s->stmts[i]);
+	s->nstmts = 0;
+	pg_vars_free(&s->vars);
+	s->replay_pending++;
+	s->syncs_sent++;
 	pg_server_send(s, msg, n);
 }
 
@@ -485,11 +518,47 @@ static void server_drop_stmt(struct pgserver *s, const char *srvname)
 	}
 }
 
-static void swallow_push(struct pgserver *s, bool drop)
+/* A Parse of statement srvname (NULL: unnamed) goes to s. */
+static void parse_sent(struct pgserver *s, const char *srvname, bool injected)
 {
-	if (s->swallow_n < (int)sizeof(s->swallow)) {
-		s->swallow[(s->swallow_head + s->swallow_n) % sizeof(s->swallow)] = drop;
-		s->swallow_n++;
+	struct pg_parse_sent *e;
+
+	if (s->parses_n == s->parses_cap) {
+		struct pg_parse_sent *n = xcalloc((size_t)(s->parses_cap ? s->parses_cap * 2 : 8), sizeof(*n));
+
+		for (int i = 0; i < s->parses_n; i++)
+			n[i] = s->parses[(s->parses_head + i) % s->parses_cap];
+		free(s->parses);
+		s->parses = n;
+		s->parses_head = 0;
+		s->parses_cap = s->parses_cap ? s->parses_cap * 2 : 8;
+	}
+	e = &s->parses[(s->parses_head + s->parses_n++) % s->parses_cap];
+	e->injected = injected;
+	e->srvname = srvname ? xstrdup(srvname) : NULL;
+	e->sync = s->syncs_sent;
+}
+
+static struct pg_parse_sent parse_pop(struct pgserver *s)
+{
+	struct pg_parse_sent e = s->parses[s->parses_head];
+
+	s->parses_head = (s->parses_head + 1) % s->parses_cap;
+	s->parses_n--;
+	return e;
+}
+
+/* A ReadyForQuery: Parses of the batches it ends that got no ParseComplete
+ * were skipped after an error; their statements are not on the server. */
+static void parses_settle(struct pgserver *s)
+{
+	s->syncs_done++;
+	while (s->parses_n > 0 && (int)(s->parses[s->parses_head].sync - s->syncs_done) < 0) {
+		struct pg_parse_sent e = parse_pop(s);
+
+		if (e.srvname)
+			server_drop_stmt(s, e.srvname);
+		free(e.srvname);
 	}
 }
 
@@ -500,7 +569,7 @@ static void ensure_prepared(struct pgserver *s, struct stmt *st)
 		return;
 	pg_server_send(s, st->parse, st->parse_len);
 	server_add_stmt(s, st->srvname);
-	swallow_push(s, true);
+	parse_sent(s, st->srvname, true);
 }
 
 /* ---- client messages ----------------------------------------------------------------- */
@@ -537,7 +606,7 @@ static int on_parse(struct pgclient *c, const char *m, size_t n)
 	}
 	if (p.stmt.len == 0) {
 		pg_server_send(c->server, m, n);
-		swallow_push(c->server, false);
+		parse_sent(c->server, NULL, false);
 		return 0;
 	}
 	st = find_stmt(c, p.stmt.p, p.stmt.len);
@@ -558,7 +627,7 @@ static int on_parse(struct pgclient *c, const char *m, size_t n)
 	st->parse_len = (size_t)pg_rewrite_stmt(m, n, srvname, st->parse, (size_t)len, &err);
 	pg_server_send(c->server, st->parse, st->parse_len);
 	server_add_stmt(c->server, srvname);
-	swallow_push(c->server, false);
+	parse_sent(c->server, srvname, false);
 	return 0;
 }
 
@@ -606,24 +675,38 @@ bad:
 	return -1;
 }
 
-/* One whole message of a linked client. */
+/* One whole message of a linked client, inside a transaction. */
 static int relay_client_msg(struct pgclient *c, const char *m, size_t n)
 {
-	if (!c->busy) {
-		c->busy = true;
-		c->tx_start_ms = uv_now(&c->w->loop);
-		atomic_fetch_add(&c->pool->shared->in_tx, 1);
-	}
 	switch (m[0]) {
 	case 'P':
+		c->unsynced = true;
 		return on_parse(c, m, n);
 	case 'B':
 	case 'D':
 	case 'C':
+		c->unsynced = true;
 		return on_stmt_ref(c, m, n);
-	case 'S':
+	case 'E':
+		c->unsynced = true;
+		c->last_extended = true;
+		break;
 	case 'Q':
+	case 'F':
+		c->last_extended = false;
 		c->pending++;
+		c->server->syncs_sent++;
+		break;
+	case 'S':
+		c->unsynced = false;
+		if (!c->copy_in) {	/* ignored by the server in COPY FROM STDIN */
+			c->pending++;
+			c->server->syncs_sent++;
+		}
+		break;
+	case 'c':
+	case 'f':
+		c->copy_in = false;
 		break;
 	default:
 		break;
@@ -632,25 +715,55 @@ static int relay_client_msg(struct pgclient *c, const char *m, size_t n)
 	return 0;
 }
 
-/* May c start a transaction now? If not, it is held. */
-static bool may_start(struct pgclient *c)
+/*
+ * A transaction starts with this message: counted first, then the pause
+ * checked. The switchover sets `paused` and then reads the count, so one of
+ * the two always sees the other: no transaction slips past a pause.
+ */
+static bool tx_begin(struct pgclient *c)
 {
-	return !atomic_load(&c->pool->shared->paused);
+	struct pool_live *pl = c->pool->shared;
+
+	if (c->busy)
+		return true;
+	c->busy = true;
+	atomic_fetch_add(&pl->in_tx, 1);
+	if (!atomic_load(&pl->paused)) {
+		c->tx_start_ms = uv_now(&c->w->loop);
+		return true;
+	}
+	tx_end(c);
+	if (!c->held_counted) {
+		c->held_counted = true;
+		STAT_ADD(pl->held, 1);
+	}
+	return false;
 }
 
+/* Wait for a server: at most failover_hold while no primary is known,
+ * else query_wait_timeout. */
 static void hold(struct pgclient *c)
 {
-	uint64_t limit = c->pool->cfg->pg.query_wait_timeout_ms;
+	const struct pg_pool_cfg *pg = &c->pool->cfg->pg;
 
-	if (!c->held_counted && atomic_load(&c->pool->shared->paused)) {
-		c->held_counted = true;
-		STAT_ADD(c->pool->shared->held, 1);
-	}
-	if (c->pool->cfg->pg.failover_hold_ms > limit)
-		limit = c->pool->cfg->pg.failover_hold_ms;
 	c->wait_ms = uv_now(&c->w->loop);
-	uv_timer_start(&c->timer, wait_timeout_cb, limit, 0);
+	uv_timer_start(&c->timer, wait_timeout_cb, pg_pool_has_primary(c->pool) ?
+		       pg->query_wait_timeout_ms : pg->failover_hold_ms, 0);
 	pg_pool_acquire(c->bucket, c);
+}
+
+/* Session mode during a pause: the client keeps its server and waits. */
+static void session_wait_cb(uv_timer_t *t)
+{
+	struct pgclient *c = t->data;
+
+	if (atomic_load(&c->pool->shared->paused) &&
+	    uv_now(&c->w->loop) - c->wait_ms < c->pool->cfg->pg.query_wait_timeout_ms) {
+		uv_timer_start(&c->timer, session_wait_cb, 2, 0);
+		return;
+	}
+	c->session_waiting = false;
+	client_pump(c);
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b);
@@ -692,10 +805,34 @@ static void follow_reload(struct pgclient *c)
 	c->bucket = pg_bucket(c->pool, c->username, c->database);
 }
 
+/* The client's next message starts a transaction: have a server for it
+ * (returns true), or wait (false: something calls client_pump again). */
+static bool start_tx(struct pgclient *c)
+{
+	if (c->state == PC_LINKED && c->server->epoch != atomic_load(&c->pool->shared->epoch))
+		unlink_server(c, false);	/* the primary changed under this session */
+	if (!tx_begin(c)) {
+		if (c->state == PC_LINKED) {	/* session mode keeps its server */
+			c->session_waiting = true;
+			c->wait_ms = uv_now(&c->w->loop);
+			uv_timer_start(&c->timer, session_wait_cb, 2, 0);
+			return false;
+		}
+	} else if (c->state == PC_LINKED) {
+		return true;
+	} else {
+		tx_end(c);	/* counted again once it has a server */
+	}
+	if (c->gen != c->w->cur)
+		follow_reload(c);
+	hold(c);
+	return false;
+}
+
 static void client_pump(struct pgclient *c)
 {
 	while ((c->state == PC_IDLE || c->state == PC_LINKED) && !c->close_after &&
-	       gbuf_pending(&c->in) >= 5) {
+	       !c->session_waiting && gbuf_pending(&c->in) >= 5) {
 		const char *m = c->in.p + c->in.off;
 		struct pg_err err;
 		long n = pg_msg_frame(m, gbuf_pending(&c->in), PG_FRONTEND, PG_CLIENT_MSG_MAX, &err);
@@ -707,24 +844,20 @@ static void client_pump(struct pgclient *c)
 			return;
 		}
 		if (m[0] == 'X') {
-			bool clean = c->state == PC_LINKED && !c->busy && c->pending == 0;
+			bool clean = c->state == PC_LINKED && !c->busy && c->pending == 0 && !c->unsynced;
 
 			tx_end(c);
 			unlink_server(c, clean);
 			client_close(c, NULL);
 			return;
 		}
-		if (c->state == PC_LINKED && !c->busy && c->pending == 0 &&
-		    (!may_start(c) || c->server->epoch != atomic_load(&c->pool->shared->epoch))) {
-			unlink_server(c, c->server->epoch == atomic_load(&c->pool->shared->epoch));
+		if (c->state == PC_IDLE && (m[0] == 'd' || m[0] == 'c' || m[0] == 'f')) {
+			gbuf_consume(&c->in, (size_t)n);	/* COPY data after the COPY failed */
+			continue;
 		}
-		if (c->state == PC_IDLE) {
-			if (c->gen != c->w->cur)
-				follow_reload(c);
-			hold(c);
-			return;		/* pg_proxy_linked continues */
-		}
-		if (c->state == PC_LINKED && server_full(c->server)) {
+		if (!c->busy && c->pending == 0 && !c->unsynced && !start_tx(c))
+			return;
+		if (server_full(c->server)) {
 			client_read(c, false);		/* pg_proxy_server_drained resumes */
 			return;
 		}
@@ -764,14 +897,28 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 	client_pump(c);
 }
 
+/* Is m[0, n) the CommandComplete of `tag`? */
+static bool tag_is(const char *m, size_t n, const char *tag)
+{
+	size_t l = strlen(tag);
+
+	return n == 5 + l + 1 && !memcmp(m + 5, tag, l + 1);
+}
+
 /* Handle one small server message the proxy reads; false: drop it. */
 static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m, size_t n)
 {
 	struct pg_err err;
 
 	if (s->replay_pending) {
-		if (m[0] == 'Z')
+		struct pg_param prm;
+
+		if (m[0] == 'Z') {
 			s->replay_pending--;
+			parses_settle(s);
+		}
+		if (m[0] == 'S' && pg_read_param_status(m, n, &prm, &err) == 0)
+			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
 		if (m[0] == 'E')
 			log_warn("pg pool %s: replaying a client's settings on a server failed",
 				 c->pool->cfg->name);
@@ -779,12 +926,11 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 	}
 	switch (m[0]) {
 	case '1':
-		if (s->swallow_n > 0) {
-			bool drop = s->swallow[s->swallow_head];
+		if (s->parses_n > 0) {
+			struct pg_parse_sent e = parse_pop(s);
 
-			s->swallow_head = (s->swallow_head + 1) % (int)sizeof(s->swallow);
-			s->swallow_n--;
-			return !drop;
+			free(e.srvname);
+			return !e.injected;
 		}
 		return true;
 	case 'S': {
@@ -796,12 +942,28 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 		}
 		return true;
 	}
+	case 'C':	/* CommandComplete: statements dropped behind our back? */
+		if (tag_is(m, n, "DEALLOCATE ALL") || tag_is(m, n, "DISCARD ALL")) {
+			for (int i = 0; i < s->nstmts; i++)
+				free(s->stmts[i]);
+			s->nstmts = 0;
+			if (tag_is(m, n, "DISCARD ALL"))
+				pg_vars_free(&s->vars);	/* the settings went back to defaults too */
+		}
+		return true;
+	case 'G':	/* COPY FROM STDIN: the server ignores the Sync that followed an Execute */
+		c->copy_in = true;
+		if (c->last_extended && c->pending > 0) {
+			c->pending--;
+			s->syncs_sent--;
+		}
+		return true;
 	case 'Z':
 		if (pg_read_ready(m, n, &c->txstatus, &err) < 0)
 			c->txstatus = 'E';
 		if (c->pending > 0)
 			c->pending--;
-		s->swallow_n = 0;	/* after an error, queued Parses were skipped */
+		parses_settle(s);
 		return true;
 	default:
 		return true;
@@ -812,7 +974,7 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
  * server goes back to the pool. */
 static void after_ready(struct pgclient *c)
 {
-	if (c->txstatus != 'I' || c->pending > 0)
+	if (c->txstatus != 'I' || c->pending > 0 || c->unsynced)
 		return;
 	tx_end(c);
 	if (c->pool->cfg->pg.pool_mode == PG_POOL_TRANSACTION && c->server)
@@ -821,7 +983,7 @@ static void after_ready(struct pgclient *c)
 
 static bool inspected(char type)
 {
-	return type == 'Z' || type == 'S' || type == '1' || type == 'K';
+	return type == 'Z' || type == 'S' || type == '1' || type == 'K' || type == 'G' || type == 'C';
 }
 
 void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
