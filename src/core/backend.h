@@ -41,6 +41,7 @@ struct backend_live {
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
 	atomic_int role;			/* enum backend_role: what health checks found (pg) */
+	atomic_int timeline;			/* a primary's timeline, as its last checkpoint says (pg) */
 };
 
 enum backend_role { ROLE_UNKNOWN, ROLE_PRIMARY, ROLE_STANDBY };

@@ -54,29 +54,63 @@ static void check_closed_cb(uv_handle_t *h)
 
 static void next_check(struct pgcheck *c);
 
-static void set_role(struct pgcheck *c, int role)
+/* The other usable primary of the pool, or -1. */
+static int other_primary(struct pgcheck *c)
 {
-	int old = STAT_GET(c->live->role);
+	for (int b = 0; b < c->pool->nbackends; b++) {
+		struct backend_live *o = c->d->live[c->pidx][b];
 
-	if (old == role || atomic_load(&c->plive->switching))
+		if (b != c->bidx && STAT_GET(o->role) == ROLE_PRIMARY && backend_usable(o))
+			return b;
+	}
+	return -1;
+}
+
+static void demote(struct pgcheck *c, struct backend_live *lv, const char *name, const char *why)
+{
+	atomic_store(&lv->role, ROLE_UNKNOWN);
+	atomic_fetch_add(&c->plive->epoch, 1);	/* sessions on it move on */
+	log_error("backend %s/%s: no longer used as the primary: %s", c->pool->name, name, why);
+}
+
+/*
+ * What a check found. Two backends saying they are the primary (an old
+ * primary left up after a switchover, or split brain): the one on the
+ * newer timeline is used, the other gets no connections until it is
+ * fenced or rejoined as a standby; on the same timeline the first stays.
+ */
+static void set_role(struct pgcheck *c, int role, int timeline)
+{
+	int old = STAT_GET(c->live->role), o;
+
+	atomic_store(&c->live->timeline, timeline);
+	if (atomic_load(&c->plive->switching))
 		return;
-	for (int b = 0; role == ROLE_PRIMARY && b < c->pool->nbackends; b++) {
-		struct backend_live *other = c->d->live[c->pidx][b];
+	if (role == ROLE_PRIMARY && (o = other_primary(c)) >= 0) {
+		struct backend_live *other = c->d->live[c->pidx][o];
+		char why[200];
 
-		if (b != c->bidx && STAT_GET(other->role) == ROLE_PRIMARY && backend_usable(other)) {
-			if (old != ROLE_UNKNOWN || !c->warned)
-				log_error("backend %s/%s also says it is a primary while %s is; it gets "
-					  "no connections (fence it: a switchover without fence_command "
-					  "leaves the old primary up)", c->pool->name, c->be,
-					  c->pool->backends[b].name);
+		if (timeline <= STAT_GET(other->timeline)) {
+			if (!c->warned)
+				log_error("backend %s/%s also says it is a primary, on timeline %d, while %s "
+					  "is (timeline %d); it gets no connections (fence it or rejoin it as "
+					  "a standby)", c->pool->name, c->be, timeline,
+					  c->pool->backends[o].name, STAT_GET(other->timeline));
 			c->warned = true;
 			role = ROLE_UNKNOWN;
-			if (old == role)
-				return;
+		} else {
+			snprintf(why, sizeof(why), "%s is a primary on a newer timeline (%d > %d)", c->be,
+				 timeline, STAT_GET(other->timeline));
+			demote(c, other, c->pool->backends[o].name, why);
 		}
+	} else if (role == ROLE_PRIMARY) {
+		c->warned = false;
 	}
-	c->warned = false;
+	if (old == role)
+		return;
 	atomic_store(&c->live->role, role);
+	if (old == ROLE_PRIMARY)	/* sessions on it move on their next transaction */
+		atomic_fetch_add(&c->plive->epoch, 1);
 	log_info("backend %s/%s: role %s -> %s (health check)", c->pool->name, c->be,
 		 role_names[old], role_names[role]);
 	sweep_workers(c->d);
@@ -90,9 +124,9 @@ static void result_cb(struct pg_mon *m, int status, const char *value, void *arg
 	ND_UNUSED(m);
 	if (c->stopped)
 		return;
-	if (status == 0 && (!strcmp(value, "t") || !strcmp(value, "f"))) {
+	if (status == 0 && (!strcmp(value, "t") || !strncmp(value, "f ", 2))) {
 		c->fail_streak = 0;
-		set_role(c, value[0] == 'f' ? ROLE_PRIMARY : ROLE_STANDBY);
+		set_role(c, value[0] == 'f' ? ROLE_PRIMARY : ROLE_STANDBY, value[0] == 'f' ? atoi(value + 2) : 0);
 		if (++c->ok_streak >= c->pool->health.rise && health == HEALTH_DOWN) {
 			atomic_store(&c->live->health, HEALTH_UP);
 			STAT_ADD(c->live->transitions, 1);
@@ -110,7 +144,7 @@ static void result_cb(struct pg_mon *m, int status, const char *value, void *arg
 					 c->be, c->fail_streak, status == 0 ? "unexpected answer" : value);
 				sweep_workers(c->d);
 			}
-			set_role(c, ROLE_UNKNOWN);	/* also after traffic marked it down */
+			set_role(c, ROLE_UNKNOWN, 0);	/* also after traffic marked it down */
 		}
 	}
 	next_check(c);
@@ -121,7 +155,11 @@ static void timer_cb(uv_timer_t *t)
 	struct pgcheck *c = t->data;
 
 	if (!pg_mon_busy(c->mon))
-		pg_mon_query(c->mon, "SELECT pg_is_in_recovery()", c->pool->health.timeout_ms, result_cb, c);
+		/* the timeline from the current WAL file's name: it changes at
+		 * promotion, where the checkpoint's changes only later */
+		pg_mon_query(c->mon, "SELECT CASE WHEN pg_is_in_recovery() THEN 't' ELSE 'f ' || "
+			     "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+			     c->pool->health.timeout_ms, result_cb, c);
 }
 
 static void next_check(struct pgcheck *c)

@@ -95,30 +95,6 @@ void pg_vars_free(struct pg_vars *vs)
 
 /* ---- generations ----------------------------------------------------------- */
 
-void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
-{
-	const struct config *c = g->snap->cfg;
-
-	ND_UNUSED(prev);	/* servers are per (user, database) and cheap to reopen */
-	g->pg = xcalloc((size_t)c->npools + 1, sizeof(struct pg_wpool));
-	for (int i = 0; i < c->npools; i++) {
-		struct pg_wpool *p = &g->pg[i];
-		int share = c->pools[i].pg.pool_size / c->workers;
-
-		if (c->pools[i].protocol != PROTO_PG)
-			continue;
-		p->cfg = &c->pools[i];
-		p->auth = p->cfg->pg.auth;
-		p->live = g->snap->live[i];
-		p->shared = g->snap->pools[i];
-		p->w = w;
-		p->gen = g;
-		p->max_per_bucket = share + (w->id < c->pools[i].pg.pool_size % c->workers);
-		if (p->max_per_bucket < 1)
-			p->max_per_bucket = 1;
-	}
-}
-
 /* An idle server of b to close (all, or no longer on the primary), or NULL. */
 static struct pgserver *stale_idle(struct pg_wpool *p, struct pgbucket *b, bool all)
 {
@@ -143,6 +119,34 @@ static void close_idle(struct pg_wpool *p, bool all)
 		while ((s = stale_idle(p, b, all)))
 			pg_server_close(s);
 	}
+}
+
+void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
+{
+	const struct config *c = g->snap->cfg;
+
+	g->pg = xcalloc((size_t)c->npools + 1, sizeof(struct pg_wpool));
+	for (int i = 0; i < c->npools; i++) {
+		struct pg_wpool *p = &g->pg[i];
+		int share = c->pools[i].pg.pool_size / c->workers;
+
+		if (c->pools[i].protocol != PROTO_PG)
+			continue;
+		p->cfg = &c->pools[i];
+		p->auth = p->cfg->pg.auth;
+		p->live = g->snap->live[i];
+		p->shared = g->snap->pools[i];
+		p->w = w;
+		p->gen = g;
+		p->max_per_bucket = share + (w->id < c->pools[i].pg.pool_size % c->workers);
+		if (p->max_per_bucket < 1)
+			p->max_per_bucket = 1;
+	}
+	/* The old generation's idle servers close rather than linger until
+	 * idle_timeout next to the new ones (servers are cheap to reopen). */
+	for (int i = 0; prev && i < prev->snap->cfg->npools; i++)
+		if (prev->pg[i].cfg)
+			close_idle(&prev->pg[i], true);
 }
 
 void pg_gen_free(struct worker *w, struct wgen *g)
@@ -347,7 +351,7 @@ void pg_pool_release(struct pgserver *s, bool clean)
 	struct pg_wpool *p = b->pool;
 
 	s->client = NULL;
-	if (!clean || p->w->stopping || s->epoch != atomic_load(&p->shared->epoch) ||
+	if (!clean || gbuf_pending(&s->in) > 0 || p->w->stopping || s->epoch != atomic_load(&p->shared->epoch) ||
 	    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY || !backend_usable(p->live[s->backend]) ||
 	    p->gen != p->w->cur) {
 		pg_server_close(s);

@@ -1210,6 +1210,23 @@ static void copy_str(char *dst, size_t cap, struct pg_str s)
 	dst[n] = '\0';
 }
 
+/* Startup parameters a pooled session can honour: who and where, the
+ * tracked ones (replayed on every server), and extra_float_digits, which
+ * is ignored (as PgBouncer users configure). Others, `options` included,
+ * would silently not apply: refused. */
+static bool startup_param_ok(struct pg_str name)
+{
+	static const char *const fixed[] = { "user", "database", "replication", "extra_float_digits" };
+
+	for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+		if (!strcmp(name.p, fixed[i]))
+			return true;
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++)
+		if (!strcasecmp(name.p, pg_tracked_params[i]))
+			return true;
+	return false;
+}
+
 /* The first packet of the connection. Returns false once it is handled
  * in a way that stops reading (closed, or authentication began). */
 static void on_startup(struct pgclient *c)
@@ -1236,6 +1253,17 @@ static void on_startup(struct pgclient *c)
 		return;
 	case PG_STARTUP:
 		break;
+	}
+	for (int i = 0; i < st.nparams; i++) {
+		if (!startup_param_ok(st.params[i].name)) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "startup parameter \"%.64s\" is not supported through "
+				 "nodown's pool; set it with SET, or per role (ALTER ROLE ... SET)",
+				 st.params[i].name.p);
+			client_error(c, "FATAL", "0A000", msg);
+			return;
+		}
 	}
 	copy_str(c->username, sizeof(c->username), st.user);
 	copy_str(c->database, sizeof(c->database), st.database);

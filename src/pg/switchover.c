@@ -10,7 +10,7 @@
  *   pause     no transaction starts (workers hold clients at their first
  *             message, and new logins); wait for those in flight to end,
  *             at most pause_timeout, else abort naming who blocked
- *   lsn       the old primary's WAL position, pg_current_wal_lsn()
+ *   lsn       the old primary's WAL insert position, pg_current_wal_insert_lsn()
  *   fence     fence_command, if any (e.g. a fast shutdown, which also
  *             ships the last WAL to the standbys)
  *   catchup   the target has replayed up to that position
@@ -46,6 +46,7 @@ struct pg_switchover {
 	struct pool_live *pl;		/* a reference */
 	struct backend_live *from_live, *to_live;	/* references */
 	int from_port;
+	char from_host[64];		/* the primary's address as a standby would name it */
 	struct pg_mon *old_mon, *new_mon;	/* owned */
 	enum sw_step step;
 	uint64_t started_ms, step_ms, pause_ms, resume_ms;
@@ -116,15 +117,17 @@ static void abort_or_fail(struct pg_switchover *s, bool after_fence, const char 
 static void check_cb(struct pg_mon *m, int status, const char *value, void *arg)
 {
 	struct pg_switchover *s = arg;
-	char want[64];
+	char want[96], local[96];
+	bool loopback = !strcmp(s->from_host, "127.0.0.1") || !strcmp(s->from_host, "[::1]");
 
 	ND_UNUSED(m);
-	snprintf(want, sizeof(want), "streaming %d", s->from_port);
+	snprintf(want, sizeof(want), "streaming %s %d", s->from_host, s->from_port);
+	snprintf(local, sizeof(local), "streaming local %d", s->from_port);
 	if (status < 0) {
 		abort_or_fail(s, false, "cannot ask the target about replication: %s", value);
 		return;
 	}
-	if (strcmp(value, want)) {
+	if (strcmp(value, want) && !(loopback && !strcmp(value, local))) {
 		snprintf(s->detail, sizeof(s->detail), "%s is not a streaming standby of %s (its WAL "
 			 "receiver says '%s', expected '%s')", s->to, s->from, value[0] ? value : "none", want);
 		step_to(s, SW_ABORTED, s->detail);
@@ -176,6 +179,14 @@ static void lsn_cb(struct pg_mon *m, int status, const char *value, void *arg)
 	step_to(s, SW_FENCE, NULL);
 }
 
+static void command_timeout_cb(uv_timer_t *t)
+{
+	struct pg_switchover *s = t->data;
+
+	if (s->proc_running)
+		uv_process_kill(&s->proc, SIGKILL);	/* its exit callback reports the failure */
+}
+
 static void proc_closed_cb(uv_handle_t *h)
 {
 	struct pg_switchover *s = h->data;
@@ -189,6 +200,7 @@ static void fence_exit_cb(uv_process_t *p, int64_t status, int sig)
 	char why[128];
 
 	uv_close((uv_handle_t *)p, proc_closed_cb);
+	uv_timer_stop(&s->timer);
 	if (status != 0 || sig != 0) {
 		snprintf(why, sizeof(why), "exited with %s %d", sig ? "signal" : "status", sig ? sig : (int)status);
 		/* a fence that failed may have half-done its work: say so */
@@ -225,8 +237,10 @@ static int run_command(struct pg_switchover *s, const char *cmd)
 	o.stdio_count = 0;
 	s->proc.data = s;
 	r = uv_spawn(s->d->loop, &s->proc, &o);
-	if (r == 0)
+	if (r == 0) {
 		s->proc_running = true;
+		uv_timer_start(&s->timer, command_timeout_cb, s->pc->pg.promote_timeout_ms, 0);
+	}
 	return r;
 }
 
@@ -340,7 +354,9 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		uv_timer_start(&s->timer, pause_poll_cb, 0, 0);
 		return;
 	case SW_LSN:
-		query(s, s->old_mon, "SELECT pg_current_wal_lsn()", lsn_cb);
+		/* the insert position: an acknowledged asynchronous commit may be
+		 * past what was written, and must reach the standby too */
+		query(s, s->old_mon, "SELECT pg_current_wal_insert_lsn()", lsn_cb);
 		return;
 	case SW_FENCE:
 		if (!pg->fence_command) {
@@ -366,6 +382,7 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		return;
 	case SW_REPOINT:
 		atomic_store(&s->from_live->role, ROLE_UNKNOWN);
+		atomic_store(&s->to_live->timeline, atomic_load(&s->from_live->timeline) + 1);
 		atomic_store(&s->to_live->role, ROLE_PRIMARY);
 		atomic_fetch_add(&s->pl->epoch, 1);
 		release(s);
@@ -466,6 +483,8 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
 	s->from_port = port_of(&pc->backends[from].addr);
+	config_format_address(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
+	*strrchr(s->from_host, ':') = '\0';	/* the host part */
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : pc->pg.pause_timeout_ms;
 	s->steps = json_array();
 	s->old_mon = xmalloc(sizeof(*s->old_mon));
@@ -481,8 +500,10 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->next = d->switchovers;
 	d->switchovers = s;
 	log_info("switchover %s: %s -> %s starting", pool, s->from, s->to);
-	query(s, s->new_mon, "SELECT status || ' ' || coalesce(sender_port::text, '') FROM pg_stat_wal_receiver",
-	      check_cb);
+	/* A sender given as a socket directory counts as this host. */
+	query(s, s->new_mon, "SELECT status || ' ' || CASE WHEN sender_host LIKE '/%' THEN 'local' "
+	      "WHEN sender_host IN ('localhost', '::1') THEN '127.0.0.1' ELSE coalesce(sender_host, '') END "
+	      "|| ' ' || coalesce(sender_port::text, '') FROM pg_stat_wal_receiver", check_cb);
 	return 0;
 }
 

@@ -323,3 +323,40 @@ def test_copy_both_directions(pg_cluster, nodown, tmp_path):
                 n += bytes(block).count(b"\n")
         assert n == 200_000
         assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_settings_do_not_leak_between_clients(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster, workers=1, pool={"pool_size": 1})
+    with psycopg.connect(dsn(nd), autocommit=True) as a, psycopg.connect(dsn(nd), autocommit=True) as b:
+        default = b.execute("SHOW TimeZone").fetchone()[0]
+        a.execute("SET TimeZone = 'Asia/Tokyo'")
+        assert a.execute("SHOW TimeZone").fetchone()[0] == "Asia/Tokyo"
+        assert b.execute("SHOW TimeZone").fetchone()[0] == default       # same server, own setting
+        assert a.execute("SHOW TimeZone").fetchone()[0] == "Asia/Tokyo"
+        assert a.execute("SELECT pg_backend_pid()").fetchone() == b.execute("SELECT pg_backend_pid()").fetchone()
+
+
+def test_unsupported_startup_options_refused(pg_cluster, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster)
+    with pytest.raises(psycopg.OperationalError) as e:
+        psycopg.connect(dsn(nd) + " options='-c statement_timeout=1234'")
+    assert "not supported" in str(e.value)
+
+
+def test_restart_after_unfenced_switchover_uses_the_newer_timeline(pg_cluster, nodown, tmp_path):
+    c = pg_cluster
+    cfg = pg_config(tmp_path, c)
+    nd = nodown(cfg)
+    assert wait_for(lambda: _roles(nd) == {"pg1": "primary", "pg2": "standby"}, timeout=5)
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not c.is_in_recovery(c.port_of("pg1"))          # no fence: the old primary is still up
+    for _ in range(3):                                      # whichever answers first
+        assert nd.stop() == 0
+        nd = nodown(cfg)
+        assert wait_for(lambda: _roles(nd).get("pg2") == "primary", timeout=5), _roles(nd)
+        time.sleep(0.5)                                     # both have been checked
+        assert _roles(nd) == {"pg1": "unknown", "pg2": "primary"}
+        with psycopg.connect(dsn(nd), autocommit=True) as conn:
+            port = conn.execute("SELECT inet_server_port()").fetchone()[0]
+        assert port == c.port_of("pg2")
