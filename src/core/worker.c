@@ -25,6 +25,7 @@
  */
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -272,6 +273,44 @@ void worker_sweep(struct worker *w)
 {
 	atomic_store(&w->sweep_requested, true);
 	uv_async_send(&w->wake);
+}
+
+static void refused_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+bool worker_admit(struct wlistener *wl)
+{
+	struct worker *w = wl->w;
+	struct listener *l = wl->l;
+	uv_tcp_t *t;
+
+	if (atomic_fetch_add(&l->active, 1) < wl->cfg->max_connections && !w->stopping)
+		return true;
+	atomic_fetch_sub(&l->active, 1);
+	atomic_fetch_add(&l->refused, 1);
+	t = xmalloc(sizeof(*t));
+	uv_tcp_init(&w->loop, t);
+	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
+		log_warn("listener '%s' is at max_connections (%d); closing a new connection",
+			 wl->cfg->name, wl->cfg->max_connections);
+	uv_close((uv_handle_t *)t, refused_closed_cb);
+	return false;
+}
+
+void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	snprintf(out, n, "-");
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)n);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)n);
 }
 
 void worker_client_gone(struct worker *w)

@@ -88,6 +88,14 @@ void worker_stop(struct worker *w);
 /* Wait for w's thread to finish and free its resources. */
 void worker_join(struct worker *w);
 
+/* A connection is waiting on wl: true if it may be accepted (counted in
+ * the listener's active), false if it was closed at once (max_connections
+ * reached, or the worker is stopping). */
+bool worker_admit(struct wlistener *wl);
+
+/* The peer address of tcp as text ("-" if unknown). */
+void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n);
+
 /* Called by the proxy when a client closes; lets a stopping worker finish. */
 void worker_client_gone(struct worker *w);
 

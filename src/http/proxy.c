@@ -1331,24 +1331,6 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 
 /* ---- accept -------------------------------------------------------------- */
 
-static void peer_address(struct hconn *c)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-
-	strcpy(c->peer, "-");
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer, sizeof(c->peer));
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer, sizeof(c->peer));
-}
-
-static void refused_closed_cb(uv_handle_t *h)
-{
-	free(h);
-}
 
 static void http_accept(struct wlistener *wl)
 {
@@ -1357,18 +1339,8 @@ static void http_accept(struct wlistener *wl)
 	const struct listener_cfg *lc = wl->cfg;
 	struct hconn *c;
 
-	if (atomic_fetch_add(&l->active, 1) >= lc->max_connections || w->stopping) {
-		uv_tcp_t *t = xmalloc(sizeof(*t));
-
-		atomic_fetch_sub(&l->active, 1);
-		atomic_fetch_add(&l->refused, 1);
-		uv_tcp_init(&w->loop, t);
-		if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
-			log_warn("listener '%s' is at max_connections (%d); closing a new connection",
-				 lc->name, lc->max_connections);
-		uv_close((uv_handle_t *)t, refused_closed_cb);
+	if (!worker_admit(wl))
 		return;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	c->gen = worker_gen_hold(w);
@@ -1389,7 +1361,7 @@ static void http_accept(struct wlistener *wl)
 	}
 	atomic_fetch_add(&l->accepted, 1);
 	uv_tcp_nodelay(&c->tcp, 1);
-	peer_address(c);
+	worker_peer_address(&c->tcp, c->peer, sizeof(c->peer));
 	client_timer(c, T_HEADER, lc->header_timeout_ms);
 	client_read_start(c);
 }
