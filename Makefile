@@ -24,6 +24,42 @@ SANFLAGS :=
 OPT := -O2
 endif
 
+.DEFAULT_GOAL := all
+.PHONY: clean
+clean:
+	rm -rf build
+
+ifndef NODOWN_DEPS_DONE
+# First pass: install the Debian packages a goal needs (scripts/deps says
+# what it installs, and installs nothing when all is present), then run the
+# goal in a second make. The rules must be read after the install: make
+# looks at /usr/share/llhttp and pkg-config's answers once, when it reads
+# them, so on a fresh machine a single pass would miss what it installed.
+DEPS_all := build
+DEPS_test := test fuzz
+DEPS_unit := test
+DEPS_integration := test
+DEPS_fuzz := fuzz
+DEPS_fuzz-check := fuzz
+DEPS_bench := bench
+DEPS_bench-pg := bench
+DEPS_demo := demo
+GOALS := all test unit integration fuzz fuzz-check bench bench-pg demo
+
+.PHONY: $(GOALS)
+$(GOALS):
+	@scripts/deps $(DEPS_$@)
+	@$(MAKE) --no-print-directory NODOWN_DEPS_DONE=1 $@
+
+# any other goal (build/nodown, a unit-test binary): the build packages
+OTHER_GOALS := $(filter-out $(GOALS) clean,$(MAKECMDGOALS))
+.PHONY: $(OTHER_GOALS)
+$(OTHER_GOALS):
+	@scripts/deps build
+	@$(MAKE) --no-print-directory NODOWN_DEPS_DONE=1 $@
+
+Makefile: ;
+else
 LLHTTP_SRC := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 PKGS := libuv yaml-0.1 jansson libcrypto
@@ -42,12 +78,9 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-test test unit integration fuzz fuzz-check bench bench-pg demo clean
+.PHONY: all test unit integration fuzz fuzz-check bench bench-pg demo clean
 
-all: deps $(BUILD)/nodown
-
-deps:
-	@scripts/deps build
+all: $(BUILD)/nodown
 
 $(BUILD)/nodown: $(OBJS) $(LLHTTP_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -66,22 +99,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
 		$(LIB_OBJS) $(LLHTTP_OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDFLAGS)
 
-unit: deps-test $(UNIT_BINS)
+unit: $(UNIT_BINS)
 	@failed=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || failed=1; done; exit $$failed
 
-integration: deps-test $(BUILD)/nodown
+integration: $(BUILD)/nodown
 	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: unit fuzz-check integration
-
-deps-test:
-	@scripts/deps test fuzz
 
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS := $(filter-out src/cli/%.c,$(SRCS))
 
 build/fuzz/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
-	@scripts/deps fuzz
 	@mkdir -p build/fuzz
 	clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(FUZZ_SRCS) $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c $(PKG_LIBS) -pthread
@@ -102,16 +131,12 @@ fuzz: $(FUZZ_TARGETS)
 	done
 
 bench: all
-	@scripts/deps bench
 	bench/http.sh
 
 bench-pg: all
-	@scripts/deps bench
 	bench/pg.sh
 
 demo: all
-	@scripts/deps demo
 	$(PYTHON) examples/demo.py --bin $(abspath $(BUILD)/nodown)
 
-clean:
-	rm -rf build
+endif

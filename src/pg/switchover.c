@@ -10,7 +10,8 @@
  *   pause     no transaction starts (workers hold clients at their first
  *             message, and new logins); wait for those in flight to end,
  *             at most pause_timeout, else abort naming who blocked
- *   lsn       the old primary's WAL insert position, pg_current_wal_insert_lsn()
+ *   lsn       the old primary's WAL insert position, pg_current_wal_insert_lsn(),
+ *             and a record after it flushed (so the standby can pass it)
  *   fence     fence_command, if any (e.g. a fast shutdown, which also
  *             ships the last WAL to the standbys)
  *   catchup   the target has replayed up to that position
@@ -354,9 +355,19 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		uv_timer_start(&s->timer, pause_poll_cb, 0, 0);
 		return;
 	case SW_LSN:
-		/* the insert position: an acknowledged asynchronous commit may be
-		 * past what was written, and must reach the standby too */
-		query(s, s->old_mon, "SELECT pg_current_wal_insert_lsn()", lsn_cb);
+		/*
+		 * The insert position: an acknowledged asynchronous commit may be
+		 * past what was flushed, and must reach the standby too. The same
+		 * transaction then writes a record and commits it flushed: an idle
+		 * primary's insert position can sit past a page header that no
+		 * record has crossed yet (after a segment switch, or when the last
+		 * record ended at a page boundary), and the standby's replay
+		 * position stays at the page's start until some record follows,
+		 * which the background writer may not log for 15 s.
+		 */
+		query(s, s->old_mon, "SELECT pg_current_wal_insert_lsn(), "
+		      "set_config('synchronous_commit', 'local', true), "
+		      "pg_logical_emit_message(true, 'nodown', 'switchover')", lsn_cb);
 		return;
 	case SW_FENCE:
 		if (!pg->fence_command) {
