@@ -26,7 +26,9 @@ struct client_link {
 	struct list node;
 	struct listener *l;		/* accepted on; a reference while open */
 	void (*on_stop)(struct client_link *l, enum stop_phase phase);
-	/* Backend states changed (drain, maint, down): react if it matters. */
+	/* Backend states or a pool's pause changed (drain, maint, down, a
+	 * switchover ended): react if it matters. Called by the worker after
+	 * every protocol's worker_sweep. */
 	void (*on_sweep)(struct client_link *l);
 };
 
@@ -40,7 +42,8 @@ struct proto_ops {
 	void (*gen_free)(struct worker *w, struct wgen *g);
 	/* The worker is about to end: close pooled backend connections. */
 	void (*worker_close)(struct worker *w);
-	/* Backend states changed: drop pooled connections that must go. */
+	/* Backend states changed: drop pooled connections that must go, and
+	 * serve waiters that now can be (each client's on_sweep follows). */
 	void (*worker_sweep)(struct worker *w);
 	/* Active health checks of this protocol's pools (control thread):
 	 * make them match the current snapshot, keeping the progress of

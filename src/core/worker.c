@@ -226,6 +226,21 @@ static void begin_stop(struct worker *w)
 	uv_timer_start(&w->stop_timer, stop_timer_cb, w->cfg->shutdown_idle_grace_ms, 0);
 }
 
+/* Backend states or a pool's pause changed: each protocol revisits its
+ * pools (idle connections, waiters), then every client its own state. */
+static void sweep(struct worker *w)
+{
+	struct list *pos, *tmp;
+
+	PROTO_EACH(worker_sweep, w);
+	list_for_each_safe(pos, tmp, &w->clients) {
+		struct client_link *l = container_of(pos, struct client_link, node);
+
+		if (l->on_sweep)
+			l->on_sweep(l);
+	}
+}
+
 /* Serve snap from now on: new connections and the next request of every
  * open one use it; what is in progress finishes on the generation it
  * started on. Clients of a listener that left close once idle. */
@@ -244,7 +259,7 @@ static void adopt(struct worker *w, struct snapshot *snap)
 		if (atomic_load(&l->l->retired))
 			l->on_stop(l, STOP_GRACE_OVER);
 	}
-	PROTO_EACH(worker_sweep, w);
+	sweep(w);
 	atomic_store(&w->adopted, snap->gen);
 }
 
@@ -258,7 +273,7 @@ static void wake_cb(uv_async_t *a)
 	else if (snap)
 		adopt(w, snap);
 	if (atomic_exchange(&w->sweep_requested, false))
-		PROTO_EACH(worker_sweep, w);
+		sweep(w);
 	if (atomic_load(&w->stop_requested))
 		begin_stop(w);
 }

@@ -125,15 +125,7 @@ void upstream_worker_close(struct worker *w)
 
 void upstream_worker_sweep(struct worker *w)
 {
-	struct list *pos, *tmp;
-
 	close_idle(w, false);
-	list_for_each_safe(pos, tmp, &w->clients) {
-		struct client_link *l = container_of(pos, struct client_link, node);
-
-		if (l->on_sweep)
-			l->on_sweep(l);
-	}
 }
 
 static bool tried(uint64_t mask, int i)

@@ -387,14 +387,19 @@ void pg_pool_unwait(struct pgclient *c)
 		c->state = PC_IDLE;
 }
 
+/* A wait for a server (PC_WAITING) or, in session mode, for a pause to
+ * end (session_waiting) outlived its bound. */
 static void wait_timeout_cb(uv_timer_t *t)
 {
 	struct pgclient *c = t->data;
 	char msg[256];
 
-	if (c->state != PC_WAITING)
+	if (c->session_waiting)
+		c->session_waiting = false;
+	else if (c->state == PC_WAITING)
+		pg_pool_unwait(c);
+	else
 		return;
-	pg_pool_unwait(c);
 	snprintf(msg, sizeof(msg), "pool '%s': no server connection within %llums (%s)",
 		 c->pool->cfg->name, (unsigned long long)(uv_now(&c->w->loop) - c->wait_ms),
 		 atomic_load(&c->pool->shared->paused) ? "a switchover holds transactions" :
@@ -752,18 +757,14 @@ static void hold(struct pgclient *c)
 	pg_pool_acquire(c->bucket, c);
 }
 
-/* Session mode during a pause: the client keeps its server and waits. */
-static void session_wait_cb(uv_timer_t *t)
+/* Session mode during a pause: the client keeps its server, unread, until
+ * the sweep that ends the pause (client_on_sweep), at most
+ * query_wait_timeout. */
+static void session_hold(struct pgclient *c)
 {
-	struct pgclient *c = t->data;
-
-	if (atomic_load(&c->pool->shared->paused) &&
-	    uv_now(&c->w->loop) - c->wait_ms < c->pool->cfg->pg.query_wait_timeout_ms) {
-		uv_timer_start(&c->timer, session_wait_cb, 2, 0);
-		return;
-	}
-	c->session_waiting = false;
-	client_pump(c);
+	c->session_waiting = true;
+	c->wait_ms = uv_now(&c->w->loop);
+	uv_timer_start(&c->timer, wait_timeout_cb, c->pool->cfg->pg.query_wait_timeout_ms, 0);
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b);
@@ -813,9 +814,7 @@ static bool start_tx(struct pgclient *c)
 		unlink_server(c, false);	/* the primary changed under this session */
 	if (!tx_begin(c)) {
 		if (c->state == PC_LINKED) {	/* session mode keeps its server */
-			c->session_waiting = true;
-			c->wait_ms = uv_now(&c->w->loop);
-			uv_timer_start(&c->timer, session_wait_cb, 2, 0);
+			session_hold(c);
 			return false;
 		}
 	} else if (c->state == PC_LINKED) {
@@ -1375,14 +1374,22 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 	}
 }
 
-/* Pool state changed (switchover ended, primary found): waiters retry. */
+/* Pool state changed (switchover ended, primary found): a session whose
+ * primary moved lets its server go (it reconnects to the new primary on
+ * next use); one held by a pause that ended goes on. Clients waiting for
+ * a server are served by pg_worker_sweep. */
 static void client_on_sweep(struct client_link *l)
 {
 	struct pgclient *c = container_of(l, struct pgclient, link);
 
 	if (c->state == PC_LINKED && !c->busy && c->pending == 0 && c->server &&
 	    c->server->epoch != atomic_load(&c->pool->shared->epoch))
-		unlink_server(c, false);	/* session mode: reconnect to the new primary on next use */
+		unlink_server(c, false);
+	if (c->session_waiting && !atomic_load(&c->pool->shared->paused)) {
+		c->session_waiting = false;
+		uv_timer_stop(&c->timer);
+		client_pump(c);
+	}
 }
 
 
