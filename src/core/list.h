@@ -47,6 +47,23 @@ static inline void list_del(struct list *n)
 	n->next = n->prev = n;
 }
 
+/* Move every node of src, in order, to the empty list dst; src is left empty. */
+static inline void list_move_all(struct list *dst, struct list *src)
+{
+	if (list_empty(src)) {
+		list_init(dst);
+		return;
+	}
+	dst->next = src->next;
+	dst->prev = src->prev;
+	dst->next->prev = dst;
+	dst->prev->next = dst;
+	list_init(src);
+}
+
+/* Safe against removing pos, not against removing tmp (the next node):
+ * a walk whose step may unlink other nodes takes them from a private list
+ * one at a time instead (see worker.c's each_client). */
 #define list_for_each_safe(pos, tmp, head) \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 

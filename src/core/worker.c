@@ -155,22 +155,52 @@ const char *worker_timestamp(struct worker *w)
 	return w->tsbuf;
 }
 
+void worker_flush_later(struct worker *w, struct wflush *f)
+{
+	if (list_empty(&f->node))
+		list_append(&w->flushq, &f->node);
+}
+
+/* Before the loop waits: every queued output, then the access log. A
+ * flush may queue others (a server's answer lets its client go on): they
+ * are written in the same pass. */
 static void flush_cb(uv_prepare_t *p)
 {
 	struct worker *w = p->data;
 
+	while (!list_empty(&w->flushq)) {
+		struct wflush *f = container_of(w->flushq.next, struct wflush, node);
+
+		list_del(&f->node);
+		f->fn(f);
+	}
 	logbuf_flush(&w->access);
+}
+
+/* Call fn on every client of w. fn may close any client, itself included:
+ * each is taken from a private list before fn sees it. */
+static void each_client(struct worker *w, void (*fn)(struct client_link *l, void *arg), void *arg)
+{
+	struct list todo;
+
+	list_move_all(&todo, &w->clients);
+	while (!list_empty(&todo)) {
+		struct list *n = todo.next;
+
+		list_del(n);
+		list_append(&w->clients, n);
+		fn(container_of(n, struct client_link, node), arg);
+	}
+}
+
+static void stop_one(struct client_link *l, void *arg)
+{
+	l->on_stop(l, *(enum stop_phase *)arg);
 }
 
 static void announce(struct worker *w, enum stop_phase phase)
 {
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &w->clients) {
-		struct client_link *l = container_of(pos, struct client_link, node);
-
-		l->on_stop(l, phase);
-	}
+	each_client(w, stop_one, &phase);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -228,17 +258,24 @@ static void begin_stop(struct worker *w)
 
 /* Backend states or a pool's pause changed: each protocol revisits its
  * pools (idle connections, waiters), then every client its own state. */
+static void sweep_one(struct client_link *l, void *arg)
+{
+	ND_UNUSED(arg);
+	if (l->on_sweep)
+		l->on_sweep(l);
+}
+
 static void sweep(struct worker *w)
 {
-	struct list *pos, *tmp;
-
 	PROTO_EACH(worker_sweep, w);
-	list_for_each_safe(pos, tmp, &w->clients) {
-		struct client_link *l = container_of(pos, struct client_link, node);
+	each_client(w, sweep_one, NULL);
+}
 
-		if (l->on_sweep)
-			l->on_sweep(l);
-	}
+static void stop_if_retired(struct client_link *l, void *arg)
+{
+	ND_UNUSED(arg);
+	if (atomic_load(&l->l->retired))
+		l->on_stop(l, STOP_GRACE_OVER);
 }
 
 /* Serve snap from now on: new connections and the next request of every
@@ -247,18 +284,12 @@ static void sweep(struct worker *w)
 static void adopt(struct worker *w, struct snapshot *snap)
 {
 	struct wgen *old = w->cur;
-	struct list *pos, *tmp;
 
 	w->cur = gen_new(w, snap, old);
 	w->cfg = snap->cfg;
 	sync_listeners(w);
 	worker_gen_release(w, old);
-	list_for_each_safe(pos, tmp, &w->clients) {
-		struct client_link *l = container_of(pos, struct client_link, node);
-
-		if (atomic_load(&l->l->retired))
-			l->on_stop(l, STOP_GRACE_OVER);
-	}
+	each_client(w, stop_if_retired, NULL);
 	sweep(w);
 	atomic_store(&w->adopted, snap->gen);
 }
@@ -314,6 +345,24 @@ bool worker_admit(struct wlistener *wl)
 	return false;
 }
 
+int worker_accept_client(struct wlistener *wl, struct client_link *link, uv_tcp_t *tcp,
+			 char *peer, size_t peer_len)
+{
+	struct worker *w = wl->w;
+	int r;
+
+	link->l = listener_ref(wl->l);
+	list_append(&w->clients, &link->node);
+	w->nclients++;
+	r = uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)tcp);
+	if (r != 0)
+		return r;
+	atomic_fetch_add(&wl->l->accepted, 1);
+	uv_tcp_nodelay(tcp, 1);
+	worker_peer_address(tcp, peer, peer_len);
+	return 0;
+}
+
 void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n)
 {
 	struct sockaddr_storage ss;
@@ -352,6 +401,7 @@ int worker_start(struct worker *w, struct daemon *d, struct snapshot *snap)
 
 	w->d = d;
 	list_init(&w->clients);
+	list_init(&w->flushq);
 	bufpool_init(&w->bufs, cfg->buffer_size, per);	/* config ensures per >= 16 */
 	logbuf_init(&w->access, 64 * 1024);
 	r = uv_loop_init(&w->loop);

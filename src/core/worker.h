@@ -19,6 +19,7 @@
 struct daemon;
 struct wpool;
 struct pg_wpool;
+struct client_link;
 
 /* One worker's handle on a listener. */
 struct wlistener {
@@ -40,12 +41,34 @@ struct wgen {
 	int refs;			/* the worker while current, plus connections using it */
 };
 
+/*
+ * Output a connection queued during this loop turn, written once before the
+ * loop waits again: what one turn produces for a peer leaves in one
+ * system call. fn writes it; the owner cancels the flush when it closes.
+ */
+struct wflush {
+	struct list node;		/* on the worker's flushq while queued */
+	void (*fn)(struct wflush *f);
+};
+
+static inline void wflush_init(struct wflush *f, void (*fn)(struct wflush *f))
+{
+	list_init(&f->node);
+	f->fn = fn;
+}
+
+static inline void wflush_cancel(struct wflush *f)
+{
+	list_del(&f->node);
+}
+
 struct worker {
 	int id;
 	uv_thread_t thread;
 	uv_loop_t loop;
 	uv_async_t wake;		/* daemon -> worker: "stop" */
-	uv_prepare_t flush;		/* flush the access log once per iteration */
+	uv_prepare_t flush;		/* flushq and the access log, once per iteration */
+	struct list flushq;		/* struct wflush queued by worker_flush_later */
 	uv_timer_t stop_timer;		/* grace, then the hard shutdown deadline */
 	struct daemon *d;		/* borrowed */
 	struct wgen *cur;		/* what new requests use; one reference */
@@ -79,6 +102,9 @@ void worker_publish(struct worker *w, struct snapshot *snap);
 struct wgen *worker_gen_hold(struct worker *w);
 void worker_gen_release(struct worker *w, struct wgen *g);
 
+/* Queue f (once) to be flushed before w's loop waits again (w's thread). */
+void worker_flush_later(struct worker *w, struct wflush *f);
+
 /* Tell w that backend states changed (any thread). */
 void worker_sweep(struct worker *w);
 
@@ -92,6 +118,17 @@ void worker_join(struct worker *w);
  * the listener's active), false if it was closed at once (max_connections
  * reached, or the worker is stopping). */
 bool worker_admit(struct wlistener *wl);
+
+/*
+ * After worker_admit: put the client whose link is `link` (its on_stop and
+ * on_sweep set) on w's clients, holding a reference to wl's listener, and
+ * accept the waiting connection into tcp (already initialised on w's
+ * loop); count it, set TCP_NODELAY and write the peer's address to peer.
+ * Returns 0, or a negative libuv error: the client is linked either way
+ * and its owner closes it as usual.
+ */
+int worker_accept_client(struct wlistener *wl, struct client_link *link, uv_tcp_t *tcp,
+			 char *peer, size_t peer_len) ND_MUST_CHECK;
 
 /* The peer address of tcp as text ("-" if unknown). */
 void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n);

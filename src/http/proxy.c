@@ -31,6 +31,7 @@
 #include "../core/daemon.h"
 #include "../core/log.h"
 #include "../core/proto.h"
+#include "../core/stream.h"
 #include "../core/worker.h"
 #include "health.h"
 
@@ -161,34 +162,6 @@ static void client_timer(struct hconn *c, enum ctimer kind, uint64_t ms)
 	    now + uv_timer_get_due_in(&c->timer) <= c->deadline)
 		return;
 	uv_timer_start(&c->timer, client_timer_cb, ms, 0);
-}
-
-/*
- * Write bufs[0, n) to s: synchronously if the socket takes it all, else the
- * rest with uv_write (cb called later). Returns 0 when everything is
- * written now, 1 when a write is pending, or a negative libuv error.
- */
-static int write_some(uv_stream_t *s, uv_write_t *req, uv_buf_t *bufs, int n, uv_write_cb cb)
-{
-	int r = uv_try_write(s, bufs, (unsigned)n);
-	size_t done;
-
-	if (r == UV_EAGAIN)
-		r = 0;
-	if (r < 0)
-		return r;
-	done = (size_t)r;
-	while (n > 0 && done >= bufs[0].len) {
-		done -= bufs[0].len;
-		bufs++;
-		n--;
-	}
-	if (n == 0)
-		return 0;
-	bufs[0].base += done;
-	bufs[0].len -= done;
-	r = uv_write(req, s, bufs, (unsigned)n, cb);
-	return r < 0 ? r : 1;
 }
 
 /*
@@ -817,7 +790,7 @@ static void pump_request(struct hconn *c)
 		return;
 	}
 	c->up_inflight = used;
-	r = write_some((uv_stream_t *)&u->tcp, &u->wreq, bufs, nb, up_write_cb);
+	r = stream_write_some((uv_stream_t *)&u->tcp, &u->wreq, bufs, nb, up_write_cb);
 	if (r < 0) {
 		pool_error(c, 502, "writing the request to the backend failed");
 		return;
@@ -1004,7 +977,7 @@ static void pump_response(struct hconn *c)
 	c->cl_inflight = used;
 	if (c->rstate != R_HEAD)
 		c->resp_started = true;
-	r = write_some((uv_stream_t *)&c->tcp, &c->wreq, bufs, nb, client_write_cb);
+	r = stream_write_some((uv_stream_t *)&c->tcp, &c->wreq, bufs, nb, client_write_cb);
 	if (r < 0) {
 		client_close(c, "client-write-failed");
 		return;
@@ -1331,11 +1304,9 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 
 /* ---- accept -------------------------------------------------------------- */
 
-
 static void http_accept(struct wlistener *wl)
 {
 	struct worker *w = wl->w;
-	struct listener *l = wl->l;
 	const struct listener_cfg *lc = wl->cfg;
 	struct hconn *c;
 
@@ -1350,18 +1321,12 @@ static void http_accept(struct wlistener *wl)
 	uv_timer_init(&w->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->wreq.data = c;
 	buf_waiter_init(&c->bw, client_buf_wake);
-	c->link.l = listener_ref(l);
 	c->link.on_stop = client_on_stop;
 	c->link.on_sweep = client_on_sweep;
-	list_append(&w->clients, &c->link.node);
-	w->nclients++;
-	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {
+	if (worker_accept_client(wl, &c->link, &c->tcp, c->peer, sizeof(c->peer)) != 0) {
 		client_close(c, "-");
 		return;
 	}
-	atomic_fetch_add(&l->accepted, 1);
-	uv_tcp_nodelay(&c->tcp, 1);
-	worker_peer_address(&c->tcp, c->peer, sizeof(c->peer));
 	client_timer(c, T_HEADER, lc->header_timeout_ms);
 	client_read_start(c);
 }

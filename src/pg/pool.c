@@ -21,6 +21,7 @@
 
 #include "../core/log.h"
 #include "../core/proto.h"
+#include "../core/stream.h"
 #include "../core/worker.h"
 #include "login.h"
 #include "proxy.h"
@@ -237,6 +238,7 @@ void pg_server_close(struct pgserver *s)
 
 	if (s->state == PS_CLOSING)
 		return;
+	wflush_cancel(&s->flush);
 	if (s->state == PS_IDLE) {
 		list_del(&s->node);
 		b->nidle--;
@@ -256,6 +258,11 @@ void pg_server_close(struct pgserver *s)
 
 static void server_flush(struct pgserver *s);
 
+static void flush_cb(struct wflush *f)
+{
+	server_flush(container_of(f, struct pgserver, flush));
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
 	struct pgserver *s = req->data;
@@ -271,27 +278,39 @@ static void write_cb(uv_write_t *req, int status)
 		return;
 	}
 	server_flush(s);
-	if (s->client)
-		pg_proxy_server_drained(s->client);
 }
 
+/* Write what is queued: at once as far as the socket takes it, the rest
+ * with uv_write. Once nothing is left, a client held back because this
+ * server had too much of its output to write may go on. */
 static void server_flush(struct pgserver *s)
 {
 	struct gbuf t;
 	uv_buf_t b;
+	int r;
 
-	if (s->writing || gbuf_pending(&s->out) == 0 || s->state == PS_CLOSING ||
-	    s->state == PS_CONNECTING)
+	if (s->writing || s->state == PS_CLOSING || s->state == PS_CONNECTING)
 		return;
-	t = s->wbuf;		/* swap: the bytes queued become the write in flight */
-	s->wbuf = s->out;
-	s->out = t;
-	b = uv_buf_init(s->wbuf.p + s->wbuf.off, (unsigned)gbuf_pending(&s->wbuf));
-	s->writing = true;
-	if (uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, write_cb) < 0) {
-		s->writing = false;
-		pg_server_close(s);
+	if (gbuf_pending(&s->out) > 0) {
+		b = uv_buf_init(s->out.p + s->out.off, (unsigned)gbuf_pending(&s->out));
+		r = stream_write_some((uv_stream_t *)&s->tcp, &s->wreq, &b, 1, write_cb);
+		if (r < 0) {
+			log_warn("pg server %s/%s: write failed: %s", s->bucket->pool->cfg->name,
+				 s->bucket->pool->cfg->backends[s->backend].name, uv_strerror(r));
+			pg_server_close(s);
+			return;
+		}
+		if (r == 1) {	/* the rest is in flight: those bytes become wbuf */
+			t = s->wbuf;
+			s->wbuf = s->out;
+			s->out = t;
+			s->writing = true;
+			return;
+		}
+		s->out.off = s->out.len = 0;
 	}
+	if (s->client)
+		pg_proxy_server_drained(s->client);
 }
 
 void pg_server_send(struct pgserver *s, const char *p, size_t n)
@@ -299,7 +318,7 @@ void pg_server_send(struct pgserver *s, const char *p, size_t n)
 	if (!gbuf_reserve(&s->out, n, SIZE_MAX))
 		return;
 	gbuf_append(&s->out, p, n);
-	server_flush(s);
+	worker_flush_later(s->bucket->pool->w, &s->flush);
 }
 
 /* ---- idle pool and waiters ------------------------------------------------------ */
@@ -591,6 +610,7 @@ static void server_open(struct pgbucket *b, int backend)
 	s->state = PS_CONNECTING;
 	s->epoch = atomic_load(&p->shared->epoch);
 	list_init(&s->node);
+	wflush_init(&s->flush, flush_cb);
 	b->nopen++;
 	p->gen->refs++;		/* dropped when s is freed */
 	uv_tcp_init(&p->w->loop, &s->tcp);

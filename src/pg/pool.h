@@ -12,6 +12,7 @@
 #include "../core/backend.h"
 #include "../core/config.h"
 #include "../core/list.h"
+#include "../core/worker.h"
 #include "auth.h"
 #include "login.h"
 #include "wire.h"
@@ -72,9 +73,10 @@ struct pgserver {
 	int backend;			/* index in the pool's backends */
 	struct pgclient *client;	/* linked client */
 	struct gbuf in;			/* bytes from the server not yet handled */
-	struct gbuf out;		/* bytes to the server, being written */
+	struct gbuf out;		/* bytes to the server, written at the next flush */
 	struct gbuf wbuf;		/* bytes of the write in flight */
-	bool writing;
+	bool writing;			/* a uv_write of wbuf is in flight */
+	struct wflush flush;		/* queued on the worker when out has bytes */
 	struct pg_login login;		/* during login */
 	int32_t pid;			/* from BackendKeyData, for cancels */
 	uint32_t key;

@@ -26,6 +26,7 @@
 #include <pthread.h>
 
 #include "../core/log.h"
+#include "../core/stream.h"
 #include "../core/worker.h"
 #include "health.h"
 #include "pool.h"
@@ -66,7 +67,8 @@ struct pgclient {
 	struct list wait_node;		/* on a bucket's waiters while PC_WAITING */
 	struct pgserver *server;	/* while PC_LINKED */
 	struct gbuf in, out, wbuf;	/* from the client; to it; the write in flight */
-	bool writing;
+	bool writing;			/* a uv_write of wbuf is in flight */
+	struct wflush flush;		/* queued on the worker when out has bytes */
 	bool reading;
 	bool busy;			/* a transaction in progress, counted in pool in_tx */
 	bool close_after;		/* close once the output is written */
@@ -242,38 +244,61 @@ static void client_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	client_flush(c);
-	if (!c->writing && c->close_after) {
+}
+
+/* Everything queued for the client is written: close if that was the last
+ * of it, else read its server again if backpressure had stopped that. */
+static void client_drained(struct pgclient *c)
+{
+	if (c->close_after) {
 		client_close(c, NULL);
 		return;
 	}
 	if (c->server && c->server->state == PS_LINKED)
-		pg_proxy_server_data(c, c->server);	/* what backpressure left unread */
+		pg_proxy_server_data(c, c->server);
 }
 
+/* Write what is queued: at once as far as the socket takes it, the rest
+ * with uv_write (client_write_cb flushes again). */
 static void client_flush(struct pgclient *c)
 {
 	struct gbuf t;
 	uv_buf_t b;
+	int r;
 
-	if (c->writing || gbuf_pending(&c->out) == 0 || c->state == PC_CLOSING)
+	if (c->writing || c->state == PC_CLOSING)
 		return;
-	t = c->wbuf;
-	c->wbuf = c->out;
-	c->out = t;
-	b = uv_buf_init(c->wbuf.p + c->wbuf.off, (unsigned)gbuf_pending(&c->wbuf));
-	c->writing = true;
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, client_write_cb) < 0) {
-		c->writing = false;
-		client_close(c, "client write failed");
+	if (gbuf_pending(&c->out) > 0) {
+		b = uv_buf_init(c->out.p + c->out.off, (unsigned)gbuf_pending(&c->out));
+		r = stream_write_some((uv_stream_t *)&c->tcp, &c->wreq, &b, 1, client_write_cb);
+		if (r < 0) {
+			client_close(c, "client write failed");
+			return;
+		}
+		if (r == 1) {	/* the rest is in flight: those bytes become wbuf */
+			t = c->wbuf;
+			c->wbuf = c->out;
+			c->out = t;
+			c->writing = true;
+			return;
+		}
+		c->out.off = c->out.len = 0;
 	}
+	client_drained(c);
 }
 
+static void client_flush_cb(struct wflush *f)
+{
+	client_flush(container_of(f, struct pgclient, flush));
+}
+
+/* Queue n bytes for the client; they leave at the worker's next flush. */
 static void client_send(struct pgclient *c, const char *p, size_t n)
 {
 	if (!gbuf_reserve(&c->out, n, SIZE_MAX))
 		return;
 	gbuf_append(&c->out, p, n);
-	client_flush(c);
+	worker_flush_later(c->w, &c->flush);
 }
 
 /* An ErrorResponse; FATAL ones close the connection once written. */
@@ -287,8 +312,7 @@ static void client_error(struct pgclient *c, const char *severity, const char *s
 		client_send(c, buf, n);
 	if (!strcmp(severity, "FATAL")) {
 		c->close_after = true;
-		if (!c->writing)
-			client_close(c, NULL);
+		client_flush(c);	/* closes it once written */
 	}
 }
 
@@ -357,6 +381,7 @@ static void client_close(struct pgclient *c, const char *why)
 	tx_end(c);
 	unlink_server(c, false);
 	cancel_unregister(c);
+	wflush_cancel(&c->flush);
 	c->state = PC_CLOSING;
 	list_del(&c->link.node);
 	atomic_fetch_sub(&c->link.l->active, 1);
@@ -1392,11 +1417,9 @@ static void client_on_sweep(struct client_link *l)
 	}
 }
 
-
 static void pg_accept(struct wlistener *wl)
 {
 	struct worker *w = wl->w;
-	struct listener *l = wl->l;
 	const struct listener_cfg *lc = wl->cfg;
 	struct pgclient *c;
 
@@ -1408,21 +1431,16 @@ static void pg_accept(struct wlistener *wl)
 	c->pool = &c->gen->pg[lc->pool->index];
 	c->state = PC_STARTUP;
 	list_init(&c->wait_node);
+	wflush_init(&c->flush, client_flush_cb);
 	uv_tcp_init(&w->loop, &c->tcp);
 	uv_timer_init(&w->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->wreq.data = c;
-	c->link.l = listener_ref(l);
 	c->link.on_stop = client_on_stop;
 	c->link.on_sweep = client_on_sweep;
-	list_append(&w->clients, &c->link.node);
-	w->nclients++;
-	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)&c->tcp) != 0) {
+	if (worker_accept_client(wl, &c->link, &c->tcp, c->peer, sizeof(c->peer)) != 0) {
 		client_close(c, NULL);
 		return;
 	}
-	atomic_fetch_add(&l->accepted, 1);
-	uv_tcp_nodelay(&c->tcp, 1);
-	worker_peer_address(&c->tcp, c->peer, sizeof(c->peer));
 	uv_timer_start(&c->timer, startup_timeout_cb, lc->header_timeout_ms, 0);
 	client_read(c, true);
 }
