@@ -205,9 +205,27 @@ static void check_query(const char *m, size_t n)
 	struct pg_err err;
 	struct pg_str sql;
 
+	char name[64], again[128];
+
 	if (!ok(pg_read_query(m, n, &sql, &err), &err))
 		return;
 	same_bytes(scratch, pg_build_query(scratch, sizeof(scratch), sql.p), m, n);
+	/* a DEALLOCATE it recognizes names a plain identifier it recognizes again */
+	if (pg_sql_deallocate(sql.p, sql.len, name, sizeof(name))) {
+		size_t l = strlen(name);
+		bool plain = l > 0 && !(name[0] >= '0' && name[0] <= '9') && name[0] != '$';
+
+		for (size_t i = 0; i < l; i++)
+			plain = plain && ((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+					  name[i] == '_' || name[i] == '$');
+		if (plain && strcmp(name, "all") && strcmp(name, "prepare")) {
+			char back[64];
+
+			snprintf(again, sizeof(again), "DEALLOCATE %s", name);
+			if (pg_sql_deallocate(again, strlen(again), back, sizeof(back)) != 1 || strcmp(back, name))
+				__builtin_trap();
+		}
+	}
 }
 
 static void check_parse(const char *m, size_t n)

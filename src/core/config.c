@@ -585,6 +585,7 @@ static const struct field pool_fields[] = {
 	{ .key = "failover_hold", .type = F_DURATION, .off = P(pg.failover_hold_ms), .min = 0, .max = DUR_MAX, .only = 1 + PROTO_PG },
 	{ .key = "fence_command", .type = F_STR, .off = P(pg.fence_command), .only = 1 + PROTO_PG },
 	{ .key = "promote_command", .type = F_STR, .off = P(pg.promote_command), .only = 1 + PROTO_PG },
+	{ .key = "max_prepared_statements", .type = F_INT, .off = P(pg.max_prepared_statements), .min = 1, .max = 100000, .only = 1 + PROTO_PG },
 };
 #undef P
 
@@ -847,7 +848,7 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	p->pg = (struct pg_pool_cfg){
 		.pool_mode = PG_POOL_TRANSACTION, .pool_size = 20, .auth_type = PG_CLIENT_AUTH_SCRAM,
 		.query_wait_timeout_ms = 120000, .pause_timeout_ms = 10000,
-		.promote_timeout_ms = 30000, .failover_hold_ms = 10000,
+		.promote_timeout_ms = 30000, .failover_hold_ms = 10000, .max_prepared_statements = 1000,
 	};
 	p->health = (struct health_cfg){
 		.type = HEALTH_TCP, .path = xstrdup("/"), .method = xstrdup("GET"),

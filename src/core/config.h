@@ -58,6 +58,7 @@ struct pg_pool_cfg {
 	uint64_t failover_hold_ms;	/* primary lost: new transactions wait this long for a new one */
 	char *fence_command;		/* owned; run on the old primary before promotion; NULL = none */
 	char *promote_command;		/* owned; NULL = SELECT pg_promote() */
+	int max_prepared_statements;	/* named statements per client, and kept per server */
 };
 
 struct pool_cfg {

@@ -77,7 +77,9 @@ static void demote(struct pgcheck *c, struct backend_live *lv, const char *name,
  * What a check found. Two backends saying they are the primary (an old
  * primary left up after a switchover, or split brain): the one on the
  * newer timeline is used, the other gets no connections until it is
- * fenced or rejoined as a standby; on the same timeline the first stays.
+ * fenced or rejoined as a standby; on the same timeline the first stays,
+ * and one that may not take writes (maint, drained, down) never displaces
+ * a usable one.
  */
 static void set_role(struct pgcheck *c, int role, int timeline)
 {
@@ -90,7 +92,9 @@ static void set_role(struct pgcheck *c, int role, int timeline)
 		struct backend_live *other = c->d->live[c->pidx][o];
 		char why[200];
 
-		if (timeline <= STAT_GET(other->timeline)) {
+		/* only a backend that may take writes takes the role from another
+		 * (not one an operator or a failed switchover put in maint) */
+		if (timeline <= STAT_GET(other->timeline) || !backend_usable(c->live)) {
 			if (!c->warned)
 				log_error("backend %s/%s also says it is a primary, on timeline %d, while %s "
 					  "is (timeline %d); it gets no connections (fence it or rejoin it as "

@@ -433,9 +433,18 @@ static void server_failed(struct pgserver *s, const char *why, bool unreachable)
 	pg_server_close(s);
 }
 
+/*
+ * A refused login. The server shutting down, starting up or still in
+ * recovery (57P01-57P03: a fence under way, a restart, a standby not yet
+ * promoted) is treated as unreachable: the waiters wait for a primary
+ * rather than fail. Any other refusal (bad secret, no such database) is
+ * the first waiter's answer.
+ */
 static void login_failed(struct pgserver *s, const char *why)
 {
-	server_failed(s, why, false);
+	bool transient = !strncmp(why, "57P01", 5) || !strncmp(why, "57P02", 5) || !strncmp(why, "57P03", 5);
+
+	server_failed(s, why, transient);
 }
 
 static void unreachable(struct pgserver *s, const char *why)

@@ -342,6 +342,12 @@ static void client_closed_cb(uv_handle_t *h)
 	worker_client_gone(w);
 }
 
+/* Nothing asked of the server is unanswered: no transaction, no Sync. */
+static bool idle(const struct pgclient *c)
+{
+	return !c->busy && c->pending == 0 && !c->unsynced;
+}
+
 static void tx_end(struct pgclient *c)
 {
 	if (c->busy) {
@@ -350,7 +356,8 @@ static void tx_end(struct pgclient *c)
 	}
 }
 
-static void reset_session(struct pgserver *s);
+static void reset_server(struct pgserver *s, const char *sql);
+static void server_add_stmt(struct pgserver *s, const char *srvname);
 
 static void unlink_server(struct pgclient *c, bool clean)
 {
@@ -359,7 +366,9 @@ static void unlink_server(struct pgclient *c, bool clean)
 	if (!s)
 		return;
 	if (clean && c->pool->cfg->pg.pool_mode == PG_POOL_SESSION)
-		reset_session(s);	/* the next client gets a clean session */
+		reset_server(s, "DISCARD ALL");	/* the next client gets a clean session */
+	else if (clean && s->nstmts > c->pool->cfg->pg.max_prepared_statements)
+		reset_server(s, "DEALLOCATE ALL");	/* the statements of clients long gone */
 	c->server = NULL;
 	s->client = NULL;
 	cancel_update(c, NULL);
@@ -496,17 +505,37 @@ static void replay_vars(struct pgclient *c, struct pgserver *s)
 	gbuf_free(&q);
 }
 
-/* Session mode: DISCARD ALL before a server serves another client (temp
- * tables, settings, prepared statements, advisory locks, LISTEN). */
-static void reset_session(struct pgserver *s)
+/* Forget what s has prepared (after DISCARD ALL or DEALLOCATE ALL ran on
+ * it) except the statements of Parses still awaiting their answer: those
+ * were sent after it and will exist. */
+static void server_forget_stmts(struct pgserver *s)
 {
-	char msg[64];
-	size_t n = pg_build_query(msg, sizeof(msg), "DISCARD ALL");
-
 	for (int i = 0; i < s->nstmts; i++)
 		free(s->stmts[i]);
 	s->nstmts = 0;
-	pg_vars_free(&s->vars);
+	for (int i = 0; i < s->parses_n; i++) {
+		const char *name = s->parses[(s->parses_head + i) % s->parses_cap].srvname;
+
+		if (name)
+			server_add_stmt(s, name);
+	}
+}
+
+/*
+ * A reset whose answers are dropped: DISCARD ALL before a session-mode
+ * server serves another client (temp tables, settings, prepared
+ * statements, advisory locks, LISTEN); DEALLOCATE ALL when a
+ * transaction-mode server holds more than max_prepared_statements (the
+ * clients that still use some prepare them again on next use).
+ */
+static void reset_server(struct pgserver *s, const char *sql)
+{
+	char msg[64];
+	size_t n = pg_build_query(msg, sizeof(msg), sql);
+
+	server_forget_stmts(s);
+	if (!strcmp(sql, "DISCARD ALL"))
+		pg_vars_free(&s->vars);
 	s->replay_pending++;
 	s->syncs_sent++;
 	pg_server_send(s, msg, n);
@@ -518,6 +547,23 @@ static struct stmt *find_stmt(struct pgclient *c, const char *name, size_t len)
 		if (strlen(c->stmts[i].name) == len && !memcmp(c->stmts[i].name, name, len))
 			return &c->stmts[i];
 	return NULL;
+}
+
+/* The client closed or deallocated st. Servers other than the one it is on
+ * may keep the statement under its server name; nothing refers to it
+ * again, and max_prepared_statements bounds how many such a server keeps. */
+static void forget_stmt(struct pgclient *c, struct stmt *st)
+{
+	free(st->name);
+	free(st->srvname);
+	free(st->parse);
+	*st = c->stmts[--c->nstmts];
+}
+
+static void forget_all_stmts(struct pgclient *c)
+{
+	while (c->nstmts > 0)
+		forget_stmt(c, &c->stmts[c->nstmts - 1]);
 }
 
 static bool server_has(struct pgserver *s, const char *srvname)
@@ -621,6 +667,59 @@ static void send_renamed(struct pgclient *c, const char *m, size_t n, const char
 	free(out);
 }
 
+/* The statement SQL `DEALLOCATE name` names, if the client prepared it
+ * with Parse (psycopg 3.1 sends that when its cache evicts one). */
+static struct stmt *deallocate_target(struct pgclient *c, struct pg_str sql)
+{
+	char name[PG_AUTH_USER_MAX + 1];
+
+	if (!pg_sql_deallocate(sql.p, sql.len, name, sizeof(name)))
+		return NULL;
+	return find_stmt(c, name, strlen(name));
+}
+
+/*
+ * A Query `DEALLOCATE name` of such a statement with nothing else in
+ * flight: answered here when the server the client holds, if any, does
+ * not have it (servers that do keep it under its server name, bounded by
+ * max_prepared_statements). A failed transaction gets the server's own
+ * answer. Returns true when answered.
+ */
+static bool deallocate_here(struct pgclient *c, const char *m, size_t n)
+{
+	struct pg_str sql;
+	struct pg_err err;
+	struct stmt *st;
+	char buf[64];
+
+	if (m[0] != 'Q' || pg_read_query(m, n, &sql, &err) < 0 || !(st = deallocate_target(c, sql)) ||
+	    c->txstatus == 'E' || (c->server && server_has(c->server, st->srvname)))
+		return false;
+	forget_stmt(c, st);
+	client_send(c, buf, pg_build_command_complete(buf, sizeof(buf), "DEALLOCATE"));
+	client_send(c, buf, pg_build_ready(buf, sizeof(buf), c->txstatus));
+	return true;
+}
+
+/*
+ * The same SQL going to the client's server (in a Query, or an unnamed
+ * Parse): the server gets `DEALLOCATE <server name>` instead, written to
+ * out, with the statement prepared there first if it is not; the client
+ * forgets it. False: sql is something else, to send as it is.
+ */
+static bool deallocate_rename(struct pgclient *c, struct pg_str sql, char *out, size_t cap)
+{
+	struct stmt *st = deallocate_target(c, sql);
+
+	if (!st)
+		return false;
+	ensure_prepared(c->server, st);
+	snprintf(out, cap, "DEALLOCATE %s", st->srvname);
+	server_drop_stmt(c->server, st->srvname);
+	forget_stmt(c, st);
+	return true;
+}
+
 /* Parse with a name: remember it (renamed) so any server can prepare it. */
 static int on_parse(struct pgclient *c, const char *m, size_t n)
 {
@@ -635,11 +734,25 @@ static int on_parse(struct pgclient *c, const char *m, size_t n)
 		return -1;
 	}
 	if (p.stmt.len == 0) {
-		pg_server_send(c->server, m, n);
+		char sql[80], buf[128];
+
+		if (p.nparam_types == 0 && deallocate_rename(c, p.query, sql, sizeof(sql)))
+			pg_server_send(c->server, buf, pg_build_parse(buf, sizeof(buf), "", sql, NULL, 0));
+		else
+			pg_server_send(c->server, m, n);
 		parse_sent(c->server, NULL, false);
 		return 0;
 	}
 	st = find_stmt(c, p.stmt.p, p.stmt.len);
+	if (!st && c->nstmts >= c->pool->cfg->pg.max_prepared_statements) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "more than %d prepared statements in one session "
+			 "(max_prepared_statements): close some, or raise the limit",
+			 c->pool->cfg->pg.max_prepared_statements);
+		client_error(c, "FATAL", "53400", msg);
+		return -1;
+	}
 	if (!st) {
 		c->stmts = xrealloc(c->stmts, (size_t)(c->nstmts + 1) * sizeof(*st));
 		st = &c->stmts[c->nstmts++];
@@ -691,10 +804,7 @@ static int on_stmt_ref(struct pgclient *c, const char *m, size_t n)
 	if (close) {
 		send_renamed(c, m, n, st->srvname);
 		server_drop_stmt(c->server, st->srvname);
-		free(st->name);
-		free(st->srvname);
-		free(st->parse);
-		*st = c->stmts[--c->nstmts];
+		forget_stmt(c, st);
 		return 0;
 	}
 	ensure_prepared(c->server, st);
@@ -722,11 +832,22 @@ static int relay_client_msg(struct pgclient *c, const char *m, size_t n)
 		c->last_extended = true;
 		break;
 	case 'Q':
-	case 'F':
+	case 'F': {
+		struct pg_str sql;
+		struct pg_err err;
+		char q[80], buf[128];
+		bool renamed = m[0] == 'Q' && pg_read_query(m, n, &sql, &err) == 0 &&
+			       deallocate_rename(c, sql, q, sizeof(q));
+
 		c->last_extended = false;
 		c->pending++;
 		c->server->syncs_sent++;
+		if (renamed) {
+			pg_server_send(c->server, buf, pg_build_query(buf, sizeof(buf), q));
+			return 0;
+		}
 		break;
+	}
 	case 'S':
 		c->unsynced = false;
 		if (!c->copy_in) {	/* ignored by the server in COPY FROM STDIN */
@@ -835,8 +956,11 @@ static void follow_reload(struct pgclient *c)
  * (returns true), or wait (false: something calls client_pump again). */
 static bool start_tx(struct pgclient *c)
 {
-	if (c->state == PC_LINKED && c->server->epoch != atomic_load(&c->pool->shared->epoch))
+	if (c->state == PC_LINKED && c->server->epoch != atomic_load(&c->pool->shared->epoch)) {
+		if (c->pass_left > 0)
+			return false;	/* the rest of a server message first (it pumps again) */
 		unlink_server(c, false);	/* the primary changed under this session */
+	}
 	if (!tx_begin(c)) {
 		if (c->state == PC_LINKED) {	/* session mode keeps its server */
 			session_hold(c);
@@ -868,19 +992,24 @@ static void client_pump(struct pgclient *c)
 			return;
 		}
 		if (m[0] == 'X') {
-			bool clean = c->state == PC_LINKED && !c->busy && c->pending == 0 && !c->unsynced;
+			bool clean = c->state == PC_LINKED && idle(c);
 
 			tx_end(c);
 			unlink_server(c, clean);
 			client_close(c, NULL);
 			return;
 		}
-		if (c->state == PC_IDLE && (m[0] == 'd' || m[0] == 'c' || m[0] == 'f')) {
-			gbuf_consume(&c->in, (size_t)n);	/* COPY data after the COPY failed */
-			continue;
+		if (idle(c)) {
+			/* between transactions: COPY data after a COPY that failed, and
+			 * Flush, get no answer from a server and start nothing */
+			if (m[0] == 'd' || m[0] == 'c' || m[0] == 'f' || m[0] == 'H' ||
+			    deallocate_here(c, m, (size_t)n)) {
+				gbuf_consume(&c->in, (size_t)n);
+				continue;
+			}
+			if (!start_tx(c))
+				return;
 		}
-		if (!c->busy && c->pending == 0 && !c->unsynced && !start_tx(c))
-			return;
 		if (server_full(c->server)) {
 			client_read(c, false);		/* pg_proxy_server_drained resumes */
 			return;
@@ -919,6 +1048,20 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 	cancel_update(c, s);
 	replay_vars(c, s);
 	client_pump(c);
+}
+
+/* "SQLSTATE: message" of ErrorResponse m, for the log (static buffer). */
+static const char *describe_error(const char *m, size_t n)
+{
+	static _Thread_local char buf[160];
+	struct pg_notice e;
+	struct pg_err err;
+
+	if (pg_read_notice(m, n, &e, &err) < 0)
+		return "malformed";
+	snprintf(buf, sizeof(buf), "%.*s: %.*s", (int)e.sqlstate.len, e.sqlstate.p, (int)e.message.len,
+		 e.message.p);
+	return buf;
 }
 
 /* Is m[0, n) the CommandComplete of `tag`? */
@@ -966,13 +1109,20 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 		}
 		return true;
 	}
-	case 'C':	/* CommandComplete: statements dropped behind our back? */
+	case 'C':	/* CommandComplete: the client dropped its statements */
 		if (tag_is(m, n, "DEALLOCATE ALL") || tag_is(m, n, "DISCARD ALL")) {
-			for (int i = 0; i < s->nstmts; i++)
-				free(s->stmts[i]);
-			s->nstmts = 0;
+			server_forget_stmts(s);
+			forget_all_stmts(c);
 			if (tag_is(m, n, "DISCARD ALL"))
 				pg_vars_free(&s->vars);	/* the settings went back to defaults too */
+		}
+		return true;
+	case 'E':	/* to an idle session: the server is going (a shutdown, a
+			 * terminated backend); its close is handled, not shown */
+		if (idle(c)) {
+			log_info("pg pool %s: the server of an idle session said goodbye (%s)",
+				 c->pool->cfg->name, describe_error(m, n));
+			return false;
 		}
 		return true;
 	case 'G':	/* COPY FROM STDIN: the server ignores the Sync that followed an Execute */
@@ -985,6 +1135,7 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 	case 'Z':
 		if (pg_read_ready(m, n, &c->txstatus, &err) < 0)
 			c->txstatus = 'E';
+		c->copy_in = false;	/* a COPY ends before any ReadyForQuery */
 		if (c->pending > 0)
 			c->pending--;
 		parses_settle(s);
@@ -1005,9 +1156,10 @@ static void after_ready(struct pgclient *c)
 		unlink_server(c, true);
 }
 
-static bool inspected(char type)
+static bool inspected(const struct pgclient *c, char type)
 {
-	return type == 'Z' || type == 'S' || type == '1' || type == 'K' || type == 'G' || type == 'C';
+	return type == 'Z' || type == 'S' || type == '1' || type == 'K' || type == 'G' || type == 'C' ||
+	       (type == 'E' && idle(c));
 }
 
 void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
@@ -1031,7 +1183,7 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 		}
 		if (have < 5)
 			break;		/* more to read */
-		if (!inspected(p[0]) && !s->replay_pending) {
+		if (!inspected(c, p[0]) && !s->replay_pending) {
 			n = pg_msg_frame(p, 5, PG_BACKEND, UINT32_MAX, &err);
 			if (n < 0) {
 				client_error(c, "FATAL", "08P01", "the server sent a malformed message");
@@ -1251,6 +1403,26 @@ static bool startup_param_ok(struct pg_str name)
 	return false;
 }
 
+/* A client asking for protocol 3.x with x > 0, or for _pq_. options, is
+ * told that nodown speaks 3.0 and none of those options (as PostgreSQL
+ * itself answers); it then goes on in 3.0 or gives up. */
+static void negotiate_version(struct pgclient *c, const struct pg_startup *st)
+{
+	struct pg_str opts[PG_MAX_PARAMS];
+	int nopts = 0;
+	char buf[4096];
+	size_t n;
+
+	for (int i = 0; i < st->nparams; i++)
+		if (!strncmp(st->params[i].name.p, "_pq_.", 5))
+			opts[nopts++] = st->params[i].name;
+	if (st->minor == 0 && nopts == 0)
+		return;
+	n = pg_build_negotiate(buf, sizeof(buf), 0, opts, nopts);
+	if (n <= sizeof(buf))
+		client_send(c, buf, n);
+}
+
 /* The first packet of the connection. Returns false once it is handled
  * in a way that stops reading (closed, or authentication began). */
 static void on_startup(struct pgclient *c)
@@ -1278,7 +1450,10 @@ static void on_startup(struct pgclient *c)
 	case PG_STARTUP:
 		break;
 	}
+	negotiate_version(c, &st);
 	for (int i = 0; i < st.nparams; i++) {
+		if (!strncmp(st.params[i].name.p, "_pq_.", 5))
+			continue;	/* protocol options: declined by negotiate_version */
 		if (!startup_param_ok(st.params[i].name)) {
 			char msg[256];
 
@@ -1407,7 +1582,7 @@ static void client_on_sweep(struct client_link *l)
 {
 	struct pgclient *c = container_of(l, struct pgclient, link);
 
-	if (c->state == PC_LINKED && !c->busy && c->pending == 0 && c->server &&
+	if (c->state == PC_LINKED && idle(c) && c->pass_left == 0 && c->server &&
 	    c->server->epoch != atomic_load(&c->pool->shared->epoch))
 		unlink_server(c, false);
 	if (c->session_waiting && !atomic_load(&c->pool->shared->paused)) {

@@ -54,7 +54,11 @@ struct pg_switchover {
 	uint64_t pause_timeout_ms;
 	uv_timer_t timer;
 	uv_process_t proc;
-	bool proc_running;
+	bool proc_running;		/* proc's handle is open (spawned, not yet closed) */
+	bool promote_sent;		/* the target may have been promoted */
+	bool target_behind;		/* verify found the target behind the recorded LSN */
+	bool dying;			/* sw_free ran: memory goes once every handle closed */
+	bool timer_closed;
 	char lsn[64], new_lsn[64];
 	char detail[512];		/* why it aborted or failed */
 	json_t *steps;			/* [{step, ms, detail}] */
@@ -188,11 +192,14 @@ static void command_timeout_cb(uv_timer_t *t)
 		uv_process_kill(&s->proc, SIGKILL);	/* its exit callback reports the failure */
 }
 
+static void sw_maybe_free(struct pg_switchover *s);
+
 static void proc_closed_cb(uv_handle_t *h)
 {
 	struct pg_switchover *s = h->data;
 
 	s->proc_running = false;
+	sw_maybe_free(s);
 }
 
 static void fence_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -201,6 +208,8 @@ static void fence_exit_cb(uv_process_t *p, int64_t status, int sig)
 	char why[128];
 
 	uv_close((uv_handle_t *)p, proc_closed_cb);
+	if (s->dying)
+		return;
 	uv_timer_stop(&s->timer);
 	if (status != 0 || sig != 0) {
 		snprintf(why, sizeof(why), "exited with %s %d", sig ? "signal" : "status", sig ? sig : (int)status);
@@ -292,9 +301,9 @@ static void verify_lsn_cb(struct pg_mon *m, int status, const char *value, void 
 
 	ND_UNUSED(m);
 	if (status < 0 || strcmp(value, "t")) {
-		abort_or_fail(s, true, "the new primary is behind the old one's position: %s "
-			      "(writes are not sent to it; clients wait for failover_hold)",
-			      status < 0 ? value : s->lsn);
+		s->target_behind = true;
+		abort_or_fail(s, true, "the promoted target is behind the old primary's position %s: "
+			      "it is put in maint and gets no writes", status < 0 ? value : s->lsn);
 		return;
 	}
 	step_to(s, SW_REPOINT, NULL);
@@ -325,6 +334,38 @@ static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg
 		return;
 	}
 	uv_timer_start(&s->timer, verify_poll_cb, 2, 0);
+}
+
+/*
+ * After a failure once the promotion was asked for: may the target now be
+ * a primary that lacks writes? Yes when verify found it behind, or when no
+ * fence_command stopped the old primary, which takes writes again once the
+ * clients are released while the target may finish promoting later (the
+ * newer timeline would then win the health checks and strand those
+ * writes). Such a target is put in maint, where no write reaches it until
+ * an operator, having rejoined it as a standby, says `nodown ready`.
+ */
+static void quarantine_target(struct pg_switchover *s)
+{
+	const struct config *c = s->d->cfg;
+
+	if (!s->promote_sent || (s->pc->pg.fence_command && !s->target_behind))
+		return;
+	for (int p = 0; p < c->npools; p++) {
+		if (&c->pools[p] != s->pc)
+			continue;
+		for (int b = 0; b < c->pools[p].nbackends; b++) {
+			if (strcmp(c->pools[p].backends[b].name, s->to))
+				continue;
+			log_error("switchover %s: %s may have been promoted and %s; it is put in maint "
+				  "so that no write reaches it: rejoin it as a standby of %s (pg_rewind), "
+				  "then 'nodown ready %s/%s'", s->pool, s->to,
+				  s->target_behind ? "lacks commits of the old primary" :
+						     "the old primary takes writes again",
+				  s->from, s->pool, s->to);
+			daemon_set_backend(s->d, p, b, BACKEND_MAINT, -1);
+		}
+	}
 }
 
 static void record(struct pg_switchover *s, enum sw_step done, const char *detail)
@@ -381,6 +422,7 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		catchup_poll_cb(&s->timer);
 		return;
 	case SW_PROMOTE:
+		s->promote_sent = true;
 		if (pg->promote_command) {
 			if (run_command(s, pg->promote_command) < 0)
 				abort_or_fail(s, true, "cannot run promote_command%s", "");
@@ -411,7 +453,10 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		log_warn("switchover %s %s -> %s %s: %s", s->pool, s->from, s->to, step_names[next],
 			 detail ? detail : "");
 		/* Aborted: onto the old primary, untouched. Failed (after the
-		 * fence or promotion began): roles as health checks now find them. */
+		 * fence or promotion began): roles as health checks now find them,
+		 * a target that may lack writes set aside first. */
+		if (next == SW_FAILED)
+			quarantine_target(s);
 		release(s);
 		return;
 	}
@@ -419,10 +464,11 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 
 /* ---- API ------------------------------------------------------------------------------ */
 
-static void sw_timer_closed_cb(uv_handle_t *h)
+/* The memory goes once the timer and a command still running are closed. */
+static void sw_maybe_free(struct pg_switchover *s)
 {
-	struct pg_switchover *s = h->data;
-
+	if (!s->dying || !s->timer_closed || s->proc_running)
+		return;
 	json_decref(s->steps);
 	pool_live_unref(s->pl);
 	backend_live_unref(s->from_live);
@@ -430,12 +476,21 @@ static void sw_timer_closed_cb(uv_handle_t *h)
 	free(s);
 }
 
+static void sw_timer_closed_cb(uv_handle_t *h)
+{
+	struct pg_switchover *s = h->data;
+
+	s->timer_closed = true;
+	sw_maybe_free(s);
+}
+
 static void sw_free(struct pg_switchover *s)
 {
+	s->dying = true;
 	pg_mon_free(s->old_mon);
 	pg_mon_free(s->new_mon);
 	if (s->proc_running)
-		uv_process_kill(&s->proc, SIGKILL);
+		uv_process_kill(&s->proc, SIGKILL);	/* its exit callback closes it */
 	uv_close((uv_handle_t *)&s->timer, sw_timer_closed_cb);
 }
 

@@ -723,6 +723,80 @@ long pg_rewrite_stmt(const char *m, size_t n, const char *name, char *out, size_
 	return (long)wr_end(&w, 1);
 }
 
+/* ---- SQL recognized ----------------------------------------------------------- */
+
+static size_t skip_space(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f'))
+		i++;
+	return i;
+}
+
+static bool ident_char(char c, bool first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	       (!first && ((c >= '0' && c <= '9') || c == '$'));
+}
+
+/* The keyword kw (lower case) at s[i], ended by a non-identifier byte. */
+static bool keyword_at(const char *s, size_t len, size_t i, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (len - i < k || strncasecmp(s + i, kw, k))
+		return false;
+	return i + k == len || !ident_char(s[i + k], false);
+}
+
+/* An identifier at s[*i]: its resolved form to out. */
+static bool read_ident(const char *s, size_t len, size_t *i, char *out, size_t cap)
+{
+	size_t o = 0, j = *i;
+
+	if (j < len && s[j] == '"') {
+		for (j++; j < len; j++) {
+			if (s[j] == '"' && (j + 1 >= len || s[j + 1] != '"'))
+				break;
+			if (s[j] == '"')
+				j++;
+			if (s[j] == '\0' || o + 1 >= cap)
+				return false;
+			out[o++] = s[j];
+		}
+		if (j >= len || o == 0)
+			return false;
+		j++;
+	} else {
+		for (; j < len && ident_char(s[j], j == *i); j++) {
+			if (o + 1 >= cap)
+				return false;
+			out[o++] = (s[j] >= 'A' && s[j] <= 'Z') ? (char)(s[j] - 'A' + 'a') : s[j];
+		}
+		if (o == 0)
+			return false;
+	}
+	out[o] = '\0';
+	*i = j;
+	return true;
+}
+
+int pg_sql_deallocate(const char *sql, size_t len, char *name, size_t cap)
+{
+	size_t i = skip_space(sql, len, 0);
+
+	if (!keyword_at(sql, len, i, "deallocate"))
+		return 0;
+	i = skip_space(sql, len, i + 10);
+	if (keyword_at(sql, len, i, "prepare"))
+		i = skip_space(sql, len, i + 7);
+	if (keyword_at(sql, len, i, "all") || !read_ident(sql, len, &i, name, cap))
+		return 0;
+	i = skip_space(sql, len, i);
+	if (i < len && sql[i] == ';')
+		i = skip_space(sql, len, i + 1);
+	return i == len;
+}
+
 /* ---- backend builders ------------------------------------------------------- */
 
 static void put_field(struct wr *w, char code, const char *value)
@@ -817,6 +891,14 @@ size_t pg_build_ready(char *buf, size_t cap, char status)
 	struct wr w = wr_typed(buf, cap, 'Z');
 
 	put_u8(&w, (uint8_t)status);
+	return wr_end(&w, 1);
+}
+
+size_t pg_build_command_complete(char *buf, size_t cap, const char *tag)
+{
+	struct wr w = wr_typed(buf, cap, 'C');
+
+	put_str(&w, tag);
 	return wr_end(&w, 1);
 }
 

@@ -220,6 +220,16 @@ int pg_read_copy_response(const char *m, size_t n, struct pg_copy *out,
 long pg_rewrite_stmt(const char *m, size_t n, const char *name, char *out, size_t cap,
 		     struct pg_err *err) ND_MUST_CHECK;
 
+/*
+ * Is sql[0, len) exactly `DEALLOCATE [PREPARE] name` (keywords in any case,
+ * white space around, one optional `;`)? Then returns 1 with the name as
+ * PostgreSQL resolves it in name[0, cap): an unquoted one folded to lower
+ * case, a "quoted" one as written (with "" read as "). Returns 0 for
+ * anything else, DEALLOCATE ALL and a name that does not fit included.
+ * Pure SQL text: comments, for one, make it 0.
+ */
+int pg_sql_deallocate(const char *sql, size_t len, char *name, size_t cap);
+
 /* ---- builders -------------------------------------------------------------- */
 
 /*
@@ -240,6 +250,7 @@ size_t pg_build_auth_sasl_final(char *buf, size_t cap, const char *data, size_t 
 size_t pg_build_param_status(char *buf, size_t cap, const char *name, const char *value);
 size_t pg_build_key_data(char *buf, size_t cap, int32_t pid, uint32_t key);
 size_t pg_build_ready(char *buf, size_t cap, char status);
+size_t pg_build_command_complete(char *buf, size_t cap, const char *tag);
 /* NegotiateProtocolVersion: the newest 3.minor served and the _pq_.
  * startup options not recognized. */
 size_t pg_build_negotiate(char *buf, size_t cap, uint16_t minor,

@@ -159,15 +159,23 @@ def writers(nd, n, stop, errors, committed, prepare=False):
     return ts
 
 
-def switchover_under_writes(pg_cluster, nodown, tmp_path, mode, prepare=False):
-    c = pg_cluster
+def make_tables(c):
     c.psql(c.primary, db="app", sql="CREATE TABLE w (client int, k int, PRIMARY KEY (client, k)); "
                       "CREATE TABLE c (id int PRIMARY KEY, n int); "
                       "INSERT INTO c SELECT g, 0 FROM generate_series(0, 7) g; "
                       "GRANT ALL ON w, c TO app")
     c.wait_streaming()
-    nd = start(nodown, tmp_path, c, mode=mode)
+
+
+def switchover_under_writes(pg_cluster, nodown, tmp_path, mode, prepare=False, pool=None):
+    """8 writers through a switchover to pg2, and one idle session that is
+    used again after it: no error anywhere, every commit on pg2."""
+    c = pg_cluster
+    make_tables(c)
+    nd = start(nodown, tmp_path, c, mode=mode, pool=pool)
     stop, errors, committed = threading.Event(), [], []
+    idle = psycopg.connect(dsn(nd), autocommit=True)
+    idle.execute("SELECT 1")
     ts = writers(nd, 8, stop, errors, committed, prepare)
     time.sleep(1.0)
     r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
@@ -177,6 +185,12 @@ def switchover_under_writes(pg_cluster, nodown, tmp_path, mode, prepare=False):
         t.join(20)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not errors, errors[:3]
+    with idle.transaction():                           # the idle session goes on, on pg2
+        idle.execute("INSERT INTO w VALUES (99, 0)")
+        idle.execute("UPDATE c SET n = n + 1 WHERE id = 0")
+    assert idle.execute("SELECT inet_server_port()").fetchone()[0] == c.port_of("pg2")
+    idle.close()
+    committed.append((99, 0))
     assert "done: pg2 is the primary" in r.stdout
     sw = _status(nd)["pools"][0]["switchover"]
     assert sw["state"] == "done" and sw["stall_ms"] < 2000, json.dumps(sw)
@@ -198,6 +212,16 @@ def test_switchover_transaction_mode(pg_cluster, nodown, tmp_path):
 
 def test_switchover_session_mode(pg_cluster, nodown, tmp_path):
     switchover_under_writes(pg_cluster, nodown, tmp_path, "session")
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_switchover_with_a_fence_command(pg_cluster, nodown, tmp_path, mode):
+    """The recommended fence: a fast shutdown of the old primary. Its
+    sessions end with a FATAL that an idle client of nodown never sees."""
+    c = pg_cluster
+    old = c.port_of("pg1")
+    switchover_under_writes(c, nodown, tmp_path, mode, pool={"fence_command": c.shell_command(old, "stop -m fast")})
+    assert not c.running(old)
 
 
 def test_switchover_with_prepared_statements(pg_cluster, nodown, tmp_path):
@@ -257,6 +281,85 @@ def test_switchover_with_a_least_privilege_monitor_role(pg_cluster, nodown, tmp_
     r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert _roles(nd)["pg2"] == "primary" and not c.is_in_recovery(c.port_of("pg2"))
+
+
+def test_failed_promotion_without_fence_keeps_writes_on_the_old_primary(pg_cluster, nodown, tmp_path):
+    """promote_command promotes the target, then fails. With no fence the old
+    primary takes the writes again, so the target, now a primary on a newer
+    timeline, is put in maint: health checks must not move writes to it
+    (those made on the old primary since would be stranded)."""
+    c = pg_cluster
+    make_tables(c)
+    target = c.port_of("pg2")
+    nd = start(nodown, tmp_path, c, pool={"promote_command": c.shell_command(target, "promote") + "; exit 3"})
+    stop, errors, committed = threading.Event(), [], []
+    ts = writers(nd, 4, stop, errors, committed)
+    time.sleep(0.5)
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
+    assert r.returncode == 1 and "promote_command failed" in r.stderr, r.stdout + r.stderr
+    assert not c.is_in_recovery(target)                 # it did promote
+    time.sleep(1.5)                                     # health checks saw both primaries
+    stop.set()
+    for t in ts:
+        t.join(20)
+    assert not errors, errors[:3]
+    st = {b["name"]: b for b in _status(nd)["pools"][0]["backends"]}
+    assert st["pg2"]["state"] == "maint" and st["pg1"]["role"] == "primary", st
+    rows = {tuple(map(int, l.split("|"))) for l in c.psql(c.port_of("pg1"), "SELECT client, k FROM w", db="app").split()}
+    assert set(committed) <= rows and len(committed) > 20
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        assert conn.execute("SELECT inet_server_port()").fetchone()[0] == c.port_of("pg1")
+    assert "put in maint" in nd.error_log()
+
+
+def test_psycopg_statement_cache_eviction(pg_cluster, nodown, tmp_path):
+    """psycopg 3.1 evicts prepared statements with SQL DEALLOCATE name (as an
+    unnamed extended-protocol statement): nodown deallocates the name it
+    gave the statement instead, in both pooling modes. The same workload
+    runs straight against PostgreSQL first, as the reference."""
+    def workload(conninfo):
+        with psycopg.connect(conninfo, autocommit=True, prepare_threshold=0) as conn:
+            conn.prepared_max = 2
+            for i in range(6):
+                for q in range(4):
+                    assert conn.execute(f"SELECT {q} + %s::int", (i,)).fetchone()[0] == q + i
+            with conn.transaction():                    # inside a transaction too
+                for q in range(4, 8):
+                    assert conn.execute(f"SELECT {q} + %s::int", (1,)).fetchone()[0] == q + 1
+            names = conn.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False).fetchone()[0]
+            return names
+    c = pg_cluster
+    assert workload(c.dsn(c.primary, "app", "app")) <= 3
+    for mode in ("transaction", "session"):
+        (tmp_path / mode).mkdir()
+        nd = start(nodown, tmp_path / mode, c, mode=mode)
+        workload(dsn(nd))
+        with psycopg.connect(dsn(nd), autocommit=True) as conn:     # unknown names still fail
+            with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+                conn.execute("DEALLOCATE nope")
+        nd.stop()
+
+
+def test_max_prepared_statements(pg_cluster, nodown, tmp_path):
+    """Per client: a Parse beyond the limit is refused (53400). Per server:
+    one that holds more (statements of clients long gone) is cleared when
+    it goes back to the pool; clients that still use theirs prepare them
+    again on next use."""
+    nd = start(nodown, tmp_path, pg_cluster, workers=1, pool={"pool_size": 1, "max_prepared_statements": 5})
+    for i in range(10):                                 # 3 statements each, never closed
+        with psycopg.connect(dsn(nd), autocommit=True, prepare_threshold=0) as conn:
+            for q in range(3):
+                assert conn.execute(f"SELECT {i * 10 + q} + %s::int", (0,)).fetchone()[0] == i * 10 + q
+    with psycopg.connect(dsn(nd), autocommit=True, prepare_threshold=0) as conn:
+        conn.execute("SELECT 1 + %s::int", (1,))       # prepared, then used again below
+        held = conn.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False).fetchone()[0]
+        assert held <= 5 + 3, held                       # the single server of the pool
+        assert conn.execute("SELECT 1 + %s::int", (1,)).fetchone()[0] == 2
+        for q in range(4):                              # 5 prepared in all: the limit
+            conn.execute(f"SELECT {q + 500} + %s::int", (0,))
+        with pytest.raises(psycopg.OperationalError) as e:
+            conn.execute("SELECT 99 + %s::int", (0,))
+    assert "max_prepared_statements" in str(e.value)
 
 
 def test_long_transaction_aborts_the_switchover_cleanly(pg_cluster, nodown, tmp_path):
@@ -360,6 +463,65 @@ def test_copy_both_directions(pg_cluster, nodown, tmp_path):
                 n += bytes(block).count(b"\n")
         assert n == 200_000
         assert conn.execute("SELECT 1").fetchone()[0] == 1
+
+
+def _startup(user="app", db="app", version=196608, extra=b""):
+    body = b"user\0" + user.encode() + b"\0database\0" + db.encode() + b"\0" + extra + b"\0"
+    return struct.pack("!ii", len(body) + 8, version) + body
+
+
+def _msg(kind, body=b""):
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _messages(sock, until=b"Z"):
+    """Read backend messages up to one of type `until`: [(type, body)]."""
+    buf, out = b"", []
+    while True:
+        while len(buf) >= 5 and len(buf) >= 1 + struct.unpack("!i", buf[1:5])[0]:
+            n = 1 + struct.unpack("!i", buf[1:5])[0]
+            out.append((buf[:1], buf[5:n]))
+            buf = buf[n:]
+            if out[-1][0] == until:
+                return out
+        data = sock.recv(65536)
+        assert data, out
+        buf += data
+
+
+def test_protocol_version_negotiated(pg_cluster, nodown, tmp_path):
+    """A client asking for 3.2 and a _pq_ option hears that nodown speaks
+    3.0 without it (NegotiateProtocolVersion), then logs in as usual."""
+    nd = start(nodown, tmp_path, pg_cluster, pool={"auth_type": "trust"})
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(_startup(version=(3 << 16) | 2, extra=b"_pq_.some_option\0on\0"))
+    msgs = _messages(s)
+    assert msgs[0] == (b"v", struct.pack("!ii", 0, 1) + b"_pq_.some_option\0"), msgs[0]
+    assert (b"R", struct.pack("!i", 0)) in msgs and msgs[-1] == (b"Z", b"I")
+    s.sendall(_msg(b"Q", b"SELECT 1;\0"))
+    assert (b"D", struct.pack("!hi", 1, 1) + b"1") in _messages(s)
+    s.close()
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_stray_copy_data_and_flush_start_no_transaction(pg_cluster, nodown, tmp_path, mode):
+    """CopyData/CopyDone/CopyFail after a COPY ended (as a client streaming
+    a failed COPY sends) and a lone Flush get no answer from a server: they
+    are dropped, and no transaction is left counted (it would block every
+    switchover's pause)."""
+    nd = start(nodown, tmp_path, pg_cluster, mode=mode, pool={"auth_type": "trust", "pause_timeout": "1s"})
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(_startup())
+    _messages(s)
+    s.sendall(_msg(b"d", b"1\tx\n") + _msg(b"c") + _msg(b"f", b"x\0") + _msg(b"H"))
+    time.sleep(0.3)
+    assert _status(nd)["pools"][0]["transactions"] == 0
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    s.sendall(_msg(b"Q", b"SELECT 7;\0"))
+    msgs = _messages(s)
+    assert (b"D", struct.pack("!hi", 1, 1) + b"7") in msgs and msgs[-1] == (b"Z", b"I"), msgs
+    s.close()
 
 
 def test_settings_do_not_leak_between_clients(pg_cluster, nodown, tmp_path):

@@ -1207,6 +1207,54 @@ static void test_build_backend_misc(void **state)
 	assert_int_equal(n, 1 + 4 + 8 + 7 + 8);
 	assert_memory_equal(m, "v\0\0\0\x1b\0\0\0\0\0\0\0\x02_pq_.a\0_pq_.bb\0", n);
 	free(m);
+	BUILD(m, n, pg_build_command_complete, "DEALLOCATE");
+	framed(m, n, PG_BACKEND);
+	assert_memory_equal(m, "C\0\0\0\x0f" "DEALLOCATE\0", n);
+	free(m);
+}
+
+static int dealloc(const char *sql, char *name, size_t cap)
+{
+	return pg_sql_deallocate(sql, strlen(sql), name, cap);
+}
+
+static void test_sql_deallocate(void **state)
+{
+	static const struct {
+		const char *sql, *name;	/* name NULL: not recognized */
+	} cases[] = {
+		{ "DEALLOCATE _pg3_0", "_pg3_0" },
+		{ "deallocate prepare S1;", "s1" },
+		{ "  DeAllocate\n\tFoo_$9 ; \n", "foo_$9" },
+		{ "DEALLOCATE \"My \"\"Stmt\"\"\"", "My \"Stmt\"" },
+		{ "DEALLOCATE \"ALL\"", "ALL" },
+		{ "DEALLOCATE all", NULL },
+		{ "DEALLOCATE PREPARE ALL;", NULL },
+		{ "DEALLOCATE", NULL },
+		{ "DEALLOCATE ;", NULL },
+		{ "DEALLOCATE a b", NULL },
+		{ "DEALLOCATE a;;", NULL },
+		{ "DEALLOCATE a; SELECT 1", NULL },
+		{ "DEALLOCATE /* c */ a", NULL },
+		{ "DEALLOCATEa", NULL },
+		{ "DEALLOCATE 1a", NULL },
+		{ "DEALLOCATE \"\"", NULL },
+		{ "DEALLOCATE \"open", NULL },
+		{ "SELECT 1", NULL },
+	};
+	char name[16];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int r = dealloc(cases[i].sql, name, sizeof(name));
+
+		if (r != (cases[i].name != NULL))
+			fail_msg("'%s': got %d", cases[i].sql, r);
+		if (r)
+			assert_string_equal(name, cases[i].name);
+	}
+	assert_int_equal(dealloc("DEALLOCATE abcdefghijklmno", name, sizeof(name)), 1);
+	assert_int_equal(dealloc("DEALLOCATE abcdefghijklmnop", name, sizeof(name)), 0);
 }
 
 static void test_build_startup(void **state)
@@ -1362,6 +1410,7 @@ int main(void)
 		cmocka_unit_test(test_build_error),
 		cmocka_unit_test(test_build_auth),
 		cmocka_unit_test(test_build_backend_misc),
+		cmocka_unit_test(test_sql_deallocate),
 		cmocka_unit_test(test_build_startup),
 		cmocka_unit_test(test_build_frontend),
 		cmocka_unit_test(test_build_capacity),

@@ -12,6 +12,7 @@ for the integration tests (conftest.py's pg_cluster fixtures) and bench/pg.sh.
     c.wait_streaming()                the standby streams from the primary
     c.lsn(port) / c.wait_replay(port, lsn)
     c.promote(port)                   pg_ctl promote, waits until promoted
+    c.shell_command(port, "promote")  the same as a shell line (fence/promote_command)
     c.stop(port, mode) / c.kill9(port) / c.start_node(port)
     c.rejoin(port, primary)           pg_rewind an old primary, start it as
                                       a standby of `primary`
@@ -531,6 +532,14 @@ class PgCluster:
              f"promote {n.name}", timeout=timeout + 10, cwd=self.base)
         if self.is_in_recovery(port):
             raise PgError(f"{n.name} still in recovery after pg_ctl promote")
+
+    def shell_command(self, port, action):
+        """A /bin/sh command line that runs pg_ctl `action` ("stop -m fast",
+        "promote") on the node at port as the server user, for nodown's
+        fence_command and promote_command."""
+        n = self.node(port)
+        cmd = [str(PG_BIN / "pg_ctl"), "-D", str(n.data), "-w", "-t", "30", *action.split()]
+        return " ".join(_server_cmd(cmd)) + " >/dev/null 2>&1"
 
     def rejoin(self, port, primary, timeout=60):
         """Make the (old primary) node on `port` a streaming standby of
