@@ -390,9 +390,9 @@ for via, runs_ in sw.items():
             print(f"               switchover error: {s['error']}")
         for l in s["error_lines"][:5]:
             print(f"               pgbench: {l}")
-        if via == "pgbouncer":
-            print("               steps (ms): " + ", ".join(f"{k} {ms(v)}" for k, v in st.items()
-                                                            if k not in ("pause_to_resume", "held")))
+        print("               steps (ms): " + ", ".join(
+            f"{k} {ms(v)}" for k, v in st.items()
+            if k not in ("pause_to_resume", "held", "switchover_command", "command_exit", "command_output")))
 print("(stall: the longest gap between consecutive transaction ends over all clients that overlaps")
 print(" the switchover; held: PAUSE returned -> RESUME done, when no transaction can run, a lower")
 print(" bound of the stall; pause->resume: PAUSE sent -> RESUME done, or the run time of")

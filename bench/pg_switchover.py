@@ -160,6 +160,10 @@ def switch_nodown(a, c, steps):
     steps["pause_to_resume"] = steps["switchover_command"]
     steps["command_exit"] = r.returncode
     steps["command_output"] = (r.stdout + r.stderr)[-2000:]
+    for line in r.stdout.splitlines():          # "  catchup      3 ms": the step times
+        m = re.match(r"^\s+([a-z]+)\s+(\d+) ms$", line)
+        if m:
+            steps[m.group(1)] = int(m.group(2)) / 1000
     if r.returncode != 0:
         raise RuntimeError(f"nodown switchover exited {r.returncode}: {(r.stdout + r.stderr)[-500:]}")
     return t_start, time.time()

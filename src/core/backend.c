@@ -38,6 +38,7 @@ struct pool_live *pool_live_new(void)
 	struct pool_live *p = xcalloc(1, sizeof(*p));
 
 	atomic_store(&p->refs, 1);
+	atomic_store(&p->warm_backend, -1);
 	return p;
 }
 

@@ -55,6 +55,9 @@ struct pool_live {
 	atomic_bool paused;			/* switchover: new transactions wait */
 	atomic_bool switching;			/* a switchover runs: it, not health checks, sets roles */
 	atomic_uint epoch;			/* bumped when the primary changes */
+	atomic_int warm_backend;		/* switchover: open servers to it ahead (-1: none) */
+	atomic_uint warm_epoch;			/* the epoch those servers are for */
+	atomic_ullong warm_adopted;		/* servers opened ahead that served after a switchover */
 	atomic_int in_tx;			/* transactions in progress, all workers */
 	atomic_ullong held;			/* clients that waited on a pause or for a primary */
 	atomic_ullong switchovers;		/* completed */

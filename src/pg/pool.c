@@ -12,7 +12,13 @@
  *   - at most max_per_bucket servers per (user, database) per worker are
  *     open; clients beyond that wait, first come first served;
  *   - an idle server holds no client, is read only to notice a close, and
- *     is closed after the pool's idle_timeout.
+ *     is closed after the pool's idle_timeout;
+ *   - warm servers (opened to a switchover's target while it runs, as many
+ *     per bucket as were open to the old primary) sit on bucket->warm,
+ *     never serve a client, and count apart from max_per_bucket; they are
+ *     adopted onto the idle list only once the pool's epoch is the one
+ *     they were opened for and their backend is the usable primary, and
+ *     closed when the switchover ends otherwise.
  * Runs on: the owning worker's loop.
  */
 #include "pool.h"
@@ -119,6 +125,8 @@ static void close_idle(struct pg_wpool *p, bool all)
 
 		while ((s = stale_idle(p, b, all)))
 			pg_server_close(s);
+		while (all && !list_empty(&b->warm))
+			pg_server_close(container_of(b->warm.next, struct pgserver, node));
 	}
 }
 
@@ -185,6 +193,7 @@ struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *dat
 	snprintf(b->user, sizeof(b->user), "%s", user);
 	snprintf(b->database, sizeof(b->database), "%s", database);
 	list_init(&b->idle);
+	list_init(&b->warm);
 	list_init(&b->waiters);
 	b->next = p->buckets;
 	p->buckets = b;
@@ -239,15 +248,17 @@ void pg_server_close(struct pgserver *s)
 	if (s->state == PS_CLOSING)
 		return;
 	wflush_cancel(&s->flush);
-	if (s->state == PS_IDLE) {
-		list_del(&s->node);
+	if (s->state == PS_IDLE && !s->warm)
 		b->nidle--;
-	}
+	list_del(&s->node);	/* idle or warm list, if on one */
 	if (s->client)
 		pg_proxy_server_gone(s->client, s);
 	s->client = NULL;
 	s->state = PS_CLOSING;
-	b->nopen--;
+	if (s->warm)
+		b->nwarm--;
+	else
+		b->nopen--;
 	s->closing_handles = 2;
 	uv_close((uv_handle_t *)&s->timer, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->tcp, server_handle_closed_cb);
@@ -337,7 +348,7 @@ static void link_client(struct pgserver *s, struct pgclient *c)
 }
 
 /* A server is free (or there is room for one): serve the first waiter. */
-static void server_open(struct pgbucket *b, int backend);
+static void server_open(struct pgbucket *b, int backend, bool warm);
 
 static void wake_waiters(struct pgbucket *b)
 {
@@ -359,7 +370,7 @@ static void wake_waiters(struct pgbucket *b)
 			continue;
 		}
 		if (b->nopen < p->max_per_bucket)
-			server_open(b, primary);
+			server_open(b, primary, false);
 		return;
 	}
 }
@@ -390,6 +401,42 @@ void pg_pool_acquire(struct pgbucket *b, struct pgclient *c)
 	wake_waiters(b);
 }
 
+/*
+ * Warm servers of b as the switchover now stands: while one runs, open as
+ * many to its target as b has open to the old primary; once the epoch
+ * they were opened for has come and their backend is the usable primary,
+ * adopt the logged-in ones as idle servers; otherwise (the switchover
+ * aborted or failed) close them.
+ */
+static void warm_sweep(struct pg_wpool *p, struct pgbucket *b)
+{
+	int target = atomic_load(&p->shared->warm_backend);
+	unsigned epoch = atomic_load(&p->shared->epoch), warm_epoch = atomic_load(&p->shared->warm_epoch);
+
+	while (!list_empty(&b->warm)) {
+		struct pgserver *s = container_of(b->warm.next, struct pgserver, node);
+
+		if (s->epoch == epoch && primary_of(p) == s->backend) {
+			list_del(&s->node);
+			s->warm = false;
+			b->nwarm--;
+			b->nopen++;
+			STAT_ADD(p->shared->warm_adopted, 1);
+			pg_pool_release(s, true);	/* onto the idle list; serves a waiter */
+		} else if (target < 0 || s->epoch != warm_epoch || warm_epoch != epoch + 1) {
+			pg_server_close(s);
+		} else {
+			break;	/* still ahead: kept */
+		}
+	}
+	if (target >= 0 && warm_epoch == epoch + 1) {
+		int want = (b->nopen < p->max_per_bucket ? b->nopen : p->max_per_bucket) - b->nwarm;
+
+		for (int i = 0; i < want; i++)	/* a failed open drops nwarm again: no retry here */
+			server_open(b, target, true);
+	}
+}
+
 void pg_worker_sweep(struct worker *w)
 {
 	for (int i = 0; i < w->cfg->npools; i++) {
@@ -398,8 +445,10 @@ void pg_worker_sweep(struct worker *w)
 		if (!p->cfg)
 			continue;
 		close_idle(p, false);
-		for (struct pgbucket *b = p->buckets; b; b = b->next)
+		for (struct pgbucket *b = p->buckets; b; b = b->next) {
+			warm_sweep(p, b);
 			wake_waiters(b);
+		}
 	}
 }
 
@@ -418,10 +467,14 @@ static void server_failed(struct pgserver *s, const char *why, bool unreachable)
 	struct pg_wpool *p = b->pool;
 	const struct pool_cfg *pc = p->cfg;
 
-	log_warn("pg server %s/%s: cannot log in as %s to database %s: %s", pc->name,
-		 pc->backends[s->backend].name, b->user, b->database, why);
+	log_warn("pg server %s/%s: cannot log in as %s to database %s%s: %s", pc->name,
+		 pc->backends[s->backend].name, b->user, b->database,
+		 s->warm ? " (ahead of a switchover)" : "", why);
 	STAT_ADD(p->live[s->backend]->connect_errors, 1);
-	if (unreachable) {
+	if (s->warm) {
+		/* a standby owes nothing yet: its checks judge it, and the
+		 * switchover opens new servers after it if these fail */
+	} else if (unreachable) {
 		ND_UNUSED(backend_passive(p->live[s->backend], false, 1, pc->name,
 					  pc->backends[s->backend].name, why));
 	} else if (!list_empty(&b->waiters)) {
@@ -466,9 +519,14 @@ static void login_done(struct pgserver *s)
 	}
 	s->state = PS_IDLE;	/* briefly: release puts it on the idle list */
 	s->client = NULL;
+	uv_timer_stop(&s->timer);
+	if (s->warm) {
+		list_push(&b->warm, &s->node);
+		warm_sweep(b->pool, b);		/* adopted at once if its epoch came */
+		return;
+	}
 	b->nidle++;
 	list_push(&b->idle, &s->node);
-	uv_timer_stop(&s->timer);
 	wake_waiters(b);
 }
 
@@ -482,7 +540,14 @@ static void login_msg(struct pgserver *s, const char *m, size_t n)
 		struct pg_param prm;
 
 		if (pg_read_param_status(m, n, &prm, &err) == 0) {
+			char off[64];
+
 			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
+			if (s->warm && !strcmp(prm.name.p, "in_hot_standby")) {
+				/* logged in before its promotion; adopted only after */
+				n = pg_build_param_status(off, sizeof(off), "in_hot_standby", "off");
+				m = off;
+			}
 			if (gbuf_reserve(&s->params, n, 64 << 10))
 				gbuf_append(&s->params, m, n);
 		}
@@ -608,7 +673,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
 }
 
-static void server_open(struct pgbucket *b, int backend)
+static void server_open(struct pgbucket *b, int backend, bool warm)
 {
 	struct pg_wpool *p = b->pool;
 	struct pgserver *s = xcalloc(1, sizeof(*s));
@@ -617,10 +682,14 @@ static void server_open(struct pgbucket *b, int backend)
 	s->bucket = b;
 	s->backend = backend;
 	s->state = PS_CONNECTING;
-	s->epoch = atomic_load(&p->shared->epoch);
+	s->warm = warm;
+	s->epoch = atomic_load(warm ? &p->shared->warm_epoch : &p->shared->epoch);
 	list_init(&s->node);
 	wflush_init(&s->flush, flush_cb);
-	b->nopen++;
+	if (warm)
+		b->nwarm++;
+	else
+		b->nopen++;
 	p->gen->refs++;		/* dropped when s is freed */
 	uv_tcp_init(&p->w->loop, &s->tcp);
 	uv_timer_init(&p->w->loop, &s->timer);

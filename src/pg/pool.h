@@ -47,7 +47,7 @@ void pg_vars_free(struct pg_vars *vs);
 enum pgserver_state {
 	PS_CONNECTING,
 	PS_LOGIN,		/* startup sent, authenticating, reading parameters */
-	PS_IDLE,		/* on bucket->idle */
+	PS_IDLE,		/* on bucket->idle, or bucket->warm if warm */
 	PS_LINKED,		/* serving a client */
 	PS_CLOSING,
 };
@@ -71,6 +71,7 @@ struct pgserver {
 	enum pgserver_state state;
 	int closing_handles;
 	int backend;			/* index in the pool's backends */
+	bool warm;			/* opened ahead to a switchover's target, not yet adopted */
 	struct pgclient *client;	/* linked client */
 	struct gbuf in;			/* bytes from the server not yet handled */
 	struct gbuf out;		/* bytes to the server, written at the next flush */
@@ -100,7 +101,9 @@ struct pgbucket {
 	char database[PG_AUTH_USER_MAX + 1];
 	struct list idle;		/* struct pgserver, most recently used first */
 	int nidle;
-	int nopen;			/* all states but closing */
+	int nopen;			/* all states but closing, warm ones not counted */
+	struct list warm;		/* warm servers logged in, waiting for the new epoch */
+	int nwarm;			/* warm servers in any state but closing */
 	struct list waiters;		/* struct pgclient waiting for a server, FIFO */
 	struct pg_vars defaults;	/* the parameters a fresh server reports */
 	bool have_defaults;

@@ -47,7 +47,7 @@ struct pg_switchover {
 	struct pool_live *pl;		/* a reference */
 	struct backend_live *from_live, *to_live;	/* references */
 	int from_port;
-	char from_host[64];		/* the primary's address as a standby would name it */
+	char from_host[80];		/* the primary's address as a standby would name it */
 	struct pg_mon *old_mon, *new_mon;	/* owned */
 	enum sw_step step;
 	uint64_t started_ms, step_ms, pause_ms, resume_ms;
@@ -63,6 +63,7 @@ struct pg_switchover {
 	char detail[512];		/* why it aborted or failed */
 	json_t *steps;			/* [{step, ms, detail}] */
 	unsigned long long held_before;
+	unsigned long long warm_before;	/* pool's warm_adopted at the start */
 };
 
 static void step_to(struct pg_switchover *s, enum sw_step next, const char *detail);
@@ -101,6 +102,7 @@ static void release(struct pg_switchover *s)
 		if (stall > STAT_GET(s->pl->stall_us_max))
 			atomic_store(&s->pl->stall_us_max, stall);
 	}
+	atomic_store(&s->pl->warm_backend, -1);	/* warm servers not adopted now close */
 	atomic_store(&s->pl->switching, false);
 	atomic_store(&s->pl->paused, false);
 	sweep_workers(s->d);
@@ -119,11 +121,23 @@ static void abort_or_fail(struct pg_switchover *s, bool after_fence, const char 
 	step_to(s, after_fence ? SW_FAILED : SW_ABORTED, s->detail);
 }
 
+static void old_ready_cb(struct pg_mon *m, int status, const char *value, void *arg)
+{
+	struct pg_switchover *s = arg;
+
+	ND_UNUSED(m);
+	if (status < 0) {
+		abort_or_fail(s, false, "cannot query the current primary: %s", value);
+		return;
+	}
+	step_to(s, SW_PAUSE, NULL);
+}
+
 static void check_cb(struct pg_mon *m, int status, const char *value, void *arg)
 {
 	struct pg_switchover *s = arg;
-	char want[96], local[96];
-	bool loopback = !strcmp(s->from_host, "127.0.0.1") || !strcmp(s->from_host, "[::1]");
+	char want[120], local[96];
+	bool loopback = !strcmp(s->from_host, "127.0.0.1");
 
 	ND_UNUSED(m);
 	snprintf(want, sizeof(want), "streaming %s %d", s->from_host, s->from_port);
@@ -138,7 +152,8 @@ static void check_cb(struct pg_mon *m, int status, const char *value, void *arg)
 		step_to(s, SW_ABORTED, s->detail);
 		return;
 	}
-	step_to(s, SW_PAUSE, NULL);
+	/* the old primary's monitor logs in now, not inside the pause */
+	query(s, s->old_mon, "SELECT 1", old_ready_cb);
 }
 
 static void blockers_cb(struct pg_mon *m, int status, const char *value, void *arg)
@@ -500,6 +515,23 @@ static int port_of(const struct sockaddr_storage *ss)
 					       ((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+/* addr's host as pg_stat_wal_receiver.sender_host shows it (an IPv6
+ * address without brackets), with loopback written 127.0.0.1 as the check
+ * query writes the standby's localhost and ::1. */
+static void from_host(const struct sockaddr_storage *addr, char *out, size_t n)
+{
+	char buf[80];
+	char *host = buf;
+
+	config_format_address(addr, buf, sizeof(buf));
+	*strrchr(buf, ':') = '\0';	/* the host part */
+	if (buf[0] == '[') {
+		host++;
+		host[strlen(host) - 1] = '\0';
+	}
+	snprintf(out, n, "%s", strcmp(host, "::1") ? host : "127.0.0.1");
+}
+
 int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 			uint64_t pause_timeout_ms, const char **why)
 {
@@ -548,9 +580,9 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->pl = pool_live_ref(d->snap->pools[p]);
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
+	s->warm_before = STAT_GET(s->pl->warm_adopted);
 	s->from_port = port_of(&pc->backends[from].addr);
-	config_format_address(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
-	*strrchr(s->from_host, ':') = '\0';	/* the host part */
+	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : pc->pg.pause_timeout_ms;
 	s->steps = json_array();
 	s->old_mon = xmalloc(sizeof(*s->old_mon));
@@ -566,6 +598,11 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->next = d->switchovers;
 	d->switchovers = s;
 	log_info("switchover %s: %s -> %s starting", pool, s->from, s->to);
+	/* Workers open servers to the target now, while traffic flows: once
+	 * it is promoted the held clients go on without waiting for logins. */
+	atomic_store(&s->pl->warm_epoch, atomic_load(&s->pl->epoch) + 1);
+	atomic_store(&s->pl->warm_backend, to);
+	sweep_workers(d);
 	/* A sender given as a socket directory counts as this host. */
 	query(s, s->new_mon, "SELECT status || ' ' || CASE WHEN sender_host LIKE '/%' THEN 'local' "
 	      "WHEN sender_host IN ('localhost', '::1') THEN '127.0.0.1' ELSE coalesce(sender_host, '') END "
@@ -579,7 +616,7 @@ json_t *pg_switchover_json(struct daemon *d, const char *pool)
 
 	if (!s)
 		return NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:s, s:s?, s:I, s:I, s:I, s:s?}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:s, s:s?, s:I, s:I, s:I, s:I, s:s?}",
 			 "pool", s->pool, "from", s->from, "to", s->to,
 			 "state", running(s) ? "running" : step_names[s->step], "running", running(s),
 			 "steps", s->steps, "step", step_names[s->step],
@@ -587,6 +624,7 @@ json_t *pg_switchover_json(struct daemon *d, const char *pool)
 			 "stall_ms", (json_int_t)(s->resume_ms && s->pause_ms ? s->resume_ms - s->pause_ms :
 						 s->pause_ms && running(s) ? now_ms(s) - s->pause_ms : 0),
 			 "held_clients", (json_int_t)(STAT_GET(s->pl->held) - s->held_before),
+			 "prewarmed", (json_int_t)(STAT_GET(s->pl->warm_adopted) - s->warm_before),
 			 "elapsed_ms", (json_int_t)((running(s) ? now_ms(s) : s->step_ms) - s->started_ms),
 			 "error", s->detail[0] ? s->detail : NULL);
 }

@@ -194,6 +194,7 @@ def switchover_under_writes(pg_cluster, nodown, tmp_path, mode, prepare=False, p
     assert "done: pg2 is the primary" in r.stdout
     sw = _status(nd)["pools"][0]["switchover"]
     assert sw["state"] == "done" and sw["stall_ms"] < 2000, json.dumps(sw)
+    assert sw["prewarmed"] >= 1, sw      # servers to pg2 opened ahead served the held clients
     assert _roles(nd)["pg2"] == "primary"
     new = c.port_of("pg2")
     assert not c.is_in_recovery(new)
