@@ -350,6 +350,21 @@ static void link_client(struct pgserver *s, struct pgclient *c)
 /* A server is free (or there is room for one): serve the first waiter. */
 static void server_open(struct pgbucket *b, int backend, bool warm);
 
+/* An idle server of b on the current primary in the current epoch (stale
+ * ones are left for close_idle), or NULL. */
+static struct pgserver *fresh_idle(struct pg_wpool *p, struct pgbucket *b, int primary)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &b->idle) {
+		struct pgserver *s = container_of(pos, struct pgserver, node);
+
+		if (s->backend == primary && s->epoch == atomic_load(&p->shared->epoch))
+			return s;
+	}
+	return NULL;
+}
+
 static void wake_waiters(struct pgbucket *b)
 {
 	struct pg_wpool *p = b->pool;
@@ -357,12 +372,11 @@ static void wake_waiters(struct pgbucket *b)
 	while (!list_empty(&b->waiters)) {
 		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
 		int primary = primary_of(p);
+		struct pgserver *s;
 
 		if (atomic_load(&p->shared->paused) || primary < 0)
 			return;		/* they wait for the switchover or a primary */
-		if (!list_empty(&b->idle)) {
-			struct pgserver *s = container_of(b->idle.next, struct pgserver, node);
-
+		if ((s = fresh_idle(p, b, primary))) {
 			list_del(&s->node);
 			b->nidle--;
 			pg_pool_unwait(c);
@@ -444,11 +458,13 @@ void pg_worker_sweep(struct worker *w)
 
 		if (!p->cfg)
 			continue;
-		close_idle(p, false);
-		for (struct pgbucket *b = p->buckets; b; b = b->next) {
+		/* warm servers first: closing stale ones makes room, and the
+		 * waiters would take it with a new login */
+		for (struct pgbucket *b = p->buckets; b; b = b->next)
 			warm_sweep(p, b);
+		close_idle(p, false);
+		for (struct pgbucket *b = p->buckets; b; b = b->next)
 			wake_waiters(b);
-		}
 	}
 }
 

@@ -9,8 +9,8 @@
  *     'I' that ends it (and every Sync/Query answered); in session mode
  *     until it leaves. A transaction never moves between servers;
  *   - a transaction starts only when the pool is not paused and a primary
- *     is known; otherwise the client is held, its bytes unread, up to
- *     failover_hold (no primary) or until the switchover ends;
+ *     is known; otherwise the client is held, not read, up to
+ *     failover_hold (no primary) or query_wait_timeout;
  *   - the reported parameters a client set (client_encoding, DateStyle,
  *     TimeZone, ...) are replayed with SET on every server it gets, and its
  *     named prepared statements are renamed per client ("nd<id>_<n>") and
@@ -908,6 +908,7 @@ static void hold(struct pgclient *c)
  * query_wait_timeout. */
 static void session_hold(struct pgclient *c)
 {
+	client_read(c, false);	/* unread while held: a held client buffers nothing more */
 	c->session_waiting = true;
 	c->wait_ms = uv_now(&c->w->loop);
 	uv_timer_start(&c->timer, wait_timeout_cb, c->pool->cfg->pg.query_wait_timeout_ms, 0);
@@ -973,6 +974,7 @@ static bool start_tx(struct pgclient *c)
 	}
 	if (c->gen != c->w->cur)
 		follow_reload(c);
+	client_read(c, false);	/* what it sent stays unread, as a held client's should */
 	hold(c);
 	return false;
 }
@@ -1040,6 +1042,7 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 	c->server = s;
 	c->state = PC_LINKED;
 	c->pass_left = 0;
+	client_read(c, true);
 	if (c->bootstrap) {
 		finish_login(c, s);
 		client_pump(c);
@@ -1588,6 +1591,7 @@ static void client_on_sweep(struct client_link *l)
 	if (c->session_waiting && !atomic_load(&c->pool->shared->paused)) {
 		c->session_waiting = false;
 		uv_timer_stop(&c->timer);
+		client_read(c, true);
 		client_pump(c);
 	}
 }
