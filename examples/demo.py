@@ -990,9 +990,9 @@ def step_database(binary, base, pgcluster, psycopg):
         f"{outside * 1000:.0f} ms, median {median * 1000:.1f} ms)")
     if sw:
         say(f"   nodown's reported stall     {sw.get('stall_ms')} ms  (pause to release; "
-            f"{plural(sw.get('held_clients', 0), 'client')} held. A held transaction then")
-        say( "                               also waits for nodown's new server connection "
-             "to pg2: a login)")
+            f"{plural(sw.get('held_clients', 0), 'client')} held; they went on over")
+        say(f"                               {plural(sw.get('prewarmed', 0), 'server connection')} "
+            "to pg2 opened while pg2 was still a standby)")
     say(f"   rows in orders on pg2       {on_pg2}  ("
         + ", ".join(f"{n} written on {node}" for node, n in sorted(by_node.items()))
         + f"); counters on pg2 sum to {sum(counters)}")
