@@ -74,6 +74,26 @@ void gbuf_consume(struct gbuf *b, size_t n)
 		b->off = b->len = 0;
 }
 
+int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb)
+{
+	struct gbuf t;
+	uv_buf_t b;
+	int r;
+
+	if (gbuf_pending(out) == 0)
+		return 0;
+	b = uv_buf_init(out->p + out->off, (unsigned)gbuf_pending(out));
+	r = stream_write_some(s, req, &b, 1, cb);
+	if (r == 1) {	/* the bytes uv_write holds go with wbuf */
+		t = *wbuf;
+		*wbuf = *out;
+		*out = t;
+	} else if (r == 0) {
+		out->off = out->len = 0;
+	}
+	return r;
+}
+
 void gbuf_free(struct gbuf *b)
 {
 	free(b->p);
@@ -296,32 +316,20 @@ static void write_cb(uv_write_t *req, int status)
  * server had too much of its output to write may go on. */
 static void server_flush(struct pgserver *s)
 {
-	struct gbuf t;
-	uv_buf_t b;
 	int r;
 
 	if (s->writing || s->state == PS_CLOSING || s->state == PS_CONNECTING)
 		return;
-	if (gbuf_pending(&s->out) > 0) {
-		b = uv_buf_init(s->out.p + s->out.off, (unsigned)gbuf_pending(&s->out));
-		r = stream_write_some((uv_stream_t *)&s->tcp, &s->wreq, &b, 1, write_cb);
-		if (r < 0) {
-			log_warn("pg server %s/%s: write failed: %s", s->bucket->pool->cfg->name,
-				 s->bucket->pool->cfg->backends[s->backend].name, uv_strerror(r));
-			pg_server_close(s);
-			return;
-		}
-		if (r == 1) {	/* the rest is in flight: those bytes become wbuf */
-			t = s->wbuf;
-			s->wbuf = s->out;
-			s->out = t;
-			s->writing = true;
-			return;
-		}
-		s->out.off = s->out.len = 0;
-	}
-	if (s->client)
+	r = gbuf_write((uv_stream_t *)&s->tcp, &s->wreq, &s->out, &s->wbuf, write_cb);
+	if (r < 0) {
+		log_warn("pg server %s/%s: write failed: %s", s->bucket->pool->cfg->name,
+			 s->bucket->pool->cfg->backends[s->backend].name, uv_strerror(r));
+		pg_server_close(s);
+	} else if (r == 1) {
+		s->writing = true;
+	} else if (s->client) {
 		pg_proxy_server_drained(s->client);
+	}
 }
 
 void pg_server_send(struct pgserver *s, const char *p, size_t n)

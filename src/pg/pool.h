@@ -33,6 +33,14 @@ void gbuf_append(struct gbuf *b, const void *p, size_t n);	/* after reserve */
 void gbuf_consume(struct gbuf *b, size_t n);
 void gbuf_free(struct gbuf *b);
 static inline size_t gbuf_pending(const struct gbuf *b) { return b->len - b->off; }
+/*
+ * Write out's pending bytes to stream s: at once as far as the socket takes
+ * them, the rest with uv_write(req, ..., cb), out's buffer then becoming
+ * *wbuf (swapped, so out is free for more). Returns 0 (all written, out
+ * empty), 1 (the rest in flight until cb) or a negative libuv error.
+ * Nothing pending: 0. Not while a write from *wbuf is in flight.
+ */
+int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb);
 
 #define PG_TRACKED_PARAMS 6	/* reported parameters replayed on a new server */
 extern const char *const pg_tracked_params[PG_TRACKED_PARAMS];

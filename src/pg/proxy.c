@@ -26,7 +26,6 @@
 #include <pthread.h>
 
 #include "../core/log.h"
-#include "../core/stream.h"
 #include "../core/worker.h"
 #include "health.h"
 #include "pool.h"
@@ -262,29 +261,17 @@ static void client_drained(struct pgclient *c)
  * with uv_write (client_write_cb flushes again). */
 static void client_flush(struct pgclient *c)
 {
-	struct gbuf t;
-	uv_buf_t b;
 	int r;
 
 	if (c->writing || c->state == PC_CLOSING)
 		return;
-	if (gbuf_pending(&c->out) > 0) {
-		b = uv_buf_init(c->out.p + c->out.off, (unsigned)gbuf_pending(&c->out));
-		r = stream_write_some((uv_stream_t *)&c->tcp, &c->wreq, &b, 1, client_write_cb);
-		if (r < 0) {
-			client_close(c, "client write failed");
-			return;
-		}
-		if (r == 1) {	/* the rest is in flight: those bytes become wbuf */
-			t = c->wbuf;
-			c->wbuf = c->out;
-			c->out = t;
-			c->writing = true;
-			return;
-		}
-		c->out.off = c->out.len = 0;
-	}
-	client_drained(c);
+	r = gbuf_write((uv_stream_t *)&c->tcp, &c->wreq, &c->out, &c->wbuf, client_write_cb);
+	if (r < 0)
+		client_close(c, "client write failed");
+	else if (r == 1)
+		c->writing = true;
+	else
+		client_drained(c);
 }
 
 static void client_flush_cb(struct wflush *f)
