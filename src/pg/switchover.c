@@ -199,12 +199,17 @@ static void lsn_cb(struct pg_mon *m, int status, const char *value, void *arg)
 	step_to(s, SW_FENCE, NULL);
 }
 
+/* The command runs in a session of its own (UV_PROCESS_DETACHED): the
+ * whole process group goes, not only the shell (an ssh it started too). */
+static void kill_command(struct pg_switchover *s)
+{
+	if (s->proc_running && uv_kill(-s->proc.pid, SIGKILL) != 0)
+		uv_process_kill(&s->proc, SIGKILL);
+}
+
 static void command_timeout_cb(uv_timer_t *t)
 {
-	struct pg_switchover *s = t->data;
-
-	if (s->proc_running)
-		uv_process_kill(&s->proc, SIGKILL);	/* its exit callback reports the failure */
+	kill_command(t->data);	/* its exit callback reports the failure */
 }
 
 static void sw_maybe_free(struct pg_switchover *s);
@@ -260,6 +265,7 @@ static int run_command(struct pg_switchover *s, const char *cmd)
 	o.env = env;
 	o.exit_cb = fence_exit_cb;
 	o.stdio_count = 0;
+	o.flags = UV_PROCESS_DETACHED;	/* its own process group, killed whole */
 	s->proc.data = s;
 	r = uv_spawn(s->d->loop, &s->proc, &o);
 	if (r == 0) {
@@ -504,8 +510,7 @@ static void sw_free(struct pg_switchover *s)
 	s->dying = true;
 	pg_mon_free(s->old_mon);
 	pg_mon_free(s->new_mon);
-	if (s->proc_running)
-		uv_process_kill(&s->proc, SIGKILL);	/* its exit callback closes it */
+	kill_command(s);	/* its exit callback closes it */
 	uv_close((uv_handle_t *)&s->timer, sw_timer_closed_cb);
 }
 

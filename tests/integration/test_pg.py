@@ -313,6 +313,22 @@ def test_failed_promotion_without_fence_keeps_writes_on_the_old_primary(pg_clust
     assert "put in maint" in nd.error_log()
 
 
+def test_a_hung_fence_command_is_killed_with_what_it_started(pg_cluster, nodown, tmp_path):
+    """A fence that hangs (an ssh to a dead host, say) is killed at
+    promote_timeout, with the programs its shell started; the switchover
+    fails and clients go on on the old primary, which was not fenced."""
+    marker = f"{31 + (time.time_ns() % 1000) / 1000:.3f}"     # a sleep only this test runs
+    nd = start(nodown, tmp_path, pg_cluster, pool={"fence_command": f"sleep {marker}; true",
+                                                   "promote_timeout": "700ms"})
+    r = run_cli("switchover", "main", "--to", "pg2", "--socket", nd.cfg["admin"]["socket"], timeout=30)
+    assert r.returncode == 1 and "fence_command failed" in r.stderr, r.stdout + r.stderr
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout
+    assert not left, f"the fence's sleep is still running: {left}"
+    assert _roles(nd)["pg1"] == "primary"
+    with psycopg.connect(dsn(nd), autocommit=True) as conn:
+        assert conn.execute("SELECT inet_server_port()").fetchone()[0] == pg_cluster.port_of("pg1")
+
+
 def test_psycopg_statement_cache_eviction(pg_cluster, nodown, tmp_path):
     """psycopg 3.1 evicts prepared statements with SQL DEALLOCATE name (as an
     unnamed extended-protocol statement): nodown deallocates the name it
