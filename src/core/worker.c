@@ -256,8 +256,6 @@ static void begin_stop(struct worker *w)
 	uv_timer_start(&w->stop_timer, stop_timer_cb, w->cfg->shutdown_idle_grace_ms, 0);
 }
 
-/* Backend states or a pool's pause changed: each protocol revisits its
- * pools (idle connections, waiters), then every client its own state. */
 static void sweep_one(struct client_link *l, void *arg)
 {
 	ND_UNUSED(arg);
@@ -265,6 +263,8 @@ static void sweep_one(struct client_link *l, void *arg)
 		l->on_sweep(l);
 }
 
+/* Backend states or a pool's pause changed: each protocol revisits its
+ * pools (idle connections, waiters), then every client its own state. */
 static void sweep(struct worker *w)
 {
 	PROTO_EACH(worker_sweep, w);

@@ -42,9 +42,9 @@ struct wgen {
 };
 
 /*
- * Output a connection queued during this loop turn, written once before the
- * loop waits again: what one turn produces for a peer leaves in one
- * system call. fn writes it; the owner cancels the flush when it closes.
+ * A connection's queued output, written once before the loop waits again,
+ * so what one loop turn produces for a peer leaves in one system call.
+ * fn writes it; the owner cancels the flush when it closes.
  */
 struct wflush {
 	struct list node;		/* on the worker's flushq while queued */

@@ -118,17 +118,9 @@ enum pg_login_result pg_login_msg(struct pg_login *l, const char *m, size_t n, s
 		return PG_LOGIN_MORE;
 	case 'Z':
 		return PG_LOGIN_DONE;
-	case 'E': {
-		struct pg_notice e;
-
-		if (pg_read_notice(m, n, &e, &err) < 0)
-			snprintf(l->error, sizeof(l->error), "a malformed ErrorResponse");
-		else
-			snprintf(l->error, sizeof(l->error), "%.*s: %.*s", (int)e.sqlstate.len,
-				 e.sqlstate.p, (int)e.message.len, e.message.p);
-		*why = l->error;
+	case 'E':
+		*why = pg_describe_notice(m, n, l->error, sizeof(l->error));
 		return PG_LOGIN_FAILED;
-	}
 	default:		/* ParameterStatus (the caller's), notices, NegotiateProtocolVersion */
 		return PG_LOGIN_MORE;
 	}

@@ -172,15 +172,9 @@ static void on_msg(struct pg_mon *m, const char *p, size_t n)
 	case 'D':
 		data_row(m, p, n);
 		return;
-	case 'E': {
-		struct pg_notice e;
-		struct pg_err err;
-
-		if (pg_read_notice(p, n, &e, &err) == 0)
-			snprintf(m->error, sizeof(m->error), "%.*s: %.*s", (int)e.sqlstate.len,
-				 e.sqlstate.p, (int)e.message.len, e.message.p);
+	case 'E':	/* the query failed; its ReadyForQuery reports it */
+		pg_describe_notice(p, n, m->error, sizeof(m->error));
 		return;
-	}
 	case 'Z':
 		m->state = M_READY;
 		if (m->error[0])

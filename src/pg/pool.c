@@ -122,16 +122,21 @@ void pg_vars_free(struct pg_vars *vs)
 
 /* ---- generations ----------------------------------------------------------- */
 
-/* An idle server of b to close (all, or no longer on the primary), or NULL. */
+/* Was s opened in the pool's current primary epoch, to a backend that is
+ * the primary? (Such a server may be reused; any other is stale.) */
+static bool on_current_primary(struct pg_wpool *p, const struct pgserver *s)
+{
+	return s->epoch == atomic_load(&p->shared->epoch) &&
+	       STAT_GET(p->live[s->backend]->role) == ROLE_PRIMARY;
+}
+
+/* An idle server of b to close (all, or stale), or NULL. */
 static struct pgserver *stale_idle(struct pg_wpool *p, struct pgbucket *b, bool all)
 {
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &b->idle) {
+	for (struct list *pos = b->idle.next; pos != &b->idle; pos = pos->next) {
 		struct pgserver *s = container_of(pos, struct pgserver, node);
 
-		if (all || s->epoch != atomic_load(&p->shared->epoch) ||
-		    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY)
+		if (all || !on_current_primary(p, s))
 			return s;
 	}
 	return NULL;
@@ -358,16 +363,14 @@ static void link_client(struct pgserver *s, struct pgclient *c)
 /* A server is free (or there is room for one): serve the first waiter. */
 static void server_open(struct pgbucket *b, int backend, bool warm);
 
-/* An idle server of b on the current primary in the current epoch (stale
- * ones are left for close_idle), or NULL. */
+/* An idle server of b to the primary new transactions go to (stale ones
+ * are left for close_idle), or NULL. */
 static struct pgserver *fresh_idle(struct pg_wpool *p, struct pgbucket *b, int primary)
 {
-	struct list *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &b->idle) {
+	for (struct list *pos = b->idle.next; pos != &b->idle; pos = pos->next) {
 		struct pgserver *s = container_of(pos, struct pgserver, node);
 
-		if (s->backend == primary && s->epoch == atomic_load(&p->shared->epoch))
+		if (s->backend == primary && on_current_primary(p, s))
 			return s;
 	}
 	return NULL;
@@ -403,9 +406,8 @@ void pg_pool_release(struct pgserver *s, bool clean)
 	struct pg_wpool *p = b->pool;
 
 	s->client = NULL;
-	if (!clean || gbuf_pending(&s->in) > 0 || p->w->stopping || s->epoch != atomic_load(&p->shared->epoch) ||
-	    STAT_GET(p->live[s->backend]->role) != ROLE_PRIMARY || !backend_usable(p->live[s->backend]) ||
-	    p->gen != p->w->cur) {
+	if (!clean || gbuf_pending(&s->in) > 0 || p->w->stopping || !on_current_primary(p, s) ||
+	    !backend_usable(p->live[s->backend]) || p->gen != p->w->cur) {
 		pg_server_close(s);
 		return;
 	}
@@ -495,13 +497,12 @@ static void server_failed(struct pgserver *s, const char *why, bool unreachable)
 		 pc->backends[s->backend].name, b->user, b->database,
 		 s->warm ? " (ahead of a switchover)" : "", why);
 	STAT_ADD(p->live[s->backend]->connect_errors, 1);
-	if (s->warm) {
-		/* a standby owes nothing yet: its checks judge it, and the
-		 * switchover opens new servers after it if these fail */
-	} else if (unreachable) {
+	/* A warm server's failure is not held against the standby (its checks
+	 * judge it), and no waiter was counting on it. */
+	if (unreachable && !s->warm) {
 		ND_UNUSED(backend_passive(p->live[s->backend], false, 1, pc->name,
 					  pc->backends[s->backend].name, why));
-	} else if (!list_empty(&b->waiters)) {
+	} else if (!unreachable && !s->warm && !list_empty(&b->waiters)) {
 		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
 
 		pg_pool_unwait(c);

@@ -492,10 +492,10 @@ static void replay_vars(struct pgclient *c, struct pgserver *s)
 	gbuf_free(&q);
 }
 
-/* Forget what s has prepared (after DISCARD ALL or DEALLOCATE ALL ran on
- * it) except the statements of Parses still awaiting their answer: those
- * were sent after it and will exist. */
-static void server_forget_stmts(struct pgserver *s)
+/* DISCARD ALL (discard) or DEALLOCATE ALL ran on s: forget what it had
+ * prepared, except the statements of Parses still awaiting their answer
+ * (sent after it, they will exist), and with DISCARD ALL its settings. */
+static void server_was_reset(struct pgserver *s, bool discard)
 {
 	for (int i = 0; i < s->nstmts; i++)
 		free(s->stmts[i]);
@@ -506,6 +506,8 @@ static void server_forget_stmts(struct pgserver *s)
 		if (name)
 			server_add_stmt(s, name);
 	}
+	if (discard)
+		pg_vars_free(&s->vars);
 }
 
 /*
@@ -520,9 +522,7 @@ static void reset_server(struct pgserver *s, const char *sql)
 	char msg[64];
 	size_t n = pg_build_query(msg, sizeof(msg), sql);
 
-	server_forget_stmts(s);
-	if (!strcmp(sql, "DISCARD ALL"))
-		pg_vars_free(&s->vars);
+	server_was_reset(s, !strcmp(sql, "DISCARD ALL"));
 	s->replay_pending++;
 	s->syncs_sent++;
 	pg_server_send(s, msg, n);
@@ -679,7 +679,8 @@ static bool deallocate_here(struct pgclient *c, const char *m, size_t n)
 	struct stmt *st;
 	char buf[64];
 
-	if (m[0] != 'Q' || pg_read_query(m, n, &sql, &err) < 0 || !(st = deallocate_target(c, sql)) ||
+	if (m[0] != 'Q' || c->nstmts == 0 || pg_read_query(m, n, &sql, &err) < 0 ||
+	    !(st = deallocate_target(c, sql)) ||
 	    c->txstatus == 'E' || (c->server && server_has(c->server, st->srvname)))
 		return false;
 	forget_stmt(c, st);
@@ -823,7 +824,7 @@ static int relay_client_msg(struct pgclient *c, const char *m, size_t n)
 		struct pg_str sql;
 		struct pg_err err;
 		char q[80], buf[128];
-		bool renamed = m[0] == 'Q' && pg_read_query(m, n, &sql, &err) == 0 &&
+		bool renamed = m[0] == 'Q' && c->nstmts > 0 && pg_read_query(m, n, &sql, &err) == 0 &&
 			       deallocate_rename(c, sql, q, sizeof(q));
 
 		c->last_extended = false;
@@ -1040,20 +1041,6 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 	client_pump(c);
 }
 
-/* "SQLSTATE: message" of ErrorResponse m, for the log (static buffer). */
-static const char *describe_error(const char *m, size_t n)
-{
-	static _Thread_local char buf[160];
-	struct pg_notice e;
-	struct pg_err err;
-
-	if (pg_read_notice(m, n, &e, &err) < 0)
-		return "malformed";
-	snprintf(buf, sizeof(buf), "%.*s: %.*s", (int)e.sqlstate.len, e.sqlstate.p, (int)e.message.len,
-		 e.message.p);
-	return buf;
-}
-
 /* Is m[0, n) the CommandComplete of `tag`? */
 static bool tag_is(const char *m, size_t n, const char *tag)
 {
@@ -1101,17 +1088,17 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 	}
 	case 'C':	/* CommandComplete: the client dropped its statements */
 		if (tag_is(m, n, "DEALLOCATE ALL") || tag_is(m, n, "DISCARD ALL")) {
-			server_forget_stmts(s);
+			server_was_reset(s, tag_is(m, n, "DISCARD ALL"));
 			forget_all_stmts(c);
-			if (tag_is(m, n, "DISCARD ALL"))
-				pg_vars_free(&s->vars);	/* the settings went back to defaults too */
 		}
 		return true;
 	case 'E':	/* to an idle session: the server is going (a shutdown, a
 			 * terminated backend); its close is handled, not shown */
 		if (idle(c)) {
+			char why[160];
+
 			log_info("pg pool %s: the server of an idle session said goodbye (%s)",
-				 c->pool->cfg->name, describe_error(m, n));
+				 c->pool->cfg->name, pg_describe_notice(m, n, why, sizeof(why)));
 			return false;
 		}
 		return true;
@@ -1376,14 +1363,23 @@ static void copy_str(char *dst, size_t cap, struct pg_str s)
 	dst[n] = '\0';
 }
 
+/* A `_pq_.` protocol option (declined by negotiate_version). */
+static bool protocol_option(struct pg_str name)
+{
+	return !strncmp(name.p, "_pq_.", 5);
+}
+
 /* Startup parameters a pooled session can honour: who and where, the
- * tracked ones (replayed on every server), and extra_float_digits, which
- * is ignored (as PgBouncer users configure). Others, `options` included,
- * would silently not apply: refused. */
+ * tracked ones (replayed on every server), extra_float_digits, which is
+ * ignored (as PgBouncer users configure), and protocol options, which
+ * negotiate_version declines. Others, `options` included, would silently
+ * not apply: refused. */
 static bool startup_param_ok(struct pg_str name)
 {
 	static const char *const fixed[] = { "user", "database", "replication", "extra_float_digits" };
 
+	if (protocol_option(name))
+		return true;
 	for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
 		if (!strcmp(name.p, fixed[i]))
 			return true;
@@ -1404,7 +1400,7 @@ static void negotiate_version(struct pgclient *c, const struct pg_startup *st)
 	size_t n;
 
 	for (int i = 0; i < st->nparams; i++)
-		if (!strncmp(st->params[i].name.p, "_pq_.", 5))
+		if (protocol_option(st->params[i].name))
 			opts[nopts++] = st->params[i].name;
 	if (st->minor == 0 && nopts == 0)
 		return;
@@ -1442,8 +1438,6 @@ static void on_startup(struct pgclient *c)
 	}
 	negotiate_version(c, &st);
 	for (int i = 0; i < st.nparams; i++) {
-		if (!strncmp(st.params[i].name.p, "_pq_.", 5))
-			continue;	/* protocol options: declined by negotiate_version */
 		if (!startup_param_ok(st.params[i].name)) {
 			char msg[256];
 

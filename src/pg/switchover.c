@@ -58,8 +58,9 @@ struct pg_switchover {
 	bool promote_sent;		/* the target may have been promoted */
 	bool target_behind;		/* verify found the target behind the recorded LSN */
 	bool dying;			/* sw_free ran: memory goes once every handle closed */
-	bool timer_closed;
-	char lsn[64], new_lsn[64];
+	bool timer_closed;		/* timer's close callback ran */
+	int pidx, to_idx;		/* pool and target in d->cfg (reloads wait for us) */
+	char lsn[64];
 	char detail[512];		/* why it aborted or failed */
 	json_t *steps;			/* [{step, ms, detail}] */
 	unsigned long long held_before;
@@ -368,25 +369,14 @@ static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg
  */
 static void quarantine_target(struct pg_switchover *s)
 {
-	const struct config *c = s->d->cfg;
-
 	if (!s->promote_sent || (s->pc->pg.fence_command && !s->target_behind))
 		return;
-	for (int p = 0; p < c->npools; p++) {
-		if (&c->pools[p] != s->pc)
-			continue;
-		for (int b = 0; b < c->pools[p].nbackends; b++) {
-			if (strcmp(c->pools[p].backends[b].name, s->to))
-				continue;
-			log_error("switchover %s: %s may have been promoted and %s; it is put in maint "
-				  "so that no write reaches it: rejoin it as a standby of %s (pg_rewind), "
-				  "then 'nodown ready %s/%s'", s->pool, s->to,
-				  s->target_behind ? "lacks commits of the old primary" :
-						     "the old primary takes writes again",
-				  s->from, s->pool, s->to);
-			daemon_set_backend(s->d, p, b, BACKEND_MAINT, -1);
-		}
-	}
+	log_error("switchover %s: %s may have been promoted and %s; it is put in maint "
+		  "so that no write reaches it: rejoin it as a standby of %s (pg_rewind), "
+		  "then 'nodown ready %s/%s'", s->pool, s->to,
+		  s->target_behind ? "lacks commits of the old primary" : "the old primary takes writes again",
+		  s->from, s->pool, s->to);
+	daemon_set_backend(s->d, s->pidx, s->to_idx, BACKEND_MAINT, -1);
 }
 
 static void record(struct pg_switchover *s, enum sw_step done, const char *detail)
@@ -586,6 +576,8 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
 	s->warm_before = STAT_GET(s->pl->warm_adopted);
+	s->pidx = p;
+	s->to_idx = to;
 	s->from_port = port_of(&pc->backends[from].addr);
 	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : pc->pg.pause_timeout_ms;

@@ -530,6 +530,19 @@ int pg_read_notice(const char *m, size_t n, struct pg_notice *out, struct pg_err
 	return rd_end(&r, err);
 }
 
+const char *pg_describe_notice(const char *m, size_t n, char *out, size_t cap)
+{
+	struct pg_notice e;
+	struct pg_err err;
+
+	if (pg_read_notice(m, n, &e, &err) < 0)
+		snprintf(out, cap, "a malformed ErrorResponse");
+	else
+		snprintf(out, cap, "%.*s: %.*s", (int)e.sqlstate.len, e.sqlstate.p, (int)e.message.len,
+			 e.message.p);
+	return out;
+}
+
 static void read_mechs(struct rd *r, struct pg_auth *out)
 {
 	struct pg_str mech;

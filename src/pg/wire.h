@@ -203,6 +203,9 @@ int pg_read_key_data(const char *m, size_t n, int32_t *pid, uint32_t *key,
 		     struct pg_err *err) ND_MUST_CHECK;
 /* Needs severity, SQLSTATE and message; other fields are skipped. */
 int pg_read_notice(const char *m, size_t n, struct pg_notice *out, struct pg_err *err) ND_MUST_CHECK;
+/* ErrorResponse or NoticeResponse m as "SQLSTATE: message" in out[0, cap)
+ * (truncated to fit), or "a malformed ErrorResponse"; returns out. */
+const char *pg_describe_notice(const char *m, size_t n, char *out, size_t cap);
 /* Authentication requests other than the enum pg_auth_code ones are
  * refused with PG_SQLSTATE_FEATURE_NOT_SUPPORTED. */
 int pg_read_auth(const char *m, size_t n, struct pg_auth *out, struct pg_err *err) ND_MUST_CHECK;

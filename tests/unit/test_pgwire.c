@@ -727,6 +727,7 @@ static void test_read_notice(void **state)
 	static const char err15[] =
 		"SERROR\0VERROR\0C42P01\0Mrelation \"nope\" does not exist\0P15\0"
 		"Fparse_relation.c\0L1392\0RparserOpenTable\0";
+	char text[64];
 	struct pg_notice nt;
 	struct pg_err e;
 	size_t n;
@@ -740,6 +741,8 @@ static void test_read_notice(void **state)
 	assert_str(nt.message, "relation \"nope\" does not exist");
 	assert_str(nt.detail, "");
 	assert_str(nt.hint, "");
+	assert_string_equal(pg_describe_notice(m, n, text, sizeof(text)), "42P01: relation \"nope\" does not exist");
+	assert_string_equal(pg_describe_notice(m, n, text, 12), "42P01: rela");	/* truncated */
 	free(m);
 	/* V wins over a localized S; N is read alike. */
 	m = mk('N', S("SAVIS\0VNOTICE\0C00000\0Mhi\0Dd\0Hh\0\0"), &n);
@@ -750,6 +753,7 @@ static void test_read_notice(void **state)
 	free(m);
 	m = mk('E', S("SERROR\0C42P01\0\0"), &n);		/* no message */
 	assert_int_equal(pg_read_notice(m, n, &nt, &e), -1);
+	assert_string_equal(pg_describe_notice(m, n, text, sizeof(text)), "a malformed ErrorResponse");
 	free(m);
 	m = mk('E', S("SERROR\0C42P01\0Mx\0"), &n);		/* no terminator */
 	assert_int_equal(pg_read_notice(m, n, &nt, &e), -1);
