@@ -85,9 +85,12 @@ all: $(BUILD)/nodown
 $(BUILD)/nodown: $(OBJS) $(LLHTTP_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/src/%.o: src/%.c $(wildcard src/*/*.h)
+# Header dependencies are found by the compiler (-MMD), not listed.
+$(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+-include $(OBJS:.o=.d)
 
 # llhttp's C sources ship in Debian's node-llhttp; built here, not copied.
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
@@ -96,8 +99,10 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -MMD -MP -o $@ $< \
 		$(LIB_OBJS) $(LLHTTP_OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDFLAGS)
+
+-include $(UNIT_BINS:=.d)
 
 unit: $(UNIT_BINS)
 	@failed=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || failed=1; done; exit $$failed
@@ -109,11 +114,29 @@ test: unit fuzz-check integration
 
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS := $(filter-out src/cli/%.c,$(SRCS))
+FUZZ_FLAGS := -g -O1 -fsanitize=address,undefined
+FUZZ_OBJS := $(FUZZ_SRCS:%.c=build/fuzz/obj/%.o) \
+	build/fuzz/obj/llhttp/llhttp.o build/fuzz/obj/llhttp/api.o build/fuzz/obj/llhttp/http.o
 
-build/fuzz/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
-	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(FUZZ_SRCS) $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c $(PKG_LIBS) -pthread
+# The code under test is compiled once, with sanitizers and coverage, into
+# one library every fuzz target links.
+build/fuzz/obj/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+build/fuzz/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	clang -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -w -c -o $@ $<
+
+build/fuzz/libnodown.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+-include $(FUZZ_OBJS:.o=.d)
+
+build/fuzz/%: fuzz/%.c build/fuzz/libnodown.a
+	clang $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+		build/fuzz/libnodown.a $(PKG_LIBS) -pthread
 
 # Every fuzz target over its checked-in seed corpus: the targets build and
 # no seed crashes. `make fuzz` explores further.

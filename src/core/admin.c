@@ -1,18 +1,23 @@
 /*
- * admin.c - the admin API server: HTTP/1.1 + JSON on a Unix socket.
+ * admin.c - the admin API server: HTTP/1.1 + JSON on a Unix socket, and
+ * optionally on a TCP address where a bearer token is required.
  *
- * Owns: the admin socket, its connections, and the JSON that describes the
- *       running daemon.
- * Invariant: one request per connection (answered with Connection: close);
- *            a request head larger than ADMIN_MAX_HEAD is refused with 431.
- *            Counters are read with relaxed atomics: a status is a
- *            consistent-enough snapshot, never a lock on the data path.
+ * Owns: the admin sockets, their connections, its own copy of the token
+ *       and limits (a reload frees the config they came from), and the
+ *       JSON that describes the running daemon.
+ * Invariants: one request per connection (answered with Connection:
+ *             close); a request head larger than ADMIN_MAX_HEAD is refused
+ *             with 431; a connection lives at most admin.timeout, and each
+ *             socket has at most admin.max_connections, so idle
+ *             connections cannot pile up; requests are routed by exact
+ *             path segments (core/route.c), so no target, however
+ *             malformed, reaches a handler it does not name. Counters are
+ *             read with relaxed atomics: a status is a consistent-enough
+ *             snapshot, never a lock on the data path.
  * Runs on: the control thread's loop only.
  *
- * Endpoints: GET /status; GET /metrics (Prometheus); POST /reload;
- * POST /pools/POOL/backends/BACKEND/ACTION with ACTION drain, ready, maint
- * or weight?value=N. Every state-changing command of the CLI is one
- * endpoint here; the CLI has no other way in.
+ * Endpoints: the table `routes` below. Every state-changing command of
+ * the CLI is one endpoint here; the CLI has no other way in.
  */
 #include "admin.h"
 
@@ -25,8 +30,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fds.h"
 #include "log.h"
 #include "metrics.h"
+#include "route.h"
 #include "../pg/switchover.h"
 #include "http/parse.h"
 
@@ -38,11 +45,13 @@ struct admin_conn {
 		uv_pipe_t pipe;		/* on the admin socket */
 		uv_tcp_t tcp;		/* on admin.listen: a token is required */
 	} h;
-	bool need_token;
+	uv_timer_t timer;		/* admin.timeout for the whole exchange */
+	struct admin_sock *sock;	/* accepted on; borrowed */
 	uv_write_t wreq;
 	struct list node;		/* on admin->conns */
 	struct admin *a;		/* borrowed */
 	char *resp;			/* owned: the response being written */
+	int closing_handles;
 	size_t len;			/* bytes of head read */
 	char head[ADMIN_MAX_HEAD];
 };
@@ -135,6 +144,9 @@ static void conn_closed_cb(uv_handle_t *h)
 {
 	struct admin_conn *ac = h->data;
 
+	if (--ac->closing_handles > 0)
+		return;
+	ac->sock->nconns--;
 	free(ac->resp);
 	free(ac);
 }
@@ -144,6 +156,8 @@ static void conn_close(struct admin_conn *ac)
 	if (uv_is_closing((uv_handle_t *)&ac->h.stream))
 		return;
 	list_del(&ac->node);
+	ac->closing_handles = 2;
+	uv_close((uv_handle_t *)&ac->timer, conn_closed_cb);
 	uv_close((uv_handle_t *)&ac->h.stream, conn_closed_cb);
 }
 
@@ -208,131 +222,73 @@ static void names_of(char *out, size_t n, const char *const *names, int count)
 	}
 }
 
-/*
- * POST /pools/POOL/backends/BACKEND/ACTION[?value=N]; ACTION is drain,
- * ready, maint or weight (value 0-1000). Answers the backend's JSON.
- */
-static void route_backend(struct admin_conn *ac, char *path)
+/* ---- endpoints ------------------------------------------------------------- */
+
+typedef void (*handler_fn)(struct admin_conn *ac, const struct route_match *m);
+
+/* A request with parameters to an endpoint that takes none: 400. */
+static bool no_query(struct admin_conn *ac, const struct route_match *m)
 {
-	struct daemon *d = ac->a->d;
-	const struct config *c = d->cfg;
-	char *pool = path + strlen("/pools/"), *be, *action, *query, msg[3072], known[768];
-	const char *names[256];
-	int p, b, weight = -1, state = -1;
-
-	be = strstr(pool, "/backends/");
-	if (!be) {
-		respond_error(ac, 404, "Not Found", "expected /pools/POOL/backends/BACKEND/ACTION");
-		return;
-	}
-	*be = '\0';
-	be += strlen("/backends/");
-	action = strchr(be, '/');
-	if (!action) {
-		respond_error(ac, 404, "Not Found", "expected /pools/POOL/backends/BACKEND/ACTION");
-		return;
-	}
-	*action++ = '\0';
-	query = strchr(action, '?');
-	if (query)
-		*query++ = '\0';
-	for (p = 0; p < c->npools && strcmp(c->pools[p].name, pool); p++)
-		names[p < 256 ? p : 255] = c->pools[p].name;
-	if (p == c->npools) {
-		names_of(known, sizeof(known), names, c->npools < 256 ? c->npools : 256);
-		snprintf(msg, sizeof(msg), "no pool '%.200s' (pools: %s)", pool, known);
-		respond_error(ac, 404, "Not Found", msg);
-		return;
-	}
-	for (b = 0; b < c->pools[p].nbackends && strcmp(c->pools[p].backends[b].name, be); b++)
-		names[b < 256 ? b : 255] = c->pools[p].backends[b].name;
-	if (b == c->pools[p].nbackends) {
-		names_of(known, sizeof(known), names, b < 256 ? b : 256);
-		snprintf(msg, sizeof(msg), "no backend '%.200s' in pool '%.200s' (backends: %s)", be, pool, known);
-		respond_error(ac, 404, "Not Found", msg);
-		return;
-	}
-	if (!strcmp(action, "drain")) {
-		state = BACKEND_DRAINING;
-	} else if (!strcmp(action, "ready")) {
-		state = BACKEND_READY;
-	} else if (!strcmp(action, "maint")) {
-		state = BACKEND_MAINT;
-	} else if (!strcmp(action, "weight")) {
-		char *end;
-		long v = query && !strncmp(query, "value=", 6) ? strtol(query + 6, &end, 10) : -1;
-
-		if (!query || strncmp(query, "value=", 6) || !query[6] || *end || v < 0 || v > 1000) {
-			respond_error(ac, 400, "Bad Request", "weight needs ?value=N with N from 0 to 1000");
-			return;
-		}
-		weight = (int)v;
-	} else {
-		snprintf(msg, sizeof(msg), "unknown action '%.200s' (actions: drain, ready, maint, weight)", action);
-		respond_error(ac, 404, "Not Found", msg);
-		return;
-	}
-	daemon_set_backend(d, p, b, state, weight);
-	respond_json(ac, backend_json(d, p, b));
+	if (!m->query[0])
+		return true;
+	respond_error(ac, 400, "Bad Request", "this endpoint takes no parameters");
+	return false;
 }
 
-/*
- * POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one
- * (202); GET /pools/POOL/switchover: the running or last one's report.
- */
-static void route_switchover(struct admin_conn *ac, char *path, bool post)
+/* The pool named `name`, or -1 after answering 404 with the known ones. */
+static int find_pool(struct admin_conn *ac, const char *name)
 {
-	char *pool = path + strlen("/pools/"), *rest = strstr(pool, "/switchover"), *q, *to = NULL;
-	uint64_t pause_ms = 0;
-	const char *why;
-	json_t *j;
+	const struct config *c = ac->a->d->cfg;
+	const char *names[256];
+	char msg[3072], known[768];
+	int p;
 
-	*rest = '\0';
-	rest += strlen("/switchover");
-	q = *rest == '?' ? rest + 1 : NULL;
-	if (*rest && *rest != '?') {
-		respond_error(ac, 404, "Not Found", "expected /pools/POOL/switchover");
-		return;
-	}
-	for (char *kv = q ? strtok(q, "&") : NULL; kv; kv = strtok(NULL, "&")) {
-		if (!strncmp(kv, "to=", 3))
-			to = kv + 3;
-		else if (!strncmp(kv, "pause_timeout=", 14) && config_parse_duration(kv + 14, &pause_ms) == 0)
-			continue;
-		else {
-			respond_error(ac, 400, "Bad Request", "parameters: to=BACKEND, pause_timeout=DURATION");
-			return;
-		}
-	}
-	if (!post) {
-		j = pg_switchover_json(ac->a->d, pool);
-		if (!j)
-			respond_error(ac, 404, "Not Found", "no switchover of this pool since nodown started");
-		else
-			respond_json(ac, j);
-		return;
-	}
-	if (!to || !*to) {
-		respond_error(ac, 400, "Bad Request", "POST /pools/POOL/switchover?to=BACKEND");
-		return;
-	}
-	if (pg_switchover_start(ac->a->d, pool, to, pause_ms, &why) < 0) {
-		char msg[512];
+	for (p = 0; p < c->npools && strcmp(c->pools[p].name, name); p++)
+		names[p < 256 ? p : 255] = c->pools[p].name;
+	if (p < c->npools)
+		return p;
+	names_of(known, sizeof(known), names, c->npools < 256 ? c->npools : 256);
+	snprintf(msg, sizeof(msg), "no pool '%.200s' (pools: %s)", name, known);
+	respond_error(ac, 404, "Not Found", msg);
+	return -1;
+}
 
-		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
-		respond_error(ac, 409, "Conflict", msg);
+/* GET /status */
+static void route_status(struct admin_conn *ac, const struct route_match *m)
+{
+	char *json, *body;
+
+	if (!no_query(ac, m))
 		return;
-	}
-	respond_json_status(ac, 202, "Accepted", pg_switchover_json(ac->a->d, pool));
+	json = admin_status_json(ac->a->d);
+	body = xmalloc(strlen(json) + 2);
+	sprintf(body, "%s\n", json);
+	free(json);
+	respond(ac, 200, "OK", "application/json", body);
+	free(body);
+}
+
+/* GET /metrics (Prometheus text format) */
+static void route_metrics(struct admin_conn *ac, const struct route_match *m)
+{
+	char *text;
+
+	if (!no_query(ac, m))
+		return;
+	text = metrics_render(ac->a->d);
+	respond(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
+	free(text);
 }
 
 /* POST /reload: 200 with a summary, or 400 with every reason it was refused. */
-static void route_reload(struct admin_conn *ac)
+static void route_reload(struct admin_conn *ac, const struct route_match *m)
 {
 	struct errlist errs = { 0 };
 	char summary[512];
 	json_t *j;
 
+	if (!no_query(ac, m))
+		return;
 	if (daemon_reload(ac->a->d, &errs, summary, sizeof(summary)) == 0) {
 		respond_json(ac, json_pack("{s:b, s:i, s:s}", "reloaded", 1,
 					   "generation", ac->a->d->snap->gen, "summary", summary));
@@ -346,65 +302,129 @@ static void route_reload(struct admin_conn *ac)
 	respond_json_status(ac, 400, "Bad Request", j);
 }
 
+/*
+ * POST /pools/POOL/backends/BACKEND/ACTION[?value=N]; ACTION is drain,
+ * ready, maint or weight (value 0-1000). Answers the backend's JSON.
+ */
+static void route_backend(struct admin_conn *ac, const struct route_match *m)
+{
+	static const char *const known_q[] = { "value", NULL };
+	struct daemon *d = ac->a->d;
+	const char *be = m->params[1], *action = m->params[2], *names[256];
+	char msg[3072], known[768], val[32], *end;
+	int p, b, weight = -1, state = -1, q;
+	long v;
+
+	if ((p = find_pool(ac, m->params[0])) < 0)
+		return;
+	for (b = 0; b < d->cfg->pools[p].nbackends && strcmp(d->cfg->pools[p].backends[b].name, be); b++)
+		names[b < 256 ? b : 255] = d->cfg->pools[p].backends[b].name;
+	if (b == d->cfg->pools[p].nbackends) {
+		names_of(known, sizeof(known), names, b < 256 ? b : 256);
+		snprintf(msg, sizeof(msg), "no backend '%s' in pool '%s' (backends: %s)", be,
+			 m->params[0], known);
+		respond_error(ac, 404, "Not Found", msg);
+		return;
+	}
+	if (!strcmp(action, "drain")) {
+		state = BACKEND_DRAINING;
+	} else if (!strcmp(action, "ready")) {
+		state = BACKEND_READY;
+	} else if (!strcmp(action, "maint")) {
+		state = BACKEND_MAINT;
+	} else if (!strcmp(action, "weight")) {
+		q = route_query(m->query, "value", known_q, val, sizeof(val));
+		v = q == 0 && val[0] ? strtol(val, &end, 10) : -1;
+		if (q != 0 || !val[0] || *end || v < 0 || v > 1000) {
+			respond_error(ac, 400, "Bad Request", "weight needs ?value=N with N from 0 to 1000");
+			return;
+		}
+		weight = (int)v;
+	} else {
+		snprintf(msg, sizeof(msg), "unknown action '%s' (actions: drain, ready, maint, weight)", action);
+		respond_error(ac, 404, "Not Found", msg);
+		return;
+	}
+	if (weight < 0 && !no_query(ac, m))
+		return;
+	daemon_set_backend(d, p, b, state, weight);
+	respond_json(ac, backend_json(d, p, b));
+}
+
+/* GET /pools/POOL/switchover: the running or last switchover's report. */
+static void route_switchover_get(struct admin_conn *ac, const struct route_match *m)
+{
+	json_t *j;
+
+	if (!no_query(ac, m) || find_pool(ac, m->params[0]) < 0)
+		return;
+	j = pg_switchover_json(ac->a->d, m->params[0]);
+	if (!j)
+		respond_error(ac, 404, "Not Found", "no switchover of this pool since nodown started");
+	else
+		respond_json(ac, j);
+}
+
+/* POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one (202). */
+static void route_switchover_post(struct admin_conn *ac, const struct route_match *m)
+{
+	static const char *const known_q[] = { "to", "pause_timeout", NULL };
+	const char *pool = m->params[0], *why;
+	char to[ROUTE_MAX_SEGMENT + 1], pause[32], msg[512];
+	uint64_t pause_ms = 0;
+	int r;
+
+	if (find_pool(ac, pool) < 0)
+		return;
+	if (route_query(m->query, "to", known_q, to, sizeof(to)) != 0 || !to[0] ||
+	    ((r = route_query(m->query, "pause_timeout", known_q, pause, sizeof(pause))) != 0 &&
+	     r != -ENOENT) || (r == 0 && config_parse_duration(pause, &pause_ms) < 0)) {
+		respond_error(ac, 400, "Bad Request",
+			      "POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=DURATION]");
+		return;
+	}
+	if (pg_switchover_start(ac->a->d, pool, to, pause_ms, &why) < 0) {
+		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
+		respond_error(ac, 409, "Conflict", msg);
+		return;
+	}
+	respond_json_status(ac, 202, "Accepted", pg_switchover_json(ac->a->d, pool));
+}
+
+static const struct route routes[] = {
+	{ "GET", "/status", route_status },
+	{ "GET", "/metrics", route_metrics },
+	{ "POST", "/reload", route_reload },
+	{ "POST", "/pools/*/backends/*/*", route_backend },
+	{ "GET", "/pools/*/switchover", route_switchover_get },
+	{ "POST", "/pools/*/switchover", route_switchover_post },
+};
+
+const struct route *admin_routes(int *n)
+{
+	*n = (int)ARRAY_LEN(routes);
+	return routes;
+}
+
 static void route(struct admin_conn *ac, const char *p, const struct http_head *h)
 {
-	char path[1024];
+	struct route_match *m = xmalloc(sizeof(*m));
+	int i = route_match(routes, (int)ARRAY_LEN(routes), p + h->method.off, h->method.len,
+			    p + h->target.off, h->target.len, m);
 
-	if (h->target.len >= sizeof(path)) {
-		respond_error(ac, 414, "URI Too Long", "request target too long");
-		return;
-	}
-	memcpy(path, p + h->target.off, h->target.len);
-	path[h->target.len] = '\0';
-	if (!strcmp(path, "/metrics")) {
-		char *text;
-
-		if (!http_span_is(p, h->method, "get")) {
-			respond_error(ac, 405, "Method Not Allowed", "use GET /metrics");
-			return;
-		}
-		text = metrics_render(ac->a->d);
-		respond(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
-		free(text);
-		return;
-	}
-	if (!strcmp(path, "/reload")) {
-		if (!http_span_is(p, h->method, "post"))
-			respond_error(ac, 405, "Method Not Allowed", "use POST /reload");
-		else
-			route_reload(ac);
-		return;
-	}
-	if (!strncmp(path, "/pools/", 7) && strstr(path, "/switchover")) {
-		route_switchover(ac, path, http_span_is(p, h->method, "post"));
-		return;
-	}
-	if (!strncmp(path, "/pools/", 7)) {
-		if (!http_span_is(p, h->method, "post")) {
-			respond_error(ac, 405, "Method Not Allowed", "backend actions take POST");
-			return;
-		}
-		route_backend(ac, path);
-		return;
-	}
-	if (http_span_is(p, h->target, "/status")) {
-		char *json, *body;
-
-		if (!http_span_is(p, h->method, "get")) {
-			respond_error(ac, 405, "Method Not Allowed", "use GET /status");
-			return;
-		}
-		json = admin_status_json(ac->a->d);
-		body = xmalloc(strlen(json) + 2);
-		sprintf(body, "%s\n", json);
-		free(json);
-		respond(ac, 200, "OK", "application/json", body);
-		free(body);
-		return;
-	}
-	respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
-		      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
-		      "GET|POST /pools/POOL/switchover[?to=BACKEND]");
+	if (i >= 0)
+		((handler_fn)routes[i].handler)(ac, m);
+	else if (i == ROUTE_METHOD)
+		respond_error(ac, 405, "Method Not Allowed", "this endpoint takes another method; see "
+			      "docs/admin-api.md");
+	else if (i == ROUTE_BAD)
+		respond_error(ac, 400, "Bad Request", "malformed path: expected /segment/... of names "
+			      "(letters, digits, '-', '_', '.'), no percent-encoding");
+	else
+		respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
+			      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
+			      "GET|POST /pools/POOL/switchover[?to=BACKEND]");
+	free(m);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -429,7 +449,9 @@ static bool token_ok(struct admin *a, const char *head, size_t n)
 		v = p + 14;
 		while (*v == ' ' || *v == '\t')
 			v++;
-		eol = memchr(v, '\r', (size_t)(end - v));
+		eol = memchr(v, '\n', (size_t)(end - v));
+		if (eol && eol > v && eol[-1] == '\r')
+			eol--;
 		if (!eol || (size_t)(eol - v) != 7 + tl || strncasecmp(v, "bearer ", 7))
 			return false;
 		{
@@ -448,7 +470,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct admin_conn *ac = s->data;
 	struct http_head h;
 	const char *why;
-	long end;
+	size_t end;
 
 	ND_UNUSED(b);
 	if (n < 0 || (n == 0 && ac->len == sizeof(ac->head))) {
@@ -457,7 +479,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	ac->len += (size_t)n;
 	end = http_head_end(ac->head, ac->len, ac->len - (size_t)n);
-	if (end < 0 || (end > 0 && http_scan_head(ac->head, (size_t)end, true, &h, &why) != 0)) {
+	if (end > 0 && http_scan_head(ac->head, end, true, &h, &why) != 0) {
 		respond_error(ac, 400, "Bad Request", "malformed HTTP request");
 		return;
 	}
@@ -466,7 +488,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			respond_error(ac, 431, "Request Header Fields Too Large", "request head too large");
 		return;
 	}
-	if (ac->need_token && !token_ok(ac->a, ac->head, (size_t)end)) {
+	if (ac->sock->need_token && !token_ok(ac->a, ac->head, end)) {
 		respond_error(ac, 401, "Unauthorized",
 			      "this admin listener needs 'Authorization: Bearer <admin.token>'");
 		return;
@@ -474,26 +496,67 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	route(ac, ac->head, &h);
 }
 
+static void conn_timeout_cb(uv_timer_t *t)
+{
+	struct admin_conn *ac = t->data;
+
+	conn_close(ac);
+}
+
+static void refused_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Accept and close at once: the socket is at admin.max_connections. */
+static void refuse(struct admin_sock *as)
+{
+	uv_stream_t *t = xmalloc(sizeof(union { uv_pipe_t p; uv_tcp_t t; }));
+
+	if (as->need_token)
+		uv_tcp_init(as->h.stream.loop, (uv_tcp_t *)t);
+	else
+		uv_pipe_init(as->h.stream.loop, (uv_pipe_t *)t, 0);
+	if (uv_accept(&as->h.stream, t) == 0 && !as->warned) {
+		log_warn("admin %s: %d connections open (admin.max_connections); closing new ones "
+			 "until some finish", as->need_token ? "listener" : "socket", as->a->max_connections);
+		as->warned = true;
+	}
+	uv_close((uv_handle_t *)t, refused_closed_cb);
+}
+
 static void connection_cb(uv_stream_t *server, int status)
 {
-	struct admin *a = server->data;
+	struct admin_sock *as = server->data;
+	struct admin *a = as->a;
 	struct admin_conn *ac;
 
-	if (status < 0)
+	if (status < 0) {
+		if (fds_exhausted(status))
+			fds_report("accepting an admin connection");
 		return;
+	}
+	if (as->nconns >= a->max_connections) {
+		refuse(as);
+		return;
+	}
+	as->warned = false;
 	ac = xcalloc(1, sizeof(*ac));
 	ac->a = a;
-	ac->need_token = server->type == UV_TCP;
-	if (ac->need_token)
+	ac->sock = as;
+	as->nconns++;
+	if (as->need_token)
 		uv_tcp_init(server->loop, &ac->h.tcp);
 	else
 		uv_pipe_init(server->loop, &ac->h.pipe, 0);
-	ac->h.stream.data = ac->wreq.data = ac;
+	uv_timer_init(server->loop, &ac->timer);
+	ac->h.stream.data = ac->wreq.data = ac->timer.data = ac;
 	list_append(&a->conns, &ac->node);
 	if (uv_accept(server, &ac->h.stream) != 0) {
 		conn_close(ac);
 		return;
 	}
+	uv_timer_start(&ac->timer, conn_timeout_cb, a->timeout_ms, 0);
 	uv_read_start(&ac->h.stream, alloc_cb, read_cb);
 }
 
@@ -513,14 +576,17 @@ static bool socket_alive(const char *path)
 }
 
 int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *path,
-		const char **why)
+		const struct config *c, const char **why)
 {
+	struct admin_sock *as = &a->unix_sock;
 	struct sockaddr_un sa;
 	struct stat st;
 	int r;
 
 	memset(a, 0, sizeof(*a));
 	a->d = d;
+	a->max_connections = c->admin_max_connections;
+	a->timeout_ms = c->admin_timeout_ms;
 	list_init(&a->conns);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		*why = "the admin socket path is too long for a Unix socket (107 bytes at most)";
@@ -537,39 +603,43 @@ int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *
 		}
 		unlink(path);	/* stale, left by a process that did not stop cleanly */
 	}
-	uv_pipe_init(loop, &a->server, 0);
-	a->server.data = a;
-	r = uv_pipe_bind(&a->server, path);
+	as->a = a;
+	uv_pipe_init(loop, &as->h.pipe, 0);
+	as->h.stream.data = as;
+	r = uv_pipe_bind(&as->h.pipe, path);
 	if (r == 0) {
 		chmod(path, 0600);	/* the admin API can change what the proxy does */
-		r = uv_listen((uv_stream_t *)&a->server, 64, connection_cb);
+		r = uv_listen(&as->h.stream, 64, connection_cb);
 	}
 	if (r < 0) {
 		*why = uv_strerror(r);
-		uv_close((uv_handle_t *)&a->server, NULL);
+		uv_close((uv_handle_t *)&as->h.pipe, NULL);
 		return r;
 	}
 	a->path = xstrdup(path);
-	a->open = true;
+	as->open = true;
 	return 0;
 }
 
 int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
 		     const char *token)
 {
+	struct admin_sock *as = &a->tcp_sock;
 	int r;
 
-	uv_tcp_init(loop, &a->tcp_server);
-	a->tcp_server.data = a;
-	a->token = token;
-	r = uv_tcp_bind(&a->tcp_server, (const struct sockaddr *)addr, 0);
+	as->a = a;
+	as->need_token = true;
+	uv_tcp_init(loop, &as->h.tcp);
+	as->h.stream.data = as;
+	a->token = xstrdup(token);	/* ours: a reload frees the config it came from */
+	r = uv_tcp_bind(&as->h.tcp, (const struct sockaddr *)addr, 0);
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&a->tcp_server, 64, connection_cb);
+		r = uv_listen(&as->h.stream, 64, connection_cb);
 	if (r < 0) {
-		uv_close((uv_handle_t *)&a->tcp_server, NULL);
+		uv_close((uv_handle_t *)&as->h.tcp, NULL);
 		return r;
 	}
-	a->tcp_open = true;
+	as->open = true;
 	return 0;
 }
 
@@ -577,17 +647,19 @@ void admin_stop(struct admin *a)
 {
 	struct list *pos, *tmp;
 
-	if (!a->open)
+	if (!a->unix_sock.open)
 		return;
-	a->open = false;
-	uv_close((uv_handle_t *)&a->server, NULL);
-	if (a->tcp_open) {
-		a->tcp_open = false;
-		uv_close((uv_handle_t *)&a->tcp_server, NULL);
+	a->unix_sock.open = false;
+	uv_close((uv_handle_t *)&a->unix_sock.h.pipe, NULL);
+	if (a->tcp_sock.open) {
+		a->tcp_sock.open = false;
+		uv_close((uv_handle_t *)&a->tcp_sock.h.tcp, NULL);
 	}
 	list_for_each_safe(pos, tmp, &a->conns)
 		conn_close(container_of(pos, struct admin_conn, node));
 	unlink(a->path);
 	free(a->path);
 	a->path = NULL;
+	free(a->token);
+	a->token = NULL;
 }

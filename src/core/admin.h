@@ -11,27 +11,46 @@
 #include "common.h"
 #include "list.h"
 
+struct config;
 struct daemon;
+struct admin;
+struct route;
+
+/* One listening admin socket. */
+struct admin_sock {
+	union {
+		uv_stream_t stream;
+		uv_pipe_t pipe;		/* the admin socket */
+		uv_tcp_t tcp;		/* admin.listen */
+	} h;
+	struct admin *a;		/* borrowed */
+	int nconns;			/* connections open on it */
+	bool need_token;		/* TCP: "Authorization: Bearer" required */
+	bool open;
+	bool warned;			/* "at max_connections" logged since it last was not */
+};
 
 struct admin {
-	uv_pipe_t server;		/* listening on the admin socket */
+	struct admin_sock unix_sock;	/* always */
+	struct admin_sock tcp_sock;	/* optional: admin.listen */
 	struct daemon *d;		/* borrowed */
 	char *path;			/* owned; the socket path, unlinked at close */
-	uv_tcp_t tcp_server;		/* optional: admin.listen */
-	const char *token;		/* borrowed from the config; required on tcp_server */
+	char *token;			/* owned copy of admin.token (configs come and go) */
+	int max_connections;		/* per socket */
+	uint64_t timeout_ms;		/* a connection's whole life */
 	struct list conns;		/* struct admin_conn being served */
-	bool open;
-	bool tcp_open;
 };
 
 /* Listen on path (a stale socket file is replaced; a live one is an
- * error: another nodown). Returns 0 or a negative errno / libuv error,
- * with *why set to a sentence for the operator. Control thread. */
+ * error: another nodown), with c's admin limits (copied). Returns 0 or a
+ * negative errno / libuv error, with *why set to a sentence for the
+ * operator. Control thread. */
 int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *path,
-		const char **why) ND_MUST_CHECK;
+		const struct config *c, const char **why) ND_MUST_CHECK;
 
 /* Also listen on TCP addr, where every request must carry
- * "Authorization: Bearer <token>". Returns 0 or a libuv error. */
+ * "Authorization: Bearer <token>" (token is copied). Returns 0 or a libuv
+ * error. */
 int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
 		     const char *token) ND_MUST_CHECK;
 
@@ -40,5 +59,8 @@ void admin_stop(struct admin *a);
 
 /* The JSON document of GET /status (caller frees). Control thread. */
 char *admin_status_json(struct daemon *d);
+
+/* The route table, for fuzz/fuzz_admin_route.c. */
+const struct route *admin_routes(int *n);
 
 #endif

@@ -250,6 +250,8 @@ static const struct {
 	{ "admin.socket", offsetof(struct config, admin_socket), R_STR },
 	{ "admin.listen", offsetof(struct config, admin_listen), R_STR },
 	{ "admin.token", offsetof(struct config, admin_token), R_STR },
+	{ "admin.max_connections", offsetof(struct config, admin_max_connections), R_INT },
+	{ "admin.timeout", offsetof(struct config, admin_timeout_ms), R_SIZE },
 	{ "pid_file", offsetof(struct config, pid_file), R_STR },
 	{ "state_file", offsetof(struct config, state_file), R_STR },
 	{ "log.access", offsetof(struct config, access_log), R_STR },
@@ -544,6 +546,7 @@ static const char *const proto_names[] = { "http", "pg", NULL };
 static const char *const pool_mode_names[] = { "transaction", "session", NULL };
 static const char *const pg_auth_names[] = { "scram-sha-256", "md5", "trust", NULL };
 static const char *const balance_names[] = { "round_robin", "least_conn", NULL };
+static const char *const underscore_names[] = { "drop", "pass", "refuse", NULL };
 
 #define DUR_MAX (7LL * 24 * 3600 * 1000)
 
@@ -572,6 +575,7 @@ static const struct field pool_fields[] = {
 	{ .key = "health", .type = F_CUSTOM, .fn = read_health },
 	{ .key = "passive_fall", .type = F_INT, .off = P(passive_fall), .min = 0, .max = 1000 },
 	{ .key = "slowstart", .type = F_DURATION, .off = P(slowstart_ms), .min = 0, .max = DUR_MAX },
+	{ .key = "max_interim_responses", .type = F_INT, .off = P(max_interim_responses), .min = 0, .max = 1000000, .only = 1 + PROTO_HTTP },
 	{ .key = "drain_tunnel_timeout", .type = F_DURATION, .off = P(drain_tunnel_timeout_ms), .min = 1, .max = DUR_MAX, .only = 1 + PROTO_HTTP },
 	{ .key = "pool_mode", .type = F_ENUM, .off = P(pg.pool_mode), .names = pool_mode_names, .only = 1 + PROTO_PG },
 	{ .key = "pool_size", .type = F_INT, .off = P(pg.pool_size), .min = 1, .max = 10000, .only = 1 + PROTO_PG },
@@ -682,6 +686,9 @@ static const struct field listener_fields[] = {
 	{ .key = "header_timeout", .type = F_DURATION, .off = L(header_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "idle_timeout", .type = F_DURATION, .off = L(idle_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "client_timeout", .type = F_DURATION, .off = L(client_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "request_min_rate", .type = F_SIZE, .off = L(request_min_rate), .min = 0, .max = 1 << 30, .only = 1 + PROTO_HTTP },
+	{ .key = "request_rate_grace", .type = F_DURATION, .off = L(request_rate_grace_ms), .min = 0, .max = DUR_MAX, .only = 1 + PROTO_HTTP },
+	{ .key = "underscores_in_headers", .type = F_ENUM, .off = L(underscores_in_headers), .names = underscore_names, .only = 1 + PROTO_HTTP },
 	{ .key = "forwarded_for", .type = F_BOOL, .off = L(forwarded_for), .only = 1 + PROTO_HTTP },
 	{ .key = "forwarded_proto", .type = F_BOOL, .off = L(forwarded_proto), .only = 1 + PROTO_HTTP },
 	{ .key = "via", .type = F_BOOL, .off = L(via), .only = 1 + PROTO_HTTP },
@@ -694,12 +701,16 @@ _Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t must be 64-bit");
 struct admin_tmp {
 	char *socket, *listen, *token;
 	struct sockaddr_storage addr;
+	int max_connections;
+	uint64_t timeout_ms;
 };
 static const struct field admin_fields[] = {
 	{ .key = "socket", .type = F_STR, .off = offsetof(struct admin_tmp, socket) },
 	{ .key = "listen", .type = F_ADDR, .off = offsetof(struct admin_tmp, listen),
 	  .addr_off = offsetof(struct admin_tmp, addr) },
 	{ .key = "token", .type = F_STR, .off = offsetof(struct admin_tmp, token) },
+	{ .key = "max_connections", .type = F_INT, .off = offsetof(struct admin_tmp, max_connections), .min = 1, .max = 10000 },
+	{ .key = "timeout", .type = F_DURATION, .off = offsetof(struct admin_tmp, timeout_ms), .min = 100, .max = DUR_MAX },
 };
 
 struct log_tmp { char *access, *error; };
@@ -737,8 +748,8 @@ static const struct field top_fields[] = {
 
 static void read_admin(struct cctx *cx, yaml_node_t *v, void *target)
 {
-	struct admin_tmp t = { NULL };
 	struct config *c = cx->cfg;
+	struct admin_tmp t = { .max_connections = c->admin_max_connections, .timeout_ms = c->admin_timeout_ms };
 
 	ND_UNUSED(target);
 	read_mapping(cx, v, admin_fields, ARRAY_LEN(admin_fields), &t, "admin");
@@ -755,6 +766,8 @@ static void read_admin(struct cctx *cx, yaml_node_t *v, void *target)
 	c->admin_listen = t.listen;
 	c->admin_token = t.token;
 	c->admin_addr = t.addr;
+	c->admin_max_connections = t.max_connections;
+	c->admin_timeout_ms = t.timeout_ms;
 }
 
 static void read_log(struct cctx *cx, yaml_node_t *v, void *target)
@@ -845,6 +858,7 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	p->retries = 2;
 	p->passive_fall = 3;
 	p->drain_tunnel_timeout_ms = 60000;
+	p->max_interim_responses = 1000;
 	p->pg = (struct pg_pool_cfg){
 		.pool_mode = PG_POOL_TRANSACTION, .pool_size = 20, .auth_type = PG_CLIENT_AUTH_SCRAM,
 		.query_wait_timeout_ms = 120000, .pause_timeout_ms = 10000,
@@ -878,6 +892,8 @@ static void one_listener(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 	l->header_timeout_ms = 10000;
 	l->idle_timeout_ms = 60000;
 	l->client_timeout_ms = 60000;
+	l->request_min_rate = 500;
+	l->request_rate_grace_ms = 10000;
 	l->forwarded_for = l->forwarded_proto = l->via = true;
 	read_mapping(cx, n, listener_fields, ARRAY_LEN(listener_fields), l, "listener");
 }
@@ -1080,6 +1096,8 @@ static void config_defaults(struct config *c, const char *path)
 	c->path = xstrdup(path);
 	c->workers = n > 0 ? (int)n : 1;
 	c->admin_socket = xstrdup("./nodown.sock");
+	c->admin_max_connections = 32;
+	c->admin_timeout_ms = 10000;
 	c->shutdown_timeout_ms = 30000;
 	c->shutdown_idle_grace_ms = 1000;
 	c->access_log = xstrdup("stderr");

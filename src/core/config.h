@@ -12,6 +12,9 @@
 
 enum nd_proto { PROTO_HTTP, PROTO_PG };
 enum nd_balance { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONN };
+/* What a request field name with '_' becomes (nginx drops them: some
+ * servers read X_Forwarded_For as X-Forwarded-For). */
+enum underscores { UNDERSCORES_DROP, UNDERSCORES_PASS, UNDERSCORES_REFUSE };
 
 struct backend_cfg {
 	char *name;			/* owned; unique within its pool */
@@ -76,6 +79,7 @@ struct pool_cfg {
 	uint64_t drain_tunnel_timeout_ms;	/* tunnels to a backend out of rotation close after this */
 	uint64_t slowstart_ms;		/* a backend back in rotation ramps its weight over this; 0 = off */
 	int passive_fall;		/* consecutive connect failures or 5xx that mark a backend down; 0 = off */
+	int max_interim_responses;	/* http: 1xx responses relayed per request before 502 */
 	struct pg_pool_cfg pg;		/* protocol pg only */
 	int index;			/* position in config->pools */
 	int line;			/* where it was defined, for messages */
@@ -96,6 +100,9 @@ struct listener_cfg {
 	uint64_t header_timeout_ms;	/* first byte to end of request head */
 	uint64_t idle_timeout_ms;	/* keep-alive wait for the next request */
 	uint64_t client_timeout_ms;	/* client silent while sending a body or not reading */
+	uint64_t request_min_rate;	/* bytes/s a head or body must keep after the grace; 0 = off */
+	uint64_t request_rate_grace_ms;	/* allowance before request_min_rate applies */
+	enum underscores underscores_in_headers;	/* request fields named with '_' */
 	bool forwarded_for;		/* append X-Forwarded-For */
 	bool forwarded_proto;		/* set X-Forwarded-Proto */
 	bool via;			/* add Via to requests and responses */
@@ -109,6 +116,8 @@ struct config {
 	char *admin_listen;		/* owned; optional TCP address of the admin API */
 	struct sockaddr_storage admin_addr;
 	char *admin_token;		/* owned; bearer token required on admin_listen */
+	int admin_max_connections;	/* per admin socket */
+	uint64_t admin_timeout_ms;	/* an admin connection's whole life */
 	char *pid_file;			/* owned; NULL = none */
 	char *state_file;		/* owned; operator state kept across restarts */
 	uint64_t shutdown_timeout_ms;	/* hard bound on a graceful stop */

@@ -21,26 +21,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fds.h"
+#include "file.h"
 #include "log.h"
 #include "proto.h"
 #include "state.h"
 #include "../pg/switchover.h"
 
+/* The pid file is replaced atomically (never written through a link). */
 static int write_pid_file(const char *path)
 {
 	char buf[32];
-	int fd, n;
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		close(fd);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
+	return file_write_atomic(path, buf, (size_t)n, 0644);
 }
 
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
@@ -374,7 +368,7 @@ static int start(struct daemon *d, struct config *c)
 	if (state_load(d) < 0)
 		return -EINVAL;
 	/* The admin API first: once a listener accepts, 'nodown status' works. */
-	r = admin_start(&d->admin, d, d->loop, c->admin_socket, &why);
+	r = admin_start(&d->admin, d, d->loop, c->admin_socket, c, &why);
 	if (r < 0) {
 		log_error("admin socket %s: %s", c->admin_socket, why);
 		return r;
@@ -413,9 +407,9 @@ static int start(struct daemon *d, struct config *c)
 	}
 	PROTO_EACH(health_apply, d);
 	d->started_ms = uv_now(d->loop);
-	log_info("nodown serving with %d worker(s), pid %d, admin API on %s%s%s", c->workers,
-		 (int)getpid(), c->admin_socket, c->admin_listen ? " and (token required) " : "",
-		 c->admin_listen ? c->admin_listen : "");
+	log_info("nodown serving with %d worker(s), pid %d, %ld file descriptors, admin API on %s%s%s",
+		 c->workers, (int)getpid(), d->nofile, c->admin_socket,
+		 c->admin_listen ? " and (token required) " : "", c->admin_listen ? c->admin_listen : "");
 	return 0;
 }
 
@@ -425,6 +419,7 @@ int daemon_run(struct config *cfg)
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
+	d.nofile = fds_init();
 	r = log_open(cfg->error_log, cfg->access_log);
 	if (r < 0) {
 		fprintf(stderr, "nodown: cannot open log file: %s\n", strerror(-r));
@@ -456,6 +451,7 @@ int daemon_run(struct config *cfg)
 		unlink(d.cfg->pid_file);
 	log_info("nodown stopped");
 	log_close();
+	fds_close();
 	free(d.workers);
 	snapshot_unref(d.snap);
 	return 0;

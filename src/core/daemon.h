@@ -29,6 +29,7 @@ struct daemon {
 	unsigned long long reloads[2];	/* reloads applied [1] and refused [0] */
 	struct admin admin;		/* the admin API server */
 	uint64_t started_ms;		/* when serving began */
+	long nofile;			/* the descriptor limit (raised to the hard one) */
 	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
 	struct hcheck **checks;		/* owned by http/health.c: one per backend */
 	int nchecks;

@@ -21,6 +21,7 @@ struct listener {
 	atomic_int active;		/* open client connections, all workers */
 	atomic_ullong accepted;
 	atomic_ullong refused;		/* closed at once: max_connections reached */
+	atomic_ullong reclaimed;	/* told to give up buffers for complete requests */
 };
 
 /*

@@ -2,8 +2,11 @@
  * log.c - where nodown's words go.
  *
  * Owns: the error-log and access-log file descriptors.
- * Invariant: every line reaches the fd in a single write(2), so lines from
- *            different threads never interleave mid-line.
+ * Invariants: every line reaches the fd in a single write(2), so lines
+ *             from different threads never interleave mid-line; a line
+ *             holds no control character but its final newline: what a
+ *             client sent (a user name, a path) is escaped as \xNN, so it
+ *             cannot end a line and forge the next one.
  * Runs on: error log from any thread; each logbuf only on its worker.
  */
 #include "log.h"
@@ -87,23 +90,55 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/*
+ * Copy text[0, n) to out (cap bytes), control characters (and DEL)
+ * written as \xNN. Returns the bytes written; stops before overflowing.
+ */
+static size_t escape(char *out, size_t cap, const char *text, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c >= 0x20 && c != 0x7f) {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 > cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	return o;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
-	char line[2048];
+	char line[2048], text[1536];
 	va_list ap;
-	int n;
+	int t;
+	size_t n;
 
 	log_timestamp(line, sizeof(line));
-	n = (int)strlen(line);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, " %s: ", names[lvl]);
+	n = strlen(line);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " %s: ", names[lvl]);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	t = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (n >= (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 2;
+	if (t < 0)
+		t = 0;
+	if (t >= (int)sizeof(text))
+		t = (int)sizeof(text) - 1;
+	n += escape(line + n, sizeof(line) - n - 1, text, (size_t)t);
 	line[n++] = '\n';
-	write_all(error_fd, line, (size_t)n);
+	write_all(error_fd, line, n);
 }
 
 void logbuf_init(struct logbuf *b, size_t cap)
@@ -122,21 +157,25 @@ void logbuf_free(struct logbuf *b)
 
 void logbuf_printf(struct logbuf *b, const char *fmt, ...)
 {
+	char text[1024];
 	va_list ap;
 	int n;
 
 	if (access_fd < 0)
 		return;
-	if (b->cap - b->len < 1024)
+	if (b->cap - b->len < 4 * sizeof(text) + 1)
 		logbuf_flush(b);
 	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n <= 0)
 		return;
-	if ((size_t)n >= b->cap - b->len)
-		n = (int)(b->cap - b->len - 1);
-	b->len += (size_t)n;
+	if (n >= (int)sizeof(text))
+		n = (int)sizeof(text) - 1;
+	if (text[n - 1] == '\n')	/* the line's own end stays */
+		n--;
+	b->len += escape(b->p + b->len, b->cap - b->len - 1, text, (size_t)n);
+	b->p[b->len++] = '\n';
 }
 
 void logbuf_flush(struct logbuf *b)

@@ -33,6 +33,8 @@ struct logbuf {
 
 void logbuf_init(struct logbuf *b, size_t cap);
 void logbuf_free(struct logbuf *b);
+/* One access-log line (a newline is added if fmt has none at its end);
+ * control characters in it are escaped as \xNN. */
 void logbuf_printf(struct logbuf *b, const char *fmt, ...) ND_PRINTF(2, 3);
 void logbuf_flush(struct logbuf *b);
 

@@ -30,6 +30,12 @@ struct client_link {
 	 * switchover ended): react if it matters. Called by the worker after
 	 * every protocol's worker_sweep. */
 	void (*on_sweep)(struct client_link *l);
+	/* Buffers ran out and a complete request waits (worker_reclaim):
+	 * how readily this client gives its buffers up (0: never; the
+	 * highest goes first), and the call that makes it give them up (it
+	 * answers an error and closes). Both NULL: never. */
+	uint64_t (*reclaim_rank)(struct client_link *l, uint64_t now_ms);
+	void (*on_reclaim)(struct client_link *l);
 };
 
 struct proto_ops {

@@ -4,10 +4,10 @@
  * Owns: the file's format, {"version": 1, "backends": [{"pool": ...,
  *       "backend": ..., "state": "drained", "weight": 3}, ...]}, listing
  *       only backends that differ from the config.
- * Invariant: the file on disk is always complete (written to a temporary
- *            file, then renamed); an unreadable file stops the start rather
- *            than being ignored, since ignoring it could put a drained
- *            backend back in rotation.
+ * Invariant: the file on disk is always complete (core/file.c: a new
+ *            temporary file, mode 0600, fsync, rename); an unreadable file
+ *            stops the start rather than being ignored, since ignoring it
+ *            could put a drained backend back in rotation.
  * Runs on: the control thread.
  */
 #include "state.h"
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "file.h"
 #include "log.h"
 
 static int state_from_name(const char *s)
@@ -90,7 +91,8 @@ int state_load(struct daemon *d)
 void state_save(struct daemon *d)
 {
 	json_t *root = json_pack("{s:i}", "version", 1), *list = json_array();
-	char tmp[4096];
+	char *text;
+	int r;
 
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
@@ -105,10 +107,13 @@ void state_save(struct daemon *d)
 		}
 	}
 	json_object_set_new(root, "backends", list);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->cfg->state_file);
-	if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
-	    rename(tmp, d->cfg->state_file) != 0)
-		log_error("cannot write state file %s: %s; operator state will not survive a restart",
-			  d->cfg->state_file, strerror(errno));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
+	if (!text)
+		nd_die("cannot encode the state file as JSON");
+	r = file_write_atomic(d->cfg->state_file, text, strlen(text), 0600);
+	if (r < 0)
+		log_error("cannot write state file %s: %s; operator state will not survive a restart",
+			  d->cfg->state_file, strerror(-r));
+	free(text);
 }

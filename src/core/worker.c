@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fds.h"
 #include "proto.h"
 
 static void listener_connection_cb(uv_stream_t *s, int status)
@@ -37,7 +38,10 @@ static void listener_connection_cb(uv_stream_t *s, int status)
 	struct wlistener *wl = s->data;
 
 	if (status < 0) {
-		log_warn("accept on listener '%s' failed: %s", wl->cfg->name, uv_strerror(status));
+		if (fds_exhausted(status))
+			fds_report("accepting a client");
+		else
+			log_warn("accept on listener '%s' failed: %s", wl->cfg->name, uv_strerror(status));
 		return;
 	}
 	proto_ops(wl->cfg->protocol)->accept(wl);
@@ -332,13 +336,15 @@ bool worker_admit(struct wlistener *wl)
 	struct listener *l = wl->l;
 	uv_tcp_t *t;
 
-	if (atomic_fetch_add(&l->active, 1) < wl->cfg->max_connections && !w->stopping)
+	if (atomic_fetch_add(&l->active, 1) < wl->cfg->max_connections && !w->stopping &&
+	    fds_admit())
 		return true;
 	atomic_fetch_sub(&l->active, 1);
 	atomic_fetch_add(&l->refused, 1);
 	t = xmalloc(sizeof(*t));
 	uv_tcp_init(&w->loop, t);
-	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping)
+	if (uv_accept((uv_stream_t *)&wl->tcp, (uv_stream_t *)t) == 0 && !w->stopping &&
+	    atomic_load(&l->active) >= wl->cfg->max_connections)
 		log_warn("listener '%s' is at max_connections (%d); closing a new connection",
 			 wl->cfg->name, wl->cfg->max_connections);
 	uv_close((uv_handle_t *)t, refused_closed_cb);
@@ -377,6 +383,31 @@ void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)n);
 }
 
+bool worker_reclaim(struct worker *w, struct client_link *skip)
+{
+	uint64_t now = uv_now(&w->loop), best_rank = 0;
+	struct client_link *best = NULL;
+	struct list *pos;
+
+	for (pos = w->clients.next; pos != &w->clients; pos = pos->next) {
+		struct client_link *l = container_of(pos, struct client_link, node);
+		uint64_t r;
+
+		if (l == skip || !l->reclaim_rank)
+			continue;
+		r = l->reclaim_rank(l, now);
+		if (r > best_rank) {
+			best_rank = r;
+			best = l;
+		}
+	}
+	if (!best)
+		return false;
+	atomic_fetch_add(&best->l->reclaimed, 1);
+	best->on_reclaim(best);
+	return true;
+}
+
 void worker_client_gone(struct worker *w)
 {
 	w->nclients--;
@@ -403,6 +434,7 @@ int worker_start(struct worker *w, struct daemon *d, struct snapshot *snap)
 	list_init(&w->clients);
 	list_init(&w->flushq);
 	bufpool_init(&w->bufs, cfg->buffer_size, per);	/* config ensures per >= 16 */
+	w->scratch = xmalloc(cfg->buffer_size);
 	logbuf_init(&w->access, 64 * 1024);
 	r = uv_loop_init(&w->loop);
 	if (r < 0)
@@ -441,4 +473,5 @@ void worker_join(struct worker *w)
 	free(w->listeners);
 	logbuf_free(&w->access);
 	bufpool_destroy(&w->bufs);
+	free(w->scratch);
 }

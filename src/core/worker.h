@@ -74,6 +74,7 @@ struct worker {
 	struct wgen *cur;		/* what new requests use; one reference */
 	const struct config *cfg;	/* cur's config */
 	struct bufpool bufs;		/* this worker's I/O buffers */
+	char *scratch;			/* owned, bufs.size bytes: peeks, input read only to drop */
 	struct wlistener **listeners;	/* owned, [nlisteners]: cur's listeners */
 	int nlisteners;
 	struct list clients;		/* every open client connection */
@@ -132,6 +133,14 @@ int worker_accept_client(struct wlistener *wl, struct client_link *link, uv_tcp_
 
 /* The peer address of tcp as text ("-" if unknown). */
 void worker_peer_address(uv_tcp_t *tcp, char *out, size_t n);
+
+/*
+ * The pool is exhausted and a client (skip) has a complete request: ask
+ * the client that gives way most readily (its reclaim_rank) to give up its
+ * buffers, and count it on its listener. Returns false when no client
+ * gives way. Worker thread; O(clients), paid only when the pool is empty.
+ */
+bool worker_reclaim(struct worker *w, struct client_link *skip);
 
 /* Called by the proxy when a client closes; lets a stopping worker finish. */
 void worker_client_gone(struct worker *w);

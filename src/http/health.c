@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 
+#include "../core/fds.h"
 #include "../core/daemon.h"
 #include "../core/log.h"
 
@@ -185,7 +186,7 @@ static void timer_cb(uv_timer_t *t)
 	h->tcp.data = h;
 	h->busy = true;
 	uv_timer_start(&h->timer, timer_cb, h->pool->health.timeout_ms, 0);
-	r = uv_tcp_connect(&h->creq, &h->tcp, (const struct sockaddr *)&h->be->addr, connect_cb);
+	r = fds_tcp_connect(&h->creq, &h->tcp, (const struct sockaddr *)&h->be->addr, connect_cb);
 	if (r < 0)
 		result(h, false, uv_strerror(r));
 }

@@ -1,24 +1,33 @@
 /*
- * parse.c - HTTP/1.x framing: head validation and summary, head rewrite,
- * body framing. Parsing only; http/proxy.c moves the bytes.
+ * parse.c - HTTP/1.x heads: validation and summary, the canonical rewrite
+ * for the next hop, and its check by llhttp. Parsing only: http/proxy.c
+ * moves the bytes, http/body.c frames bodies.
  *
- * Owns: the decision of where a message starts and ends, and whether its
- *       framing is unambiguous enough to forward.
- * Invariant: a head is forwarded only after both llhttp (strict mode) and
- *            http_scan_head accepted it, so the next hop cannot read its
- *            framing differently from us; bodies are framed by llhttp.
+ * Owns: the decision of whether a head is unambiguous enough to forward,
+ *       and the one form in which it is forwarded.
+ * Invariants:
+ *   - what nodown sends is never the peer's bytes as they came: the head
+ *     is re-serialised (CRLF line ends, our HTTP version, one canonical
+ *     Content-Length and Transfer-Encoding, origin-form target), so a
+ *     quirk a lenient reader accepts here never reaches the next hop;
+ *   - every head sent is first read back by llhttp in strict mode, an
+ *     independent parser, which must agree on its framing
+ *     (http_head_verify): two parsers that disagree are a smuggling
+ *     vector, so the request is refused instead.
  * Runs on: any thread; no state outside its arguments.
  *
- * Why a scanner beside llhttp: llhttp frames bodies well and rejects most
- * malformed heads, but the proxy also needs a summary of the head (Connection
- * tokens, Expect, Upgrade, X-Forwarded-For) and a rewrite that keeps the
- * bytes it does not change. Re-scanning a head that llhttp accepted is a
- * few hundred bytes in cache and keeps per-connection state small: no
+ * Why a scanner of our own beside llhttp: the proxy needs a summary of the
+ * head (Connection tokens, Expect, Upgrade, X-Forwarded-For) and a rewrite
+ * that keeps the bytes it does not change, and it accepts a few forms
+ * llhttp refuses (bare LF line ends, HTTP/1.2, a repeated identical
+ * Content-Length from a backend) because it normalises them away. No
  * header table lives in a connection between reads.
  */
 #include "parse.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <llhttp.h>
 #include <pthread.h>
 
 /* RFC 9110 5.6.2 tchar */
@@ -53,19 +62,21 @@ bool http_span_is(const char *p, struct span s, const char *word)
 	return word[i] == '\0';
 }
 
-long http_head_end(const char *buf, size_t len, size_t from)
+size_t http_head_end(const char *buf, size_t len, size_t from)
 {
 	const char *p = buf + from, *end = buf + len, *lf;
 
-	/* Every LF must end a CRLF; the head ends at the first CRLFCRLF. Only
-	 * LFs are visited, so the cost is per line, not per byte. */
+	/* The head ends at the first empty line: an LF right after an LF, or
+	 * after CR LF. Only LFs are visited, so the cost is per line. The
+	 * request line is never empty (leading empty lines are skipped by
+	 * the proxy), so an LF at offset 0 or 1 does not end a head. */
 	while ((lf = memchr(p, '\n', (size_t)(end - p)))) {
 		size_t i = (size_t)(lf - buf);
 
-		if (i == 0 || buf[i - 1] != '\r')
-			return -1;
-		if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r')
-			return (long)(i + 1);
+		if (i >= 1 && buf[i - 1] == '\n')
+			return i + 1;
+		if (i >= 2 && buf[i - 1] == '\r' && buf[i - 2] == '\n')
+			return i + 1;
 		p = lf + 1;
 	}
 	return 0;
@@ -74,7 +85,7 @@ long http_head_end(const char *buf, size_t len, size_t from)
 /* ---- header iteration -------------------------------------------------- */
 
 struct hdr {
-	struct span name, value, line;	/* line: whole field line without CRLF */
+	struct span name, value, line;	/* line: whole field line without its line end */
 };
 
 /* Value bytes: HTAB, SP, VCHAR, obs-text. */
@@ -83,16 +94,27 @@ static inline bool value_ok(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+/* At p[i] (i < n) a line ends: CRLF or LF. Returns the bytes of the line
+ * end, 0 if p[i] is neither (a bare CR is not a line end). */
+static inline size_t line_end_at(const char *p, size_t n, size_t i)
+{
+	if (p[i] == '\n')
+		return 1;
+	if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
+		return 2;
+	return 0;
+}
+
 /*
  * Read the field line at *pos in p[0, n). Returns 1 with *h set, 0 at the
- * blank line ending the head, -1 with *why set when the line is invalid.
+ * empty line ending the head, -1 with *why set when the line is invalid.
  */
 static int hdr_next(const char *p, size_t n, size_t *pos, struct hdr *h, const char **why)
 {
-	size_t i = *pos, start = i, v, e;
+	size_t i = *pos, start = i, v, e, le;
 
-	if (i + 2 <= n && p[i] == '\r' && p[i + 1] == '\n') {
-		*pos = i + 2;
+	if (i < n && (le = line_end_at(p, n, i))) {
+		*pos = i + le;
 		return 0;
 	}
 	if (i < n && (p[i] == ' ' || p[i] == '\t')) {
@@ -111,14 +133,14 @@ static int hdr_next(const char *p, size_t n, size_t *pos, struct hdr *h, const c
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
 	v = i;
-	while (i < n && p[i] != '\r') {
+	while (i < n && p[i] != '\r' && p[i] != '\n') {
 		if (!value_ok((unsigned char)p[i])) {
-			*why = p[i] == '\n' ? "bare LF in a header" : "invalid character in a header value";
+			*why = "invalid character in a header value";
 			return -1;
 		}
 		i++;
 	}
-	if (i + 1 >= n || p[i + 1] != '\n') {
+	if (i >= n || !(le = line_end_at(p, n, i))) {
 		*why = "bare CR in a header";
 		return -1;
 	}
@@ -127,77 +149,143 @@ static int hdr_next(const char *p, size_t n, size_t *pos, struct hdr *h, const c
 		e--;
 	h->value = (struct span){ (uint32_t)v, (uint32_t)(e - v) };
 	h->line = (struct span){ (uint32_t)start, (uint32_t)(i - start) };
-	*pos = i + 2;
+	*pos = i + le;
 	return 1;
 }
 
 /*
  * hdr_next for a head http_scan_head already accepted: no validation, just
- * memchr to the colon and the CR, which is several times cheaper per byte.
- * Returns 1 with *h set, 0 at the blank line.
+ * memchr to the colon and the LF, which is several times cheaper per byte.
+ * Returns 1 with *h set, 0 at the empty line.
  */
 static int hdr_next_valid(const char *p, size_t n, size_t *pos, struct hdr *h)
 {
-	size_t i = *pos, v, e;
-	const char *colon, *cr;
+	size_t i = *pos, v, e, end;
+	const char *colon, *lf;
 
-	if (p[i] == '\r')
+	if (p[i] == '\r' || p[i] == '\n')
 		return 0;
 	colon = memchr(p + i, ':', n - i);
-	cr = memchr(colon, '\r', n - (size_t)(colon - p));
+	lf = memchr(colon, '\n', n - (size_t)(colon - p));
+	end = (size_t)(lf - p);
+	*pos = end + 1;
+	if (p[end - 1] == '\r')
+		end--;
 	h->name = (struct span){ (uint32_t)i, (uint32_t)(colon - p - (long)i) };
 	v = (size_t)(colon - p) + 1;
-	e = (size_t)(cr - p);
+	e = end;
 	while (v < e && (p[v] == ' ' || p[v] == '\t'))
 		v++;
 	while (e > v && (p[e - 1] == ' ' || p[e - 1] == '\t'))
 		e--;
 	h->value = (struct span){ (uint32_t)v, (uint32_t)(e - v) };
-	h->line = (struct span){ (uint32_t)i, (uint32_t)(cr - p - (long)i) };
-	*pos = (size_t)(cr - p) + 2;
+	h->line = (struct span){ (uint32_t)i, (uint32_t)(end - i) };
 	return 1;
 }
 
-/* Next comma-separated element of value span *s; false when none left. */
+/* Next element of the comma-separated list in *s (an empty element is
+ * returned as an empty token, so callers can refuse it); false at the end. */
 static bool list_next(const char *p, struct span *s, struct span *tok)
 {
 	uint32_t i = s->off, end = s->off + s->len, a, b;
 
-	for (;;) {
-		while (i < end && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
-			i++;
-		if (i >= end)
-			return false;
-		a = i;
-		while (i < end && p[i] != ',')
-			i++;
-		b = i;
-		while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t'))
-			b--;
-		s->len = end - i;
-		s->off = i;
-		*tok = (struct span){ a, b - a };
-		return true;
+	if (s->len == 0 && s->off == UINT32_MAX)
+		return false;
+	while (i < end && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	a = i;
+	while (i < end && p[i] != ',')
+		i++;
+	b = i;
+	while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t'))
+		b--;
+	*tok = (struct span){ a, b - a };
+	if (i < end) {		/* a comma: another element follows */
+		s->off = i + 1;
+		s->len = end - i - 1;
+	} else {
+		s->off = UINT32_MAX;	/* done after this one */
+		s->len = 0;
 	}
+	return true;
+}
+
+/* The same, skipping empty elements (RFC 9110 5.6.1 asks recipients to
+ * ignore them). */
+static bool list_next_token(const char *p, struct span *s, struct span *tok)
+{
+	while (list_next(p, s, tok))
+		if (tok->len)
+			return true;
+	return false;
 }
 
 /* ---- head scan ----------------------------------------------------------- */
 
-static int scan_version(const char *p, size_t i, size_t n, struct http_head *h)
+/* "HTTP/" DIGIT "." DIGIT at p[i]; major and minor as sent. */
+static int scan_version(const char *p, size_t i, size_t n, int *major, int *minor)
 {
 	if (i + 8 > n || memcmp(p + i, "HTTP/", 5) || p[i + 5] < '0' || p[i + 5] > '9' ||
 	    p[i + 6] != '.' || p[i + 7] < '0' || p[i + 7] > '9')
 		return -1;
-	h->major = p[i + 5] - '0';
-	h->minor = p[i + 7] - '0';
+	*major = p[i + 5] - '0';
+	*minor = p[i + 7] - '0';
 	return 0;
 }
 
-/* Request line; returns offset after its CRLF, 0 if invalid. */
+static bool prefix_is(const char *p, size_t off, size_t len, const char *word)
+{
+	return len >= strlen(word) && http_span_is(p, (struct span){ (uint32_t)off,
+						    (uint32_t)strlen(word) }, word);
+}
+
+/*
+ * The request target t of h (RFC 9112 3.2): origin-form, absolute-form
+ * with scheme http or https (authority and path noted for the rewrite), or
+ * asterisk-form with OPTIONS. Anything else (authority-form outside
+ * CONNECT, a relative path, another scheme, userinfo) is refused.
+ */
+static int scan_target(const char *p, struct span t, struct http_head *h, const char **why)
+{
+	size_t i, a, end = t.off + t.len;
+
+	if (p[t.off] == '/')
+		return 0;
+	if (t.len == 1 && p[t.off] == '*') {
+		if (http_span_is(p, h->method, "options"))
+			return 0;
+		*why = "the asterisk-form target '*' is only for OPTIONS";
+		return -1;
+	}
+	if (prefix_is(p, t.off, t.len, "http://"))
+		a = t.off + 7;
+	else if (prefix_is(p, t.off, t.len, "https://"))
+		a = t.off + 8;
+	else {
+		*why = "invalid request target (expected /path or http://host/path)";
+		return -1;
+	}
+	for (i = a; i < end && p[i] != '/' && p[i] != '?'; i++) {
+		if (p[i] == '@') {
+			*why = "user information in an absolute-form request target";
+			return -1;
+		}
+	}
+	if (i == a) {
+		*why = "absolute-form request target without a host";
+		return -1;
+	}
+	h->absolute = true;
+	h->authority = (struct span){ (uint32_t)a, (uint32_t)(i - a) };
+	h->path = (struct span){ (uint32_t)i, (uint32_t)(end - i) };
+	return 0;
+}
+
+/* Request line; returns offset after its line end, 0 if invalid. */
 static size_t scan_request_line(const char *p, size_t n, struct http_head *h, int *status,
 				const char **why)
 {
-	size_t i = 0, t;
+	size_t i = 0, t, le;
 
 	while (i < n && tchar[(unsigned char)p[i]])
 		i++;
@@ -209,7 +297,7 @@ static size_t scan_request_line(const char *p, size_t n, struct http_head *h, in
 	t = ++i;
 	while (i < n && (unsigned char)p[i] > 0x20 && p[i] != 0x7f)
 		i++;
-	if (i > t && i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') {
+	if (i > t && i < n && line_end_at(p, n, i)) {
 		*status = 505;
 		*why = "HTTP/0.9 requests (no version) are not supported";
 		return 0;
@@ -220,91 +308,168 @@ static size_t scan_request_line(const char *p, size_t n, struct http_head *h, in
 	}
 	h->target = (struct span){ (uint32_t)t, (uint32_t)(i - t) };
 	i++;
-	if (scan_version(p, i, n, h) < 0 || i + 10 > n || p[i + 8] != '\r' || p[i + 9] != '\n') {
+	if (scan_version(p, i, n, &h->major, &h->minor) < 0 || i + 8 >= n ||
+	    !(le = line_end_at(p, n, i + 8))) {
 		*why = "invalid HTTP version in the request line";
 		return 0;
 	}
-	if (h->major != 1 || h->minor > 1) {
+	if (h->major != 1) {
 		*status = 505;
-		*why = "only HTTP/1.0 and HTTP/1.1 are supported";
+		*why = "only HTTP/1.x is supported";
 		return 0;
 	}
+	if (h->minor > 1)	/* RFC 9110 2.5: a higher minor is read as the highest we know */
+		h->minor = 1;
 	if (http_span_is(p, h->method, "connect")) {
 		*status = 501;
 		*why = "CONNECT is not supported by a reverse proxy";
 		return 0;
 	}
-	return i + 10;
+	if (scan_target(p, h->target, h, why) < 0)
+		return 0;
+	return i + 8 + le;
 }
 
-/* Status line; returns offset after its CRLF, 0 if invalid. */
+/* Status line; returns offset after its line end, 0 if invalid. */
 static size_t scan_status_line(const char *p, size_t n, struct http_head *h, const char **why)
 {
-	size_t i;
+	size_t i, r, le;
 
 	*why = "invalid status line";
-	if (scan_version(p, 0, n, h) < 0 || h->major != 1 || h->minor > 1 || n < 12 || p[8] != ' ')
+	if (scan_version(p, 0, n, &h->major, &h->minor) < 0 || h->major != 1 || n < 13 || p[8] != ' ')
 		return 0;
+	if (h->minor > 1)
+		h->minor = 1;
 	for (i = 9; i < 12; i++)
 		if (p[i] < '0' || p[i] > '9')
 			return 0;
 	h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	if (h->status < 100)
 		return 0;
-	i = 12;
+	i = r = 12;
 	if (p[i] == ' ') {
-		i++;
-		while (i < n && p[i] != '\r') {
+		r = ++i;
+		while (i < n && p[i] != '\r' && p[i] != '\n') {
 			if (!value_ok((unsigned char)p[i]))
 				return 0;
 			i++;
 		}
 	}
-	if (i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n')
+	if (i >= n || !(le = line_end_at(p, n, i)))
 		return 0;
-	return i + 2;
+	h->reason = (struct span){ (uint32_t)r, (uint32_t)(i - r) };
+	return i + le;
+}
+
+/* A decimal number: digits only, leading zeros allowed, at most 18
+ * significant digits (no overflow). */
+static int parse_decimal(const char *p, struct span s, uint64_t *out)
+{
+	uint64_t v = 0;
+	int sig = 0;
+
+	if (s.len == 0)
+		return -1;
+	for (uint32_t i = 0; i < s.len; i++) {
+		char c = p[s.off + i];
+
+		if (c < '0' || c > '9')
+			return -1;
+		if (sig || c != '0')
+			sig++;
+		if (sig > 18)
+			return -1;
+		v = v * 10 + (uint64_t)(c - '0');
+	}
+	*out = v;
+	return 0;
 }
 
 static int scan_content_length(const char *p, struct hdr *f, struct http_head *h, const char **why)
 {
-	uint64_t v = 0;
+	struct span s = f->value, t;
+	uint64_t v;
 
-	if (h->has_cl) {
-		*why = "repeated Content-Length";
-		return -1;
-	}
-	if (f->value.len == 0 || f->value.len > 18) {
-		*why = "invalid Content-Length";
-		return -1;
-	}
-	for (uint32_t i = 0; i < f->value.len; i++) {
-		char c = p[f->value.off + i];
-
-		if (c < '0' || c > '9') {
+	if (h->request) {
+		/* A request may say it once, as one number: anything else is how
+		 * two readers end up with two body lengths. */
+		if (h->has_cl) {
+			*why = "repeated Content-Length";
+			return -1;
+		}
+		if (parse_decimal(p, f->value, &v) < 0) {
 			*why = "invalid Content-Length";
 			return -1;
 		}
-		v = v * 10 + (uint64_t)(c - '0');
+		h->has_cl = true;
+		h->cl = v;
+		return 0;
 	}
-	h->has_cl = true;
-	h->cl = v;
+	/* From a backend, RFC 9110 8.6: identical values repeated (in one
+	 * list or several fields) are read as one; it is sent on once. */
+	if (!list_next_token(p, &s, &t)) {
+		*why = "invalid Content-Length";
+		return -1;
+	}
+	do {
+		if (parse_decimal(p, t, &v) < 0 || (h->has_cl && v != h->cl)) {
+			*why = "invalid or conflicting Content-Length";
+			return -1;
+		}
+		h->has_cl = true;
+		h->cl = v;
+	} while (list_next_token(p, &s, &t));
 	return 0;
 }
 
+/*
+ * Transfer-Encoding. A request's must be exactly one field saying
+ * "chunked": nodown frames nothing else, and a list with other codings or
+ * empty elements is read differently by different servers (501 for a
+ * coding we do not do, 400 for a malformed or repeated field). A
+ * response's may list other codings before chunked; they are the
+ * backend's business and pass on.
+ */
 static int scan_transfer_encoding(const char *p, struct hdr *f, struct http_head *h,
-				  int *nchunked, const char **why)
+				  int *nchunked, int *status, const char **why)
 {
 	struct span s = f->value, t;
+	bool other = false, empty = false;
 
+	if (h->request && h->has_te) {
+		*why = "repeated Transfer-Encoding";
+		return -1;
+	}
 	h->has_te = true;
 	while (list_next(p, &s, &t)) {
-		bool ch = http_span_is(p, t, "chunked");	/* no parameters, nothing after */
+		bool ch;
 
+		if (t.len == 0) {
+			empty = true;
+			continue;
+		}
+		ch = http_span_is(p, t, "chunked");	/* no parameters */
+		if (!ch && h->chunked) {
+			*why = "a transfer coding after chunked";
+			return -1;
+		}
 		*nchunked += ch;
 		h->chunked = ch;
+		other |= !ch;
 	}
 	if (*nchunked > 1) {
 		*why = "chunked given twice in Transfer-Encoding";
+		return -1;
+	}
+	if (!h->request)
+		return 0;
+	if (empty) {
+		*why = "an empty element in Transfer-Encoding";
+		return -1;
+	}
+	if (other) {
+		*status = 501;
+		*why = "a transfer coding other than chunked (not implemented)";
 		return -1;
 	}
 	return 0;
@@ -314,7 +479,7 @@ static int scan_connection(const char *p, struct hdr *f, struct http_head *h, co
 {
 	struct span s = f->value, t;
 
-	while (list_next(p, &s, &t)) {
+	while (list_next_token(p, &s, &t)) {
 		if (http_span_is(p, t, "close"))
 			h->conn_close = true;
 		else if (http_span_is(p, t, "keep-alive"))
@@ -336,7 +501,7 @@ static void scan_keep_alive(const char *p, struct hdr *f, struct http_head *h)
 {
 	struct span s = f->value, t;
 
-	while (list_next(p, &s, &t)) {
+	while (list_next_token(p, &s, &t)) {
 		int v = 0;
 		uint32_t i;
 
@@ -350,8 +515,10 @@ static void scan_keep_alive(const char *p, struct hdr *f, struct http_head *h)
 }
 
 static int scan_field(const char *p, struct hdr *f, struct http_head *h, int *nchunked,
-		      const char **why)
+		      int *status, const char **why)
 {
+	if (memchr(p + f->name.off, '_', f->name.len))
+		h->underscore = true;
 	switch (lower(p[f->name.off])) {
 	case 'c':
 		if (http_span_is(p, f->name, "content-length"))
@@ -361,10 +528,10 @@ static int scan_field(const char *p, struct hdr *f, struct http_head *h, int *nc
 		break;
 	case 't':
 		if (http_span_is(p, f->name, "transfer-encoding"))
-			return scan_transfer_encoding(p, f, h, nchunked, why);
+			return scan_transfer_encoding(p, f, h, nchunked, status, why);
 		break;
 	case 'h':
-		if (http_span_is(p, f->name, "host")) {
+		if (h->request && http_span_is(p, f->name, "host")) {
 			if (h->has_host) {
 				*why = "repeated Host";
 				return -1;
@@ -405,10 +572,6 @@ static int check_framing(struct http_head *h, const char **why)
 		*why = "Transfer-Encoding in an HTTP/1.0 request";
 		return -1;
 	}
-	if (h->has_te && !h->chunked) {
-		*why = "Transfer-Encoding whose final coding is not chunked";
-		return -1;
-	}
 	if (h->minor == 1 && !h->has_host) {
 		*why = "HTTP/1.1 request without Host";
 		return -1;
@@ -434,7 +597,7 @@ int http_scan_head(const char *p, size_t n, bool request, struct http_head *h, c
 	if (pos == 0)
 		return status;
 	while ((r = hdr_next(p, n, &pos, &f, why)) == 1)
-		if (scan_field(p, &f, h, &nchunked, why) < 0)
+		if (scan_field(p, &f, h, &nchunked, &status, why) < 0)
 			return status;
 	if (r < 0)
 		return status;
@@ -470,6 +633,11 @@ static void out_str(struct out *o, const char *s)
 	out_put(o, s, strlen(s));
 }
 
+static void out_span(struct out *o, const char *p, struct span s)
+{
+	out_put(o, p + s.off, s.len);
+}
+
 static bool is_hop_by_hop(const char *p, const struct http_head *h, struct span name,
 			  const struct http_rewrite *rw)
 {
@@ -497,6 +665,56 @@ static bool is_hop_by_hop(const char *p, const struct http_head *h, struct span 
 	return false;
 }
 
+static void out_start_line(struct out *o, const char *p, const struct http_head *h)
+{
+	if (h->request) {
+		out_span(o, p, h->method);
+		out_put(o, " ", 1);
+		if (!h->absolute)
+			out_span(o, p, h->target);
+		else if (h->path.len == 0)
+			out_put(o, "/", 1);
+		else {
+			if (p[h->path.off] == '?')
+				out_put(o, "/", 1);
+			out_span(o, p, h->path);
+		}
+		out_str(o, h->minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+		return;
+	}
+	/* RFC 9110 6.2: an intermediary sends its own HTTP version. */
+	out_put(o, "HTTP/1.1 ", 9);
+	out_put(o, p + 9, 3);
+	out_put(o, " ", 1);
+	out_span(o, p, h->reason);
+	out_put(o, "\r\n", 2);
+}
+
+/* Every coding of every Transfer-Encoding field of the head, in order,
+ * as one field. */
+static void out_transfer_encoding(struct out *o, const char *p, const struct http_head *h,
+				  size_t first)
+{
+	size_t pos = first;
+	struct hdr f;
+	bool any = false;
+
+	out_str(o, "Transfer-Encoding: ");
+	while (hdr_next_valid(p, h->len, &pos, &f) == 1) {
+		struct span s = f.value, t;
+
+		if (!http_span_is(p, f.name, "transfer-encoding"))
+			continue;
+		while (list_next_token(p, &s, &t)) {
+			if (any)
+				out_put(o, ", ", 2);
+			out_span(o, p, t);
+			any = true;
+		}
+	}
+	out_put(o, "\r\n", 2);
+}
+
 long http_rewrite_head(const char *p, const struct http_head *h,
 		       const struct http_rewrite *rw, char *out, size_t cap)
 {
@@ -504,34 +722,54 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 	const size_t first = (size_t)((const char *)memchr(p, '\n', h->len) - p) + 1;
 	size_t pos = first;
 	struct hdr f;
-	bool first_xff = true;
+	bool first_xff = true, cl_done = false, te_done = false;
+	char num[24];
 
-	if (rw->version11 && !h->request) {
-		/* RFC 9110 6.2: an intermediary sends its own HTTP version. */
-		out_put(&o, "HTTP/1.1", 8);
-		out_put(&o, p + 8, pos - 8);
-	} else {
-		out_put(&o, p, pos);
-	}
+	out_start_line(&o, p, h);
 	while (hdr_next_valid(p, h->len, &pos, &f) == 1) {
 		if (is_hop_by_hop(p, h, f.name, rw))
 			continue;
+		if (rw->drop_underscore && memchr(p + f.name.off, '_', f.name.len))
+			continue;
+		if (h->absolute && http_span_is(p, f.name, "host"))
+			continue;	/* replaced by the target's authority, below */
+		if (http_span_is(p, f.name, "content-length")) {
+			if (!cl_done) {
+				snprintf(num, sizeof(num), "%" PRIu64, h->cl);
+				out_str(&o, "Content-Length: ");
+				out_str(&o, num);
+				out_put(&o, "\r\n", 2);
+				cl_done = true;
+			}
+			continue;
+		}
+		if (http_span_is(p, f.name, "transfer-encoding")) {
+			if (!te_done)
+				out_transfer_encoding(&o, p, h, first);
+			te_done = true;
+			continue;
+		}
 		if (rw->forwarded_for && http_span_is(p, f.name, "x-forwarded-for"))
 			continue;
 		if (rw->forwarded_proto && http_span_is(p, f.name, "x-forwarded-proto"))
 			continue;
-		out_put(&o, p + f.line.off, f.line.len);
+		out_span(&o, p, f.line);
+		out_put(&o, "\r\n", 2);
+	}
+	if (h->absolute) {
+		out_str(&o, "Host: ");
+		out_span(&o, p, h->authority);
 		out_put(&o, "\r\n", 2);
 	}
 	if (rw->forwarded_for) {
 		out_str(&o, "X-Forwarded-For: ");
-		pos = h->has_xff ? first : h->len - 2;	/* no second pass without one */
-		while (hdr_next_valid(p, h->len, &pos, &f) == 1) {
+		pos = h->has_xff ? first : h->len;	/* no second pass without one */
+		while (pos < h->len && hdr_next_valid(p, h->len, &pos, &f) == 1) {
 			if (!http_span_is(p, f.name, "x-forwarded-for") || f.value.len == 0)
 				continue;
 			if (!first_xff)
 				out_str(&o, ", ");
-			out_put(&o, p + f.value.off, f.value.len);
+			out_span(&o, p, f.value);
 			first_xff = false;
 		}
 		if (!first_xff)
@@ -558,129 +796,59 @@ long http_rewrite_head(const char *p, const struct http_head *h,
 	return o.overflow ? -1 : (long)o.len;
 }
 
-/* ---- body framing with llhttp ------------------------------------------- */
+/* ---- the check by llhttp --------------------------------------------------- */
 
-static int on_headers_complete(llhttp_t *ll)
+struct verify {
+	llhttp_t ll;
+	bool skip_body;
+	bool done;		/* headers complete */
+	uint64_t flags;
+	uint64_t content_length;
+};
+
+static int verify_headers_complete(llhttp_t *ll)
 {
-	struct http_body *b = container_of(ll, struct http_body, ll);
+	struct verify *v = container_of(ll, struct verify, ll);
 
-	return b->skip_body ? 1 : 0;
+	v->done = true;
+	v->flags = ll->flags;
+	v->content_length = ll->content_length;
+	return v->skip_body ? 1 : 0;
 }
 
-static int on_body(llhttp_t *ll, const char *at, size_t len)
-{
-	struct http_body *b = container_of(ll, struct http_body, ll);
-
-	ND_UNUSED(at);
-	b->bytes += len;
-	return 0;
-}
-
-static int on_message_complete(llhttp_t *ll)
-{
-	struct http_body *b = container_of(ll, struct http_body, ll);
-
-	b->complete = true;
-	b->upgrade = ll->upgrade;
-	return HPE_PAUSED;
-}
-
-static llhttp_settings_t body_settings;
+static llhttp_settings_t verify_settings;
 
 static void settings_once(void)
 {
-	llhttp_settings_init(&body_settings);
-	body_settings.on_headers_complete = on_headers_complete;
-	body_settings.on_body = on_body;
-	body_settings.on_message_complete = on_message_complete;
+	llhttp_settings_init(&verify_settings);
+	verify_settings.on_headers_complete = verify_headers_complete;
 }
 
-void http_body_init(struct http_body *b, bool request)
+int http_head_verify(const char *p, size_t n, const struct http_head *h, bool skip_body,
+		     const char **why)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	bool skip = b->skip_body;
-
-	pthread_once(&once, settings_once);
-	llhttp_init(&b->ll, request ? HTTP_REQUEST : HTTP_RESPONSE, &body_settings);
-	b->bytes = 0;
-	b->complete = b->upgrade = false;
-	b->kind = HTTP_BODY_NONE;
-	b->prev = 0;
-	b->skip_body = skip && !request;
-}
-
-int http_body_start(struct http_body *b, const char *p, size_t n, const char **why)
-{
-	llhttp_errno_t e = llhttp_execute(&b->ll, p, n);
-
-	if (e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-		if (b->complete && llhttp_get_error_pos(&b->ll) != p + n) {
-			*why = "bytes after the end of the head";
-			return -1;
-		}
-		if (b->ll.type == HTTP_REQUEST && !b->complete &&
-		    !(b->ll.flags & (F_CHUNKED | F_CONTENT_LENGTH))) {
-			*why = "a request body must be framed by Content-Length or chunked";
-			return -1;
-		}
-		b->kind = http_body_kind(b);
-		return 0;
-	}
-	*why = llhttp_get_error_reason(&b->ll);
-	if (!*why)
-		*why = llhttp_errno_name(e);
-	return -1;
-}
-
-enum http_body_kind http_body_kind(const struct http_body *b)
-{
-	if (b->complete)
-		return HTTP_BODY_NONE;
-	if (b->kind != HTTP_BODY_NONE)
-		return b->kind;
-	if (b->ll.flags & F_CHUNKED)
-		return HTTP_BODY_CHUNKED;
-	if (b->ll.flags & F_CONTENT_LENGTH)
-		return HTTP_BODY_LENGTH;
-	return HTTP_BODY_EOF;
-}
-
-int http_body_feed(struct http_body *b, const char *p, size_t n, size_t *used, const char **why)
-{
+	struct verify v = { .skip_body = skip_body };
 	llhttp_errno_t e;
 
-	*used = 0;
-	if (b->complete || n == 0)
-		return 0;
-	e = llhttp_execute(&b->ll, p, n);
-	if (e == HPE_OK) {
-		*used = n;
-		b->prev = p[n - 1];
-		return 0;
+	pthread_once(&once, settings_once);
+	llhttp_init(&v.ll, h->request ? HTTP_REQUEST : HTTP_RESPONSE, &verify_settings);
+	e = llhttp_execute(&v.ll, p, n);
+	if (e != HPE_OK && e != HPE_PAUSED_UPGRADE) {
+		*why = llhttp_get_error_reason(&v.ll);
+		if (!*why)
+			*why = llhttp_errno_name(e);
+		return -1;
 	}
-	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-		size_t u = (size_t)(llhttp_get_error_pos(&b->ll) - p);
-		char c1 = u >= 2 ? p[u - 2] : b->prev;
-
-		/* llhttp takes a bare LF as the blank line ending a chunked
-		 * message; a peer that does not would read on. */
-		if (b->kind == HTTP_BODY_CHUNKED && u > 0 && (c1 != '\r' || p[u - 1] != '\n')) {
-			*used = 0;
-			*why = "a bare LF ends the chunked body";
-			return -1;
-		}
-		*used = u;
-		return 0;
+	if (!v.done) {
+		*why = "llhttp did not see the end of the head";
+		return -1;
 	}
-	*why = llhttp_get_error_reason(&b->ll);
-	if (!*why)
-		*why = llhttp_errno_name(e);
-	return -1;
-}
-
-int http_body_eof(struct http_body *b)
-{
-	if (!b->complete)
-		(void)llhttp_finish(&b->ll);
-	return b->complete ? 0 : -1;
+	if (!!(v.flags & F_CONTENT_LENGTH) != h->has_cl ||
+	    (h->has_cl && v.content_length != h->cl) ||
+	    !!(v.flags & F_CHUNKED) != h->chunked) {
+		*why = "llhttp reads the framing of the head differently";
+		return -2;
+	}
+	return 0;
 }

@@ -1,8 +1,10 @@
 /*
- * parse.h - HTTP/1.x message framing: find, validate and summarise a head,
- * rewrite it for the next hop, and frame the body that follows.
+ * parse.h - HTTP/1.x heads: find, validate and summarise a head, write it
+ * out again in one canonical form for the next hop, and check that form
+ * with an independent parser.
  *
  * Pure functions over bytes: nothing here touches a socket or a loop.
+ * Bodies are framed by http/body.h.
  */
 #ifndef ND_HTTP_PARSE_H
 #define ND_HTTP_PARSE_H
@@ -10,8 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <llhttp.h>
 
 #include "../core/common.h"
 
@@ -25,16 +25,21 @@ struct span {
 struct http_head {
 	bool request;
 	struct span method;		/* requests */
-	struct span target;		/* requests */
+	struct span target;		/* requests, as sent */
+	struct span authority;		/* absolute-form requests: host[:port] of the target */
+	struct span path;		/* absolute-form requests: path and query (may be empty) */
+	bool absolute;			/* the target is in absolute-form (http://host/path) */
 	int status;			/* responses */
-	int major, minor;		/* HTTP version */
+	struct span reason;		/* responses: reason phrase */
+	int major, minor;		/* HTTP version; minor is 0 or 1 (1.2+ read as 1.1) */
 	size_t len;			/* bytes of the head, blank line included */
 
-	bool has_cl;			/* Content-Length present (exactly once) */
+	bool has_cl;			/* Content-Length present (identical values if repeated) */
 	uint64_t cl;			/* its value */
 	bool has_te;			/* Transfer-Encoding present */
 	bool chunked;			/* ... and chunked is its final coding */
 	bool has_host;
+	bool underscore;		/* a field name contains '_' */
 	bool conn_close;		/* Connection: close */
 	bool conn_keepalive;		/* Connection: keep-alive */
 	bool conn_upgrade;		/* Connection: upgrade */
@@ -47,25 +52,29 @@ struct http_head {
 };
 
 /*
- * Search buf[0, len) for the blank line ending a head; bytes before `from`
+ * Search buf[0, len) for the empty line ending a head; bytes before `from`
  * were searched by an earlier call (pass 0 the first time, then the
- * previous len). Returns the head length including CRLFCRLF, 0 when the
- * head is not complete yet, or -1 when a line ends in a bare LF (refused:
- * RFC 9112 allows it but a peer that reads it differently could be
- * smuggled past).
+ * previous len). A line may end in CRLF or in a bare LF (RFC 9112 2.2: a
+ * recipient may accept it; the head is re-serialised with CRLF before it
+ * goes anywhere). Returns the head length including its empty line, or 0
+ * when the head is not complete yet.
  */
-long http_head_end(const char *buf, size_t len, size_t from);
+size_t http_head_end(const char *buf, size_t len, size_t from);
 
 /*
  * Validate and summarise the complete head p[0, n). Returns 0 when it is
- * acceptable, else the HTTP status to answer with (400, 505, or for a
- * response any non-zero value, meaning "invalid response") and sets *why
- * to a short static reason. Refused, never guessed: bare CR or LF, obs-fold,
- * whitespace before a colon, invalid names or values, Content-Length
- * repeated or not a number, Content-Length with Transfer-Encoding, a
- * request Transfer-Encoding whose final coding is not chunked or that comes
- * in HTTP/1.0, a missing or repeated Host in HTTP/1.1, versions other than
- * 1.0 and 1.1.
+ * acceptable, else the status to answer with (400, 501, 505; for a
+ * response 502) and sets *why to a short static reason. Refused, never
+ * guessed: bare CR, obs-fold, whitespace before a colon, invalid names or
+ * values, NUL, a Content-Length that is not a number, or (requests) that
+ * is repeated or a list, Content-Length with Transfer-Encoding, a request
+ * Transfer-Encoding other than exactly one "chunked" (501 for an unknown
+ * coding, 400 for a malformed list or repeated field), Transfer-Encoding
+ * in HTTP/1.0, a missing or repeated Host in HTTP/1.1, a request target
+ * that is none of origin-form, absolute-form (http or https) or
+ * asterisk-form with OPTIONS, versions other than HTTP/1.x (505).
+ * Responses may repeat an identical Content-Length; differing values are
+ * refused.
  */
 int http_scan_head(const char *p, size_t n, bool request, struct http_head *h,
 		   const char **why) ND_MUST_CHECK;
@@ -76,61 +85,38 @@ struct http_rewrite {
 	const char *via;		/* Via entry such as "1.1 nodown", or NULL */
 	const char *connection;		/* Connection value to send, or NULL for none */
 	bool keep_upgrade;		/* forward Upgrade (a tunnel is being set up) */
-	bool version11;			/* responses: send our own version, HTTP/1.1 */
+	bool drop_underscore;		/* requests: drop fields whose name has '_' */
 };
 
 /*
- * Write head p[0, h->len) to out[0, cap) for the next hop: hop-by-hop
- * fields (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade unless
- * kept, and fields named by Connection) are removed, X-Forwarded-For values
- * are merged into one field ending with the client, X-Forwarded-Proto is
- * replaced, Via and Connection are added as asked. Framing fields
- * (Content-Length, Transfer-Encoding, Host) are never removed. Returns the
- * length written, or -1 if it does not fit in cap.
+ * Write head p[0, h->len) to out[0, cap) for the next hop, in one
+ * canonical form: lines end in CRLF; the request line is METHOD SP target
+ * SP HTTP/1.0 or HTTP/1.1, with an absolute-form target sent in
+ * origin-form and Host set to its authority (RFC 9112 3.2.2); a status
+ * line says HTTP/1.1 (RFC 9110 6.2, our own version); Content-Length is
+ * sent once, in canonical decimal; Transfer-Encoding once, as its
+ * non-empty codings joined by ", ". Hop-by-hop fields (Connection,
+ * Keep-Alive, Proxy-Connection, TE, Upgrade unless kept, and fields named
+ * by Connection) are removed, X-Forwarded-For values are merged into one
+ * field ending with the client, X-Forwarded-Proto is replaced, Via and
+ * Connection are added as asked. Framing fields (Content-Length,
+ * Transfer-Encoding, Host) are never removed. Returns the length written,
+ * or -1 if it does not fit in cap.
  */
 long http_rewrite_head(const char *p, const struct http_head *h,
 		       const struct http_rewrite *rw, char *out, size_t cap) ND_MUST_CHECK;
 
-/* Body framing: llhttp run past a head, pausing at the end of a message. */
-struct http_body {
-	llhttp_t ll;
-	uint64_t bytes;		/* payload bytes seen (chunk data, not framing) */
-	bool skip_body;		/* set before the head: a HEAD response, 1xx/204/304 */
-	bool complete;		/* the message ended */
-	bool upgrade;		/* the message ends in a protocol switch */
-	int kind;		/* enum http_body_kind, fixed by http_body_start */
-	char prev;		/* last byte fed, for the CRLF check across feeds */
-};
-
-enum http_body_kind {
-	HTTP_BODY_NONE,		/* no body at all */
-	HTTP_BODY_LENGTH,	/* Content-Length */
-	HTTP_BODY_CHUNKED,
-	HTTP_BODY_EOF,		/* response delimited by the connection closing */
-};
-
-/* Prepare b for a message of the given direction. */
-void http_body_init(struct http_body *b, bool request);
-
 /*
- * Feed head p[0, n) (already accepted by http_scan_head) to b. Returns 0
- * or, with *why set, non-zero when llhttp refuses it.
+ * Check a head nodown is about to send (the output of http_rewrite_head)
+ * with llhttp in strict mode, an independent parser: it must accept the
+ * head and read the same framing as h says (Content-Length and its value,
+ * chunked, or neither). skip_body: a response that has no body whatever
+ * its fields say (to HEAD; 1xx, 204, 304). Returns 0; -1 with *why set
+ * when llhttp refuses the head; -2 with *why set when it accepts it but
+ * reads other framing (a disagreement the scan should have prevented).
  */
-int http_body_start(struct http_body *b, const char *p, size_t n, const char **why) ND_MUST_CHECK;
-
-enum http_body_kind http_body_kind(const struct http_body *b);
-
-/*
- * Frame body bytes p[0, n): *used is set to how many belong to this
- * message (all of them unless it ends inside). Returns 0, or non-zero with
- * *why set when the bytes are not valid framing (bad chunk size...).
- */
-int http_body_feed(struct http_body *b, const char *p, size_t n, size_t *used,
-		   const char **why) ND_MUST_CHECK;
-
-/* The peer closed: end an EOF-delimited body. Returns 0 if that ends the
- * message cleanly, non-zero if the message was cut short. */
-int http_body_eof(struct http_body *b) ND_MUST_CHECK;
+int http_head_verify(const char *p, size_t n, const struct http_head *h, bool skip_body,
+		     const char **why) ND_MUST_CHECK;
 
 /* Case-insensitive compare of span in p with a NUL-terminated lower-case word. */
 bool http_span_is(const char *p, struct span s, const char *word);

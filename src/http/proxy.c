@@ -26,14 +26,18 @@
 #include "proxy.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "../core/daemon.h"
+#include "../core/fds.h"
 #include "../core/log.h"
 #include "../core/proto.h"
 #include "../core/stream.h"
 #include "../core/worker.h"
 #include "health.h"
+#include "parse.h"
 
 enum cstate {
 	C_IDLE,		/* no request in progress; waiting for one */
@@ -77,14 +81,19 @@ struct hconn {
 	int attempts;			/* backends tried for this request */
 	uint64_t tried;			/* bit i: backend i failed this request */
 	uint64_t start_ns;		/* first byte of the request */
+	uint64_t stage_ms;		/* loop time the head (or the body) began to arrive */
+	uint64_t stage_bytes;		/* bytes read from the client since stage_ms */
 	uint64_t resp_bytes;		/* bytes sent to the client for this response */
 	size_t scanned;			/* bytes of c->in searched for the end of a head */
 	size_t rscanned;		/* bytes of up->in searched for the end of a head */
 	size_t out_len;			/* bytes of the head in c->out */
 	size_t up_inflight;		/* bytes of c->in in the pending write to the backend */
 	size_t cl_inflight;		/* bytes of up->in in the pending write to the client */
+	size_t cl_wbytes;		/* bytes of that write (head and re-framed body) */
 	size_t resp_head_pending;	/* response head bytes in c->out still to send */
 	int status;			/* response status, for the log */
+	int interims;			/* 1xx responses relayed for this request */
+	const char *cause;		/* why the exchange ended early, for the access log */
 	bool reading;			/* uv_read_start active on the client */
 	bool writing;			/* a write to the client is pending */
 	bool keepalive;			/* the client wants the connection kept */
@@ -95,6 +104,9 @@ struct hconn {
 	bool req_head_sent;
 	bool req_done;			/* the whole request reached the backend */
 	bool resp_started;		/* a byte of the final response went to the client */
+	bool resp_any;			/* a response byte (1xx included) went to the client */
+	bool peek_wait;			/* waiting for a first buffer; the socket is peeked */
+	bool head_ready;		/* a complete head waits for the buffers of its exchange */
 	bool up_reusable;		/* the backend may keep its connection */
 	bool close_after;		/* close the client once this response is sent */
 	bool force_new;			/* do not reuse an idle connection for the retry */
@@ -108,8 +120,9 @@ struct hconn {
 static void client_data(struct hconn *c);
 static void try_head(struct hconn *c);
 static void pump_request(struct hconn *c);
-static void pump_response(struct hconn *c);
+static bool pump_response(struct hconn *c);
 static void up_data(struct hconn *c);
+static void first_buffer_wait(struct hconn *c);
 static void dispatch(struct hconn *c);
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -145,23 +158,64 @@ static const char *reason_phrase(int status)
 static void client_timer_cb(uv_timer_t *t);
 
 /*
- * Set the client's timeout to `kind` in `ms` (T_NONE: none). Lazy: a timer
- * already due no later than the new deadline is left running and re-arms
- * itself when it fires early, so a keep-alive request costs about one
- * timer-heap operation instead of three.
+ * Set the client's timeout to `kind`, due at loop time `deadline` (T_NONE:
+ * none). Lazy: a timer already due no later than the new deadline is left
+ * running and re-arms itself when it fires early, so a keep-alive request
+ * costs about one timer-heap operation instead of three.
  */
-static void client_timer(struct hconn *c, enum ctimer kind, uint64_t ms)
+static void client_timer_at(struct hconn *c, enum ctimer kind, uint64_t deadline)
 {
 	uint64_t now = uv_now(&c->w->loop);
 
 	c->timer_kind = kind;
 	if (kind == T_NONE)
 		return;
-	c->deadline = now + ms;
+	c->deadline = deadline;
 	if (uv_is_active((uv_handle_t *)&c->timer) &&
 	    now + uv_timer_get_due_in(&c->timer) <= c->deadline)
 		return;
-	uv_timer_start(&c->timer, client_timer_cb, ms, 0);
+	uv_timer_start(&c->timer, client_timer_cb, deadline > now ? deadline - now : 0, 0);
+}
+
+static void client_timer(struct hconn *c, enum ctimer kind, uint64_t ms)
+{
+	client_timer_at(c, kind, uv_now(&c->w->loop) + ms);
+}
+
+/* When the part of the request being read (head, or body) falls below
+ * request_min_rate: after request_rate_grace, so many bytes per second
+ * (mod_reqtimeout's rule). UINT64_MAX when the rate is not enforced. */
+static uint64_t rate_deadline(const struct hconn *c)
+{
+	const struct listener_cfg *l = lcfg(c);
+
+	if (!l->request_min_rate)
+		return UINT64_MAX;
+	return c->stage_ms + l->request_rate_grace_ms + c->stage_bytes * 1000 / l->request_min_rate;
+}
+
+/* A head must arrive within header_timeout of its first byte, and at the
+ * minimum rate. */
+static void head_timer(struct hconn *c)
+{
+	uint64_t abs = c->stage_ms + lcfg(c)->header_timeout_ms, rate = rate_deadline(c);
+
+	client_timer_at(c, T_HEADER, rate < abs ? rate : abs);
+}
+
+/* A body may pause for client_timeout, and must keep the minimum rate. */
+static void body_timer(struct hconn *c)
+{
+	uint64_t idle = uv_now(&c->w->loop) + lcfg(c)->client_timeout_ms, rate = rate_deadline(c);
+
+	client_timer_at(c, T_CLIENT, rate < idle ? rate : idle);
+}
+
+/* A new stage of the request (head, then body) starts being counted. */
+static void stage_start(struct hconn *c, uint64_t bytes)
+{
+	c->stage_ms = uv_now(&c->w->loop);
+	c->stage_bytes = bytes;
 }
 
 /*
@@ -180,7 +234,7 @@ static void access_log(struct hconn *c, const char *end)
 	logbuf_printf(&c->w->access, "%s %s %s \"%s\" %d %llu %s/%s %.3fms %s\n",
 		      worker_timestamp(c->w), lcfg(c)->name, c->peer, c->reqline ? c->reqline : "-",
 		      c->status, (unsigned long long)c->resp_bytes, c->pool->cfg->name,
-		      be ? be->cfg->name : "-", ms, end);
+		      be ? be->cfg->name : "-", ms, c->cause ? c->cause : end);
 }
 
 /* ---- closing ------------------------------------------------------------- */
@@ -215,6 +269,16 @@ static void drop_upconn(struct hconn *c, bool reusable)
 		upstream_close(u);
 }
 
+/* Give back every pool buffer c holds. */
+static void client_release_buffers(struct hconn *c)
+{
+	bufpool_unwait(&c->bw);
+	buf_put(&c->w->bufs, c->in);
+	buf_put(&c->w->bufs, c->out);
+	buf_put(&c->w->bufs, c->spare);
+	c->in = c->out = c->spare = NULL;
+}
+
 /* Close c; `why` is a short cause for the access log of an unfinished
  * request ("client-closed", "backend-closed", "timeout"...). */
 static void client_close(struct hconn *c, const char *why)
@@ -232,11 +296,8 @@ static void client_close(struct hconn *c, const char *why)
 	c->errmsg = NULL;
 	list_del(&c->link.node);
 	atomic_fetch_sub(&c->link.l->active, 1);
-	bufpool_unwait(&c->bw);
-	buf_put(&c->w->bufs, c->in);
-	buf_put(&c->w->bufs, c->out);
-	buf_put(&c->w->bufs, c->spare);
-	c->in = c->out = c->spare = NULL;
+	client_release_buffers(c);
+	http_body_free(&c->req);
 	free(c->reqline);
 	c->reqline = NULL;
 	c->closing_handles = 2;
@@ -252,6 +313,10 @@ static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	struct bufpool *p = &c->w->bufs;
 
 	ND_UNUSED(hint);
+	if (c->state == C_LINGER) {	/* read to be dropped: no pool buffer */
+		*b = uv_buf_init(c->w->scratch, (unsigned)p->size);
+		return;
+	}
 	*b = uv_buf_init(NULL, 0);
 	if (!c->in && !(c->in = buf_get(p)))
 		return;
@@ -283,6 +348,7 @@ static void client_buf_wake(struct buf_waiter *bw)
 {
 	struct hconn *c = container_of(bw, struct hconn, bw);
 
+	c->peek_wait = false;
 	client_read_start(c);
 	if (c->state == C_HEAD && c->in && buf_pending(c->in))
 		try_head(c);
@@ -314,9 +380,10 @@ static void linger_write_cb(uv_write_t *req, int status)
 		client_close(c, "client-write-failed");
 		return;
 	}
-	/* Lingering close: stop sending, keep reading (and dropping) what the
-	 * client still sends, so closing with unread input does not reset
-	 * the connection before the client has read the error. */
+	/* Lingering close: stop sending, keep reading (and dropping, into the
+	 * worker's scratch buffer) what the client still sends, so closing
+	 * with unread input does not reset the connection before the client
+	 * has read the error. */
 	if (uv_shutdown(xcalloc(1, sizeof(uv_shutdown_t)), (uv_stream_t *)&c->tcp,
 			shutdown_cb) < 0) {
 		client_close(c, "client-write-failed");
@@ -328,9 +395,10 @@ static void linger_write_cb(uv_write_t *req, int status)
 
 /*
  * Answer the current request with `status` and a one-line plain-text body,
- * then close. If part of a response was already sent, just close: the
- * client sees a truncated response, which it can detect, rather than a
- * second status line, which it could misread.
+ * then close. If part of the final response was already sent, just close:
+ * the client sees a truncated response, which it can detect, rather than a
+ * second status line, which it could misread. Every pool buffer is given
+ * back at once (the error is written from an allocation of its own).
  */
 static void send_error(struct hconn *c, int status, const char *why)
 {
@@ -366,6 +434,8 @@ static void send_error(struct hconn *c, int status, const char *why)
 	if (c->up)	/* the exchange with this backend failed */
 		STAT_ADD(c->up->be->live->responses[0], 1);
 	drop_upconn(c, false);
+	client_release_buffers(c);
+	c->peek_wait = false;
 	c->state = C_LINGER;
 	client_read_stop(c);
 	client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
@@ -389,21 +459,34 @@ static void client_timer_cb(uv_timer_t *t)
 {
 	struct hconn *c = t->data;
 	uint64_t now = uv_now(&c->w->loop);
+	bool slow;
 
 	if (c->timer_kind == T_NONE)
 		return;
+	if (c->peek_wait && now < c->deadline) {
+		first_buffer_wait(c);
+		return;
+	}
 	if (now < c->deadline) {
 		uv_timer_start(&c->timer, client_timer_cb, c->deadline - now, 0);
 		return;
 	}
+	slow = rate_deadline(c) <= now;
 	switch (c->timer_kind) {
 	case T_HEADER:
 		if (c->in && buf_pending(c->in) > 0)
-			send_error(c, 408, "the request head did not arrive within header_timeout");
+			send_error(c, 408, slow ? "the request head arrived slower than request_min_rate"
+						: "the request head did not arrive within header_timeout");
 		else
 			client_close(c, "-");
 		return;
 	case T_CLIENT:
+		if (c->state == C_EXCHANGE && !c->req.complete && !c->resp_any) {
+			c->cause = "client-timeout";
+			send_error(c, 408, slow ? "the request body arrived slower than request_min_rate"
+						: "the request body stalled for client_timeout");
+			return;
+		}
 		log_info("client %s on listener '%s' stalled for client_timeout; closing",
 			 c->peer, lcfg(c)->name);
 		client_close(c, "client-timeout");
@@ -543,8 +626,10 @@ static void record_reqline(struct hconn *c, const char *p, const struct http_hea
 			c->reqline[i] = '\'';
 }
 
-/* Build the head to send to the backend into c->out. */
-static int build_request_head(struct hconn *c, const char *p, const struct http_head *h)
+/* Build the head to send to the backend into c->out, and have llhttp
+ * read it back: it must see the framing we will use. */
+static int build_request_head(struct hconn *c, const char *p, const struct http_head *h,
+			      const char **why)
 {
 	const struct listener_cfg *l = lcfg(c);
 	struct http_rewrite rw = {
@@ -553,14 +638,38 @@ static int build_request_head(struct hconn *c, const char *p, const struct http_
 		.via = l->via ? (c->http10 ? "1.0 nodown" : "1.1 nodown") : NULL,
 		.connection = c->upgrade ? "upgrade" : (c->http10 ? "keep-alive" : NULL),
 		.keep_upgrade = c->upgrade,
+		.drop_underscore = l->underscores_in_headers == UNDERSCORES_DROP,
 	};
 	long n;
 
 	n = http_rewrite_head(p, h, &rw, c->out->data, c->w->bufs.size);
-	if (n < 0)
-		return -1;
+	if (n < 0) {
+		*why = "the request head does not fit in a buffer once forwarding headers are added";
+		return 431;
+	}
 	c->out_len = (size_t)n;
+	if (http_head_verify(c->out->data, c->out_len, h, false, why) != 0) {
+		log_warn("client %s on listener '%s': the forwarded head failed the strict check: %s",
+			 c->peer, l->name, *why);
+		return 400;
+	}
 	return 0;
+}
+
+/* Skip empty lines before a request line (RFC 9112 2.2: some clients
+ * send a CRLF after a POST body). */
+static void skip_empty_lines(struct hconn *c)
+{
+	while (c->scanned == 0 && buf_pending(c->in) >= 1) {
+		const char *p = c->in->data + c->in->off;
+
+		if (p[0] == '\n')
+			c->in->off += 1;
+		else if (buf_pending(c->in) >= 2 && p[0] == '\r' && p[1] == '\n')
+			c->in->off += 2;
+		else
+			return;
+	}
 }
 
 /* c->in holds at least part of a request head: frame it, or wait for more. */
@@ -570,28 +679,25 @@ static void try_head(struct hconn *c)
 	const char *p, *why = NULL;
 	size_t n, hl;
 	struct http_head h;
-	long end;
 	int status;
 
-	/* RFC 9112 2.2: ignore empty lines before a request line (some
-	 * clients send a CRLF after a POST body). */
-	while (c->scanned == 0 && buf_pending(c->in) >= 2 && c->in->data[c->in->off] == '\r' &&
-	       c->in->data[c->in->off + 1] == '\n')
-		c->in->off += 2;
+	skip_empty_lines(c);
 	p = c->in->data + c->in->off;
 	n = buf_pending(c->in);
-	end = http_head_end(p, n, c->scanned);
-	if (end < 0) {
-		send_error(c, 400, "a line ends in a bare LF (CRLF is required)");
-		return;
-	}
-	hl = (size_t)end;
+	hl = http_head_end(p, n, c->scanned);
 	if (hl > 0 && !reserve_exchange(c)) {
-		/* Pool exhausted: wait for buffers, the head stays in c->in. */
-		client_read_stop(c);
-		bufpool_wait(&c->w->bufs, &c->bw);
-		return;
+		/* Pool exhausted: a complete request comes before clients that
+		 * have none; if none gives way, wait, the head stays in c->in. */
+		c->head_ready = true;
+		while (worker_reclaim(c->w, &c->link) && !reserve_exchange(c))
+			;
+		if (!c->out) {
+			client_read_stop(c);
+			bufpool_wait(&c->w->bufs, &c->bw);
+			return;
+		}
 	}
+	c->head_ready = false;
 	if (hl == 0) {
 		c->scanned = n;
 		if (n > l->max_header_size || buf_avail(&c->w->bufs, c->in) == 0)
@@ -613,28 +719,32 @@ static void try_head(struct hconn *c)
 		send_error(c, 414, "the request target is longer than max_target_size");
 		return;
 	}
-	http_body_init(&c->req, true);
-	if (http_body_start(&c->req, p, hl, &why) != 0) {
-		send_error(c, 400, why);
+	if (h.underscore && l->underscores_in_headers == UNDERSCORES_REFUSE) {
+		send_error(c, 400, "a header name contains '_' (underscores_in_headers: refuse)");
 		return;
 	}
 	if (l->max_body_size && h.has_cl && h.cl > l->max_body_size) {
 		send_error(c, 413, "the request body is larger than max_body_size");
 		return;
 	}
+	http_body_begin(&c->req, h.chunked ? HTTP_BODY_CHUNKED : h.has_cl ? HTTP_BODY_LENGTH :
+			HTTP_BODY_NONE, h.cl, false, (uint32_t)l->max_header_size);
 	c->http10 = h.minor == 0;
 	c->keepalive = c->http10 ? h.conn_keepalive && !h.conn_close : !h.conn_close;
 	c->head_method = http_span_is(p, h.method, "head");
 	c->upgrade = h.has_upgrade && h.conn_upgrade;
 	c->retryable = method_is_idempotent(p, h.method) && c->req.complete && !c->upgrade;
-	if (build_request_head(c, p, &h) < 0) {
-		send_error(c, 431, "the request head does not fit in a buffer once forwarding headers are added");
+	status = build_request_head(c, p, &h, &why);
+	if (status) {
+		send_error(c, status, why);
 		return;
 	}
 	c->in->off += hl;
 	c->state = C_CONNECT;
 	c->attempts = 0;
 	c->tried = 0;
+	c->interims = 0;
+	c->cause = NULL;
 	c->force_new = false;
 	c->stale_retried = false;
 	c->logged = false;
@@ -711,6 +821,10 @@ static void dispatch(struct hconn *c)
 			c->up = u;
 			return;
 		}
+		if (fds_exhausted(r)) {		/* ours, not the backend's fault */
+			pool_error(c, 503, "nodown is out of file descriptors");
+			return;
+		}
 		log_warn("connect to backend %s/%s (%s) failed: %s", c->pool->cfg->name,
 			 be->cfg->name, be->cfg->address, uv_strerror(r));
 		STAT_ADD(be->live->connect_errors, 1);
@@ -751,28 +865,31 @@ static void request_written(struct hconn *c)
 	client_read_start(c);
 }
 
-/* Send what can be sent toward the backend: the head, then framed body
- * bytes (or raw bytes in a tunnel). Everything pending is offered at once,
- * so after a complete write there is nothing left until more arrives. */
+/* Send what can be sent toward the backend: the head, then the body as
+ * http/body.c re-frames it (or raw bytes in a tunnel). Everything pending
+ * is offered at once, so after a complete write there is nothing left
+ * until more arrives. */
 static void pump_request(struct hconn *c)
 {
 	struct upconn *u = c->up;
-	uv_buf_t bufs[2];
-	size_t used = 0;
+	uv_buf_t bufs[1 + HTTP_BODY_MAX_PIECES];
+	struct http_piece pc[HTTP_BODY_MAX_PIECES];
+	size_t used = 0, data = 0;
 	const char *why;
-	int nb = 0, r;
+	int nb = 0, np, r;
 
 	if (!u || u->writing || c->state == C_CLOSING)
 		return;
 	if (!c->req_head_sent)
 		bufs[nb++] = uv_buf_init(c->out->data, (unsigned)c->out_len);
-	if (c->in && buf_pending(c->in)) {
-		const char *p = c->in->data + c->in->off;
+	if (c->in && buf_pending(c->in) && (c->state == C_TUNNEL || !c->req.complete)) {
+		char *p = c->in->data + c->in->off;
 
 		if (c->state == C_TUNNEL) {
 			used = buf_pending(c->in);
-		} else if (!c->req.complete) {
-			if (http_body_feed(&c->req, p, buf_pending(c->in), &used, &why) != 0) {
+			bufs[nb++] = uv_buf_init(p, (unsigned)used);
+		} else {
+			if (http_body_decode(&c->req, p, buf_pending(c->in), &used, &data, &why) != 0) {
 				send_error(c, 400, why);
 				return;
 			}
@@ -780,16 +897,17 @@ static void pump_request(struct hconn *c)
 				send_error(c, 413, "the request body is larger than max_body_size");
 				return;
 			}
+			np = http_body_encode(&c->req, p, data, pc);
+			for (int i = 0; i < np; i++)
+				bufs[nb++] = uv_buf_init((char *)pc[i].p, (unsigned)pc[i].n);
 		}
-		if (used)
-			bufs[nb++] = uv_buf_init((char *)p, (unsigned)used);
 	}
-	if (nb == 0) {
-		if (c->req.complete && !c->req_done && c->state == C_EXCHANGE)
+	c->up_inflight = used;
+	if (nb == 0) {	/* nothing to send: framing only, or nothing at all */
+		if (used || (c->req.complete && !c->req_done && c->state == C_EXCHANGE))
 			request_written(c);
 		return;
 	}
-	c->up_inflight = used;
 	r = stream_write_some((uv_stream_t *)&u->tcp, &u->wreq, bufs, nb, up_write_cb);
 	if (r < 0) {
 		pool_error(c, 502, "writing the request to the backend failed");
@@ -840,11 +958,14 @@ static void attach(struct hconn *c, struct upconn *u)
 	c->req_head_sent = false;
 	c->req_done = false;
 	c->resp_started = false;
+	c->resp_any = false;
 	c->up_reusable = false;
 	STAT_ADD(u->be->live->requests, 1);
 	up_wait(c);
-	if (!c->req.complete)
-		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+	if (!c->req.complete) {
+		stage_start(c, c->in ? buf_pending(c->in) : 0);
+		body_timer(c);
+	}
 	pump_request(c);
 }
 
@@ -858,7 +979,7 @@ void proxy_up_alloc(struct upconn *u, uv_buf_t *b)
 	*b = uv_buf_init(NULL, 0);
 	if (!u->in && !(u->in = buf_get(p)))
 		return;
-	if (c && c->cl_inflight == 0 && u->in->off > 0 && c->rstate != R_HEAD)
+	if (c && c->cl_inflight == 0 && u->in->off > 0)
 		buf_compact(u->in);
 	if (buf_avail(p, u->in) > 0)
 		*b = uv_buf_init(u->in->data + u->in->len, (unsigned)buf_avail(p, u->in));
@@ -903,6 +1024,7 @@ static void response_done(struct hconn *c)
 	c->start_ns = 0;
 	c->resp_bytes = 0;
 	c->resp_started = false;
+	c->resp_any = false;
 	c->status = 0;
 	free(c->reqline);
 	c->reqline = NULL;
@@ -916,11 +1038,14 @@ static void response_done(struct hconn *c)
 		client_data(c);	/* a pipelined request */
 }
 
-static void response_written(struct hconn *c)
+/* Bookkeeping once bytes toward the client are written. Returns true
+ * while the exchange goes on (more may be pumped), false once it ended. */
+static bool response_written(struct hconn *c)
 {
 	struct upconn *u = c->up;
 
-	c->resp_bytes += c->resp_head_pending + c->cl_inflight;
+	c->resp_bytes += c->cl_wbytes;
+	c->cl_wbytes = 0;
 	c->resp_head_pending = 0;
 	u->in->off += c->cl_inflight;
 	c->cl_inflight = 0;
@@ -930,65 +1055,77 @@ static void response_written(struct hconn *c)
 		client_timer(c, T_NONE, 0);
 	if (c->rstate == R_BODY && u->resp.complete) {
 		response_done(c);
-		return;
+		return false;
 	}
 	if (c->state == C_TUNNEL && c->eof && buf_pending(u->in) == 0) {
 		client_close(c, "backend-closed");
-		return;
+		return false;
 	}
 	up_wait(c);
-	if (buf_pending(u->in))
-		up_data(c);
+	return true;
 }
 
-/* Send what can be sent toward the client: a pending head, then framed
- * body bytes (or raw bytes in a tunnel). */
-static void pump_response(struct hconn *c)
+/*
+ * Send what can be sent toward the client: a pending head, then the body
+ * as http/body.c re-frames it (or raw bytes in a tunnel). Returns true
+ * when the write completed at once and more may follow (up_data loops),
+ * false when a write is pending, nothing is left, or the exchange ended.
+ */
+static bool pump_response(struct hconn *c)
 {
 	struct upconn *u = c->up;
-	uv_buf_t bufs[2];
-	size_t used = 0;
+	uv_buf_t bufs[1 + HTTP_BODY_MAX_PIECES];
+	struct http_piece pc[HTTP_BODY_MAX_PIECES];
+	size_t used = 0, data = 0, total = 0;
 	const char *why;
-	int nb = 0, r;
+	int nb = 0, np, r;
 
 	if (c->writing)
-		return;
+		return false;
 	if (c->resp_head_pending)
 		bufs[nb++] = uv_buf_init(c->out->data, (unsigned)c->resp_head_pending);
 	if (u->in && buf_pending(u->in) && c->rstate != R_HEAD) {
-		const char *p = u->in->data + u->in->off;
+		char *p = u->in->data + u->in->off;
 
 		if (c->rstate == R_TUNNEL) {
 			used = buf_pending(u->in);
-		} else if (http_body_feed(&u->resp, p, buf_pending(u->in), &used, &why) != 0) {
-			log_warn("backend %s/%s sent an invalid response body: %s",
-				 c->pool->cfg->name, u->be->cfg->name, why);
-			pool_error(c, 502, "the backend sent an invalid response");
-			return;
+			bufs[nb++] = uv_buf_init(p, (unsigned)used);
+		} else {
+			if (http_body_decode(&u->resp, p, buf_pending(u->in), &used, &data, &why) != 0) {
+				log_warn("backend %s/%s sent an invalid response body: %s",
+					 c->pool->cfg->name, u->be->cfg->name, why);
+				pool_error(c, 502, "the backend sent an invalid response");
+				return false;
+			}
+			np = http_body_encode(&u->resp, p, data, pc);
+			for (int i = 0; i < np; i++)
+				bufs[nb++] = uv_buf_init((char *)pc[i].p, (unsigned)pc[i].n);
 		}
-		if (used)
-			bufs[nb++] = uv_buf_init((char *)p, (unsigned)used);
-	}
-	if (nb == 0) {
-		if (c->rstate == R_BODY && u->resp.complete)
-			response_done(c);
-		return;
 	}
 	c->cl_inflight = used;
+	if (nb == 0) {	/* framing only, or nothing at all */
+		if (used || (c->rstate == R_BODY && u->resp.complete))
+			return response_written(c) && buf_pending(u->in) > 0;
+		return false;
+	}
+	for (int i = 0; i < nb; i++)
+		total += bufs[i].len;
+	c->cl_wbytes = total;
 	if (c->rstate != R_HEAD)
 		c->resp_started = true;
+	c->resp_any = true;
 	r = stream_write_some((uv_stream_t *)&c->tcp, &c->wreq, bufs, nb, client_write_cb);
 	if (r < 0) {
 		client_close(c, "client-write-failed");
-		return;
+		return false;
 	}
 	if (r == 1) {
 		c->writing = true;
 		up_read_stop(c);
 		client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
-		return;
+		return false;
 	}
-	response_written(c);
+	return response_written(c) && buf_pending(u->in) > 0;
 }
 
 static void client_write_cb(uv_write_t *req, int status)
@@ -1002,11 +1139,27 @@ static void client_write_cb(uv_write_t *req, int status)
 		client_close(c, "client-write-failed");
 		return;
 	}
-	response_written(c);
+	if (response_written(c))
+		up_data(c);
 }
 
-/* The response head is in up->in: check it, rewrite it into c->out. */
-static void response_head(struct hconn *c)
+/* The kind of body a response of status h->status to our request has. */
+static enum http_body_kind response_body_kind(const struct hconn *c, const struct http_head *h)
+{
+	if (c->head_method || h->status < 200 || h->status == 204 || h->status == 304)
+		return HTTP_BODY_NONE;
+	if (h->chunked)
+		return HTTP_BODY_CHUNKED;
+	return h->has_cl ? HTTP_BODY_LENGTH : HTTP_BODY_EOF;
+}
+
+/*
+ * The response head is in up->in: check it, rewrite it into c->out and
+ * send it. Interim (1xx) heads are relayed, up to the pool's
+ * max_interim_responses. Returns true when more may be handled at once
+ * (as pump_response).
+ */
+static bool response_head(struct hconn *c)
 {
 	struct upconn *u = c->up;
 	const char *p = u->in->data + u->in->off, *why = NULL;
@@ -1014,52 +1167,45 @@ static void response_head(struct hconn *c)
 	struct http_head h;
 	enum http_body_kind kind;
 	struct http_rewrite rw = { 0 };
-	bool interim;
-	long len, end;
+	bool interim, more;
+	long len;
 
 	if (c->writing || u->writing)
-		return;	/* c->out is still being written; come back when it is not */
-	end = http_head_end(p, n, c->rscanned);
-	if (end < 0) {
-		pool_error(c, 502, "the backend sent a bare LF in its response head");
-		return;
-	}
-	hl = (size_t)end;
+		return false;	/* c->out is still being written; come back when it is not */
+	hl = http_head_end(p, n, c->rscanned);
 	if (hl == 0) {
 		c->rscanned = n;
 		if (buf_avail(&c->w->bufs, u->in) == 0 && u->in->off == 0)
 			pool_error(c, 502, "the backend's response head is larger than a buffer");
-		return;
+		return false;
 	}
 	c->rscanned = 0;
 	if (http_scan_head(p, hl, false, &h, &why) != 0) {
 		log_warn("backend %s/%s sent an invalid response head: %s",
 			 c->pool->cfg->name, u->be->cfg->name, why);
 		pool_error(c, 502, "the backend sent an invalid response");
-		return;
+		return false;
 	}
 	interim = h.status < 200 && h.status != 101;
-	u->resp.skip_body = c->head_method || h.status < 200 || h.status == 204 || h.status == 304;
-	http_body_init(&u->resp, false);
-	if (http_body_start(&u->resp, p, hl, &why) != 0) {
-		log_warn("backend %s/%s sent an invalid response head: %s",
-			 c->pool->cfg->name, u->be->cfg->name, why);
-		pool_error(c, 502, "the backend sent an invalid response");
-		return;
-	}
-	kind = http_body_kind(&u->resp);
+	kind = response_body_kind(c, &h);
 	if ((h.status == 101 && !c->upgrade) || (c->http10 && kind == HTTP_BODY_CHUNKED)) {
 		pool_error(c, 502, h.status == 101 ? "the backend switched protocols unasked"
 						   : "the backend sent chunked data to an HTTP/1.0 request");
-		return;
+		return false;
+	}
+	if (interim && ++c->interims > c->pool->cfg->max_interim_responses) {
+		log_warn("backend %s/%s sent more than max_interim_responses (%d) 1xx responses",
+			 c->pool->cfg->name, u->be->cfg->name, c->pool->cfg->max_interim_responses);
+		c->cause = "too-many-interim-responses";
+		pool_error(c, 502, "the backend sent too many interim (1xx) responses");
+		return false;
 	}
 	if (interim && c->http10) {
 		/* RFC 9110 15.2: no 1xx to an HTTP/1.0 client; drop it. */
 		u->in->off += hl;
-		if (buf_pending(u->in))
-			response_head(c);
-		return;
+		return buf_pending(u->in) > 0;
 	}
+	http_body_begin(&u->resp, kind, h.cl, true, (uint32_t)lcfg(c)->max_header_size);
 	c->status = h.status;
 	if (!interim) {
 		STAT_ADD(u->be->live->responses[h.status / 100 <= 5 ? h.status / 100 : 5], 1);
@@ -1077,11 +1223,16 @@ static void response_head(struct hconn *c)
 	}
 	rw.via = lcfg(c)->via ? (h.minor == 0 ? "1.0 nodown" : "1.1 nodown") : NULL;
 	rw.keep_upgrade = h.status == 101;
-	rw.version11 = true;
 	len = http_rewrite_head(p, &h, &rw, c->out->data, c->w->bufs.size);
 	if (len < 0) {
 		pool_error(c, 502, "the backend's response head is too large");
-		return;
+		return false;
+	}
+	if (http_head_verify(c->out->data, (size_t)len, &h, kind == HTTP_BODY_NONE, &why) != 0) {
+		log_warn("backend %s/%s: its response head, as forwarded, failed the strict check: %s",
+			 c->pool->cfg->name, u->be->cfg->name, why);
+		pool_error(c, 502, "the backend sent an invalid response");
+		return false;
 	}
 	u->in->off += hl;
 	c->resp_head_pending = (size_t)len;
@@ -1092,24 +1243,28 @@ static void response_head(struct hconn *c)
 	} else {
 		c->rstate = interim ? R_HEAD : R_BODY;
 	}
-	pump_response(c);
+	more = pump_response(c);
 	if (c->state == C_TUNNEL && c->in && buf_pending(c->in))
-		pump_request(c);
+		pump_request(c);	/* bytes the client sent after its upgrade request */
+	return more && (c->state == C_EXCHANGE || c->state == C_TUNNEL);
 }
 
+/* Handle what the backend sent: one head or body run per round; a round
+ * whose write completed at once loops instead of recursing, so a backend's
+ * thousand 1xx heads cost no stack. */
 static void up_data(struct hconn *c)
 {
-	if (c->rstate == R_HEAD)
-		response_head(c);
-	else
-		pump_response(c);
+	bool more = true;
+
+	while (more && c->up && (c->state == C_EXCHANGE || c->state == C_TUNNEL))
+		more = c->rstate == R_HEAD ? response_head(c) : pump_response(c);
 }
 
 /* The backend closed or failed. */
 static void up_eof(struct hconn *c, ssize_t err)
 {
 	struct upconn *u = c->up;
-	bool nothing_yet = c->rstate == R_HEAD && !c->resp_started && (!u->in || u->in->len == 0);
+	bool nothing_yet = c->rstate == R_HEAD && !c->resp_any && (!u->in || u->in->len == 0);
 
 	if (c->state == C_TUNNEL) {
 		c->eof = true;
@@ -1118,12 +1273,12 @@ static void up_eof(struct hconn *c, ssize_t err)
 			client_close(c, "backend-closed");
 		return;
 	}
-	if (c->rstate == R_BODY && http_body_kind(&u->resp) == HTTP_BODY_EOF && err == UV_EOF) {
+	if (c->rstate == R_BODY && u->resp.kind == HTTP_BODY_EOF && err == UV_EOF) {
 		if (http_body_eof(&u->resp) == 0) {
 			c->up_reusable = false;
 			up_read_stop(c);
 			if (!c->writing)
-				pump_response(c);
+				up_data(c);
 			return;
 		}
 	}
@@ -1131,9 +1286,11 @@ static void up_eof(struct hconn *c, ssize_t err)
 		/* The backend closed before answering: on a reused connection
 		 * that is the keep-alive race; on a fresh one, a server that
 		 * died with the request. The request is idempotent and bodiless
-		 * (RFC 9110 9.2.2), so it is sent once more, on a fresh
+		 * (RFC 9110 9.2.2), and no byte of any response (not even a
+		 * 1xx) reached the client, so it is sent once more, on a fresh
 		 * connection, to whichever backend the balancer picks; this
-		 * does not count against `retries`. */
+		 * does not count against `retries`. c->out still holds the
+		 * request head: only a response head overwrites it. */
 		c->stale_retried = true;
 		STAT_ADD(u->be->live->retries, 1);
 		c->force_new = true;
@@ -1148,12 +1305,16 @@ static void up_eof(struct hconn *c, ssize_t err)
 		return;
 	}
 	log_warn("backend %s/%s closed the connection %s: %s", c->pool->cfg->name,
-		 u->be->cfg->name, c->resp_started ? "in the middle of a response" : "before responding",
+		 u->be->cfg->name, c->resp_started ? "in the middle of a response" :
+		 c->resp_any ? "after an interim (1xx) response" : "before responding",
 		 uv_strerror((int)err));
-	if (c->resp_started || c->writing)
+	if (c->resp_started || c->writing) {
 		client_close(c, "backend-closed");
-	else
-		pool_error(c, 502, "the backend closed the connection before responding");
+		return;
+	}
+	if (c->resp_any)
+		c->cause = "backend-closed-after-interim";
+	pool_error(c, 502, "the backend closed the connection before responding");
 }
 
 void proxy_up_read(struct upconn *u, ssize_t n)
@@ -1208,15 +1369,16 @@ static void client_data(struct hconn *c)
 			follow_reload(c);
 		c->state = C_HEAD;
 		c->start_ns = nd_now_ns();
-		client_timer(c, T_HEADER, lcfg(c)->header_timeout_ms);
+		stage_start(c, buf_pending(c->in));
 		/* fall through */
 	case C_HEAD:
+		head_timer(c);
 		try_head(c);
 		return;
 	case C_EXCHANGE:
 		if (!c->req_done) {
 			if (!c->req.complete)
-				client_timer(c, T_CLIENT, lcfg(c)->client_timeout_ms);
+				body_timer(c);
 			pump_request(c);
 		} else if (buf_avail(&c->w->bufs, c->in) == 0) {
 			client_read_stop(c);	/* pipelined requests fill the buffer: wait */
@@ -1226,8 +1388,6 @@ static void client_data(struct hconn *c)
 		pump_request(c);
 		return;
 	case C_LINGER:
-		c->in->off = c->in->len = 0;	/* dropped */
-		return;
 	case C_CONNECT:
 	case C_CLOSING:
 		return;
@@ -1258,13 +1418,74 @@ static void client_eof(struct hconn *c, ssize_t err)
 	client_close(c, "client-closed");
 }
 
+#define PEEK_MS 50
+
+enum peek { PEEK_NOTHING, PEEK_PARTIAL, PEEK_HEAD, PEEK_CLOSED };
+
+/* What the client has sent, looked at without reading it (into the
+ * worker's scratch buffer). */
+static enum peek peek_head(struct hconn *c)
+{
+	uv_os_fd_t fd;
+	ssize_t n;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+		return PEEK_CLOSED;
+	n = recv(fd, c->w->scratch, c->w->bufs.size, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? PEEK_NOTHING
+										 : PEEK_CLOSED;
+	if (n == 0)
+		return PEEK_CLOSED;
+	return http_head_end(c->w->scratch, (size_t)n, 0) ? PEEK_HEAD : PEEK_PARTIAL;
+}
+/*
+ * The pool had no buffer for the client's first bytes. If they already
+ * form a complete request head, clients that hold buffers without a
+ * complete request give them up (worker_reclaim) and this one takes one
+ * at once; otherwise it waits its turn, and its socket is looked at again
+ * every PEEK_MS in case the head completes meanwhile.
+ */
+static void first_buffer_wait(struct hconn *c)
+{
+	struct bufpool *p = &c->w->bufs;
+	uint64_t now = uv_now(&c->w->loop), left;
+
+	switch (peek_head(c)) {
+	case PEEK_CLOSED:
+		client_close(c, "-");
+		return;
+	case PEEK_HEAD:
+		while (!(c->in = buf_get(p)) && worker_reclaim(c->w, &c->link))
+			;
+		if (c->in) {
+			c->peek_wait = false;
+			bufpool_unwait(&c->bw);
+			client_read_start(c);
+			return;
+		}
+		break;
+	case PEEK_NOTHING:
+	case PEEK_PARTIAL:
+		break;
+	}
+	c->peek_wait = true;
+	bufpool_wait(p, &c->bw);
+	left = c->deadline > now ? c->deadline - now : 0;
+	uv_timer_start(&c->timer, client_timer_cb, left < PEEK_MS ? left : PEEK_MS, 0);
+}
+
 static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct hconn *c = s->data;
 
 	ND_UNUSED(b);
 	if (n > 0) {
+		if (c->state == C_LINGER)
+			return;		/* read into scratch, dropped */
 		c->in->len += (size_t)n;
+		if (c->state != C_IDLE)
+			c->stage_bytes += (uint64_t)n;
 		client_data(c);
 		return;
 	}
@@ -1273,12 +1494,42 @@ static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (n == UV_ENOBUFS) {
 		client_read_stop(c);
 		if (!c->in)
-			bufpool_wait(&c->w->bufs, &c->bw);
+			first_buffer_wait(c);
 		else if (c->state == C_HEAD)
 			try_head(c);	/* full buffer without a complete head: 431 */
 		return;
 	}
 	client_eof(c, n);
+}
+/*
+ * Buffers ran out and a complete request waits (worker_reclaim): how
+ * readily c gives up its buffers. First an unfinished head, the oldest
+ * first: it holds a buffer and has not made a request; then a request
+ * body arriving below request_min_rate, the slowest first. 0: never.
+ */
+static uint64_t client_reclaim_rank(struct client_link *l, uint64_t now)
+{
+	struct hconn *c = container_of(l, struct hconn, link);
+	uint64_t el, rate;
+
+	if (c->state == C_HEAD && c->in && !c->head_ready)
+		return (1ull << 62) + (now - c->stage_ms);
+	if (c->state != C_EXCHANGE || c->req.complete || !lcfg(c)->request_min_rate)
+		return 0;
+	el = now - c->stage_ms < 1000 ? 1000 : now - c->stage_ms;
+	rate = c->stage_bytes * 1000 / el;
+	if (rate >= lcfg(c)->request_min_rate)
+		return 0;
+	return (1ull << 61) - rate;
+}
+static void client_on_reclaim(struct client_link *l)
+{
+	struct hconn *c = container_of(l, struct hconn, link);
+
+	c->cause = "evicted";
+	log_info("client %s on listener '%s': buffers ran out; its unfinished request gives "
+		 "them up for complete ones (408)", c->peer, lcfg(c)->name);
+	send_error(c, 408, "the request was too slow to keep buffers while complete requests waited");
 }
 
 /* ---- stop ---------------------------------------------------------------- */
@@ -1323,6 +1574,8 @@ static void http_accept(struct wlistener *wl)
 	buf_waiter_init(&c->bw, client_buf_wake);
 	c->link.on_stop = client_on_stop;
 	c->link.on_sweep = client_on_sweep;
+	c->link.reclaim_rank = client_reclaim_rank;
+	c->link.on_reclaim = client_on_reclaim;
 	if (worker_accept_client(wl, &c->link, &c->tcp, c->peer, sizeof(c->peer)) != 0) {
 		client_close(c, "-");
 		return;

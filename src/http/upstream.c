@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "../core/fds.h"
 #include "../core/log.h"
 #include "../core/proto.h"
 #include "../core/daemon.h"
@@ -212,6 +213,7 @@ void upstream_close(struct upconn *u)
 	bufpool_unwait(&u->bw);
 	buf_put(&w->bufs, u->in);
 	u->in = NULL;
+	http_body_free(&u->resp);
 	u->closing_handles = 2;
 	uv_close((uv_handle_t *)&u->timer, upconn_handle_closed_cb);
 	uv_close((uv_handle_t *)&u->tcp, upconn_handle_closed_cb);
@@ -395,7 +397,7 @@ int upstream_connect(struct wbackend *be, struct hconn *owner, uv_connect_cb cb,
 	uv_timer_init(&w->loop, &u->timer);
 	u->tcp.data = u->timer.data = u->creq.data = u->wreq.data = u;
 	uv_tcp_nodelay(&u->tcp, 1);
-	r = uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&be->cfg->addr, cb);
+	r = fds_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&be->cfg->addr, cb);
 	if (r < 0) {
 		upstream_close(u);
 		return r;

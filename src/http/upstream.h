@@ -12,7 +12,7 @@
 #include "../core/config.h"
 #include "../core/list.h"
 #include "../core/backend.h"
-#include "parse.h"
+#include "body.h"
 
 struct worker;
 struct wgen;

@@ -10,6 +10,7 @@
  */
 #include "monitor.h"
 
+#include "../core/fds.h"
 #include "../core/log.h"
 
 #define MON_MSG_MAX (1u << 20)
@@ -266,6 +267,6 @@ void pg_mon_query(struct pg_mon *m, const char *sql, uint64_t timeout_ms, pg_mon
 	m->tcp->data = m;
 	m->creq.data = m;
 	m->state = M_CONNECTING;
-	if (uv_tcp_connect(&m->creq, m->tcp, (const struct sockaddr *)&m->addr, connect_cb) < 0)
+	if (fds_tcp_connect(&m->creq, m->tcp, (const struct sockaddr *)&m->addr, connect_cb) < 0)
 		mon_fail(m, "cannot connect");
 }

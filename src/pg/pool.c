@@ -25,6 +25,7 @@
 
 #include <errno.h>
 
+#include "../core/fds.h"
 #include "../core/log.h"
 #include "../core/proto.h"
 #include "../core/stream.h"
@@ -721,7 +722,7 @@ static void server_open(struct pgbucket *b, int backend, bool warm)
 	s->tcp.data = s->timer.data = s->creq.data = s->wreq.data = s;
 	uv_tcp_nodelay(&s->tcp, 1);
 	uv_timer_start(&s->timer, login_timeout_cb, p->cfg->connect_timeout_ms, 0);
-	r = uv_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&p->cfg->backends[backend].addr,
+	r = fds_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&p->cfg->backends[backend].addr,
 			   connect_cb);
 	if (r < 0)
 		unreachable(s, uv_strerror(r));

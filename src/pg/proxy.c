@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 
+#include "../core/fds.h"
 #include "../core/log.h"
 #include "../core/worker.h"
 #include "health.h"
@@ -219,7 +220,7 @@ static void forward_cancel(struct worker *w, int32_t pid, uint32_t key)
 		pg_build_cancel(cc->msg, sizeof(cc->msg), e->spid, e->skey);
 		uv_tcp_init(&w->loop, &cc->tcp);
 		cc->tcp.data = cc->creq.data = cc->wreq.data = cc;
-		if (uv_tcp_connect(&cc->creq, &cc->tcp, (const struct sockaddr *)&e->addr,
+		if (fds_tcp_connect(&cc->creq, &cc->tcp, (const struct sockaddr *)&e->addr,
 				   cancel_connect_cb) < 0)
 			uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
 	}

@@ -4,6 +4,7 @@ be passed on)."""
 import pytest
 
 from conftest import HTTPReader, connect, parse_one, recv_until_close
+from helpers import strict_http
 
 
 def proxied(pybackend, nodown, cfg, response):
@@ -51,7 +52,8 @@ BAD_RESPONSES = [
     ("two-content-lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
     ("cl-and-te", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
                   b"5\r\nhello\r\n0\r\n\r\n"),
-    ("bare-lf-head", b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok"),
+    ("bare-cr-head", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\r\n\r\nok"),
+    ("different-content-lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok"),
     ("obs-fold", b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok"),
     ("space-before-colon", b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok"),
     ("garbage", b"this is not http at all\r\n\r\n"),
@@ -72,6 +74,46 @@ def test_malformed_response_becomes_502(pybackend, nodown, cfg, response):
     r = parse_one(out)
     assert b"rawpool" in r.body
     assert r.header("Connection", "").lower() == "close"
+
+
+# Forms a backend may send that a lenient reader accepts: nodown accepts
+# them too and sends the response on in one strict form.
+LENIENT_RESPONSES = [
+    ("bare-lf-head", b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nok", b"ok"),
+    ("same-cl-twice", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+    ("same-cl-list", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 02\r\n\r\nok", b"ok"),
+    ("cl-leading-zeros", b"HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok", b"ok"),
+    ("http-1.2", b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+    ("lf-chunk-lines", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n",
+     b"hello"),
+    ("space-after-chunk-size", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5  \r\nhello\r\n3\t\r\n!!!\r\n0 \r\n\r\n", b"hello!!!"),
+    ("chunk-extensions", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5 ; a = \"b;c\"\r\nhello\r\n0;x\r\n\r\n", b"hello"),
+    ("framing-in-trailers", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5\r\nhello\r\n0\r\nContent-Length: 99\r\nX-Sum: 1\r\nTransfer-Encoding: gzip\r\n\r\n",
+     b"hello"),
+    ("empty-te-elements", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     b"hello"),
+]
+
+
+@pytest.mark.parametrize("response,body", [c[1:] for c in LENIENT_RESPONSES],
+                         ids=[c[0] for c in LENIENT_RESPONSES])
+def test_lenient_response_reframed(pybackend, nodown, cfg, response, body):
+    """Accepted (no 502) and re-serialised: a strict reader reads exactly
+    one response, HTTP/1.1, with canonical framing and the same payload."""
+    nd = proxied(pybackend, nodown, cfg, response)
+    with connect(nd.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        out = recv_until_close(s, 5)
+    msgs, rest = strict_http.read_responses(out, until_close=False)
+    assert len(msgs) == 1 and rest == b"", out
+    r = msgs[0]
+    assert r.status == 200 and r.version == b"HTTP/1.1" and r.body == body, out
+    assert all(k not in (b"content-length", b"transfer-encoding") for k, _ in r.trailers)
+    if b"Trailer" in response or b"X-Sum" in response:
+        assert r.trailers == [(b"x-sum", b"1")]
 
 
 def test_invalid_chunked_response_body_cuts_connection(pybackend, nodown, cfg):

@@ -413,7 +413,7 @@ def test_switchover_refusals(pg_cluster, nodown, tmp_path):
     r = run_cli("switchover", "main", "--to", "nope", "--socket", sock)
     assert r.returncode == 1 and "no such backend" in r.stderr
     r = run_cli("switchover", "nope", "--to", "pg2", "--socket", sock)
-    assert r.returncode == 1 and "no such pool" in r.stderr
+    assert r.returncode == 1 and "no pool 'nope' (pools: main)" in r.stderr
     assert run_cli("switchover", "main", "--socket", sock).returncode == 2
 
 

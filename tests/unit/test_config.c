@@ -326,8 +326,8 @@ static void test_unknown_key(void **state)
 		      POOLS,
 		      "t.yml:4:5: unknown key 'bnd' in listener (known keys: name, protocol, bind, "
 		      "pool, backlog, max_connections, max_header_size, max_target_size, "
-		      "max_body_size, header_timeout, idle_timeout, client_timeout, forwarded_for, "
-		      "forwarded_proto, via)",
+		      "max_body_size, header_timeout, idle_timeout, client_timeout, request_min_rate, "
+		      "request_rate_grace, underscores_in_headers, forwarded_for, forwarded_proto, via)",
 		      "t.yml:2:5: listener is missing required key 'bind'");
 	EXPECT_ERRORS(LISTENERS
 		      "pools:\n"
@@ -338,7 +338,7 @@ static void test_unknown_key(void **state)
 		      "t.yml:10:22: unknown key 'adress' in backend (known keys: name, address, weight)",
 		      "t.yml:10:9: backend is missing required key 'address'");
 	EXPECT_ERRORS("admin: { sock: x }\n" LISTENERS POOLS,
-		      "t.yml:1:10: unknown key 'sock' in admin (known keys: socket, listen, token)");
+		      "t.yml:1:10: unknown key 'sock' in admin (known keys: socket, listen, token, max_connections, timeout)");
 }
 
 static void test_wrong_type(void **state)

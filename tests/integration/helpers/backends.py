@@ -7,7 +7,17 @@ Small real backends for behaviours nginx cannot produce.
     backends.py partial PORT N   answers every request with Content-Length N,
                                  sends N/2 bytes, then exits at once
     backends.py raw PORT HEX     answers every request head with the bytes
-                                 HEX (hex-encoded), then closes the connection
+                                 HEX (hex-encoded, or @FILE), then closes the connection
+    backends.py rawhold PORT HEX the same, but keeps the connection open
+    backends.py record PORT DIR [HEX]
+                                 reads every request with helpers/strict_http.py
+                                 (an independent strict RFC 9112 reader) and
+                                 answers each with 200 and a JSON summary; keeps
+                                 the exact bytes of each connection in
+                                 DIR/conn-N.bin and what it read in
+                                 DIR/log.jsonl (one line per request, or per
+                                 refusal). With HEX, a request for /evil is
+                                 answered with those bytes instead.
 
 Stops on SIGTERM.
 """
@@ -87,7 +97,7 @@ def partial(port, n):
     os._exit(0)
 
 
-def raw(port, data):
+def raw(port, data, hold=False):
     s = listen(port)
 
     def serve(c):
@@ -99,6 +109,10 @@ def raw(port, data):
                     return
                 buf += d
             c.sendall(data)
+            if hold:
+                while c.recv(65536):
+                    pass
+                return
             c.shutdown(socket.SHUT_WR)
             c.settimeout(2)
             while c.recv(65536):
@@ -113,6 +127,84 @@ def raw(port, data):
         threading.Thread(target=serve, args=(c,), daemon=True).start()
 
 
+def record(port, directory, evil=None):
+    import hashlib
+    import json
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import strict_http
+
+    s = listen(port)
+    lock = threading.Lock()
+    counter = [0]
+
+    def log(entry):
+        with lock, open(os.path.join(directory, "log.jsonl"), "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def serve(c, n):
+        buf = b""
+        seq = 0
+        raw = open(os.path.join(directory, f"conn-{n}.bin"), "ab")
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    if buf:
+                        log({"conn": n, "event": "closed-mid-message", "rest": len(buf)})
+                    return
+                raw.write(d)
+                raw.flush()
+                buf += d
+                try:
+                    msgs, buf = strict_http.read_requests(buf)
+                except strict_http.StrictError as e:
+                    log({"conn": n, "event": "refused", "why": str(e), "head": buf[:200].hex()})
+                    c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                              b"Connection: close\r\n\r\n")
+                    return
+                for m in msgs:
+                    seq += 1
+                    entry = {"conn": n, "seq": seq, "event": "request",
+                             "method": m.method.decode("latin-1"),
+                             "target": m.target.decode("latin-1"),
+                             "version": m.version.decode(),
+                             "host": (m.header("host") or b"").decode("latin-1"),
+                             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in m.headers],
+                             "body_len": len(m.body),
+                             "body_sha": hashlib.sha256(m.body).hexdigest(),
+                             "trailers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in m.trailers]}
+                    log(entry)
+                    if evil is not None and m.target == b"/evil":
+                        c.sendall(evil)
+                        continue
+                    body = json.dumps(entry).encode()
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"X-Seen: %d-%d\r\nContent-Length: %d\r\n\r\n%s"
+                              % (n, seq, len(body), body))
+                    if (m.header("connection") or b"").lower() == b"close":
+                        return
+        except OSError:
+            pass
+        finally:
+            raw.close()
+            c.close()
+
+    while True:
+        c, _ = s.accept()
+        with lock:
+            counter[0] += 1
+            n = counter[0]
+        threading.Thread(target=serve, args=(c, n), daemon=True).start()
+
+
+def hexarg(a):
+    """HEX, or @FILE holding the raw bytes (for data too long for argv)."""
+    if a.startswith("@"):
+        with open(a[1:], "rb") as f:
+            return f.read()
+    return bytes.fromhex(a)
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     mode, port = sys.argv[1], int(sys.argv[2])
@@ -124,6 +216,10 @@ if __name__ == "__main__":
     elif mode == "partial":
         partial(port, int(sys.argv[3]))
     elif mode == "raw":
-        raw(port, bytes.fromhex(sys.argv[3]))
+        raw(port, hexarg(sys.argv[3]))
+    elif mode == "rawhold":
+        raw(port, hexarg(sys.argv[3]), hold=True)
+    elif mode == "record":
+        record(port, sys.argv[3], hexarg(sys.argv[4]) if len(sys.argv) > 4 else None)
     else:
         sys.exit(f"unknown mode {mode}")
