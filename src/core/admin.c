@@ -100,11 +100,12 @@ char *admin_status_json(struct daemon *d)
 		const struct listener_cfg *lc = &c->listeners[i];
 		struct listener *l = d->snap->listeners[i];
 
-		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}",
+		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}",
 			"name", lc->name, "protocol", config_proto_name(lc->protocol), "bind", lc->bind, "pool", lc->pool_name,
 			"active", atomic_load(&l->active),
 			"accepted", (json_int_t)atomic_load(&l->accepted),
-			"refused", (json_int_t)atomic_load(&l->refused)));
+			"refused", (json_int_t)atomic_load(&l->refused),
+			"reclaimed", (json_int_t)atomic_load(&l->reclaimed)));
 	}
 	for (int i = 0; i < c->npools; i++) {
 		const struct pool_cfg *pc = &c->pools[i];

@@ -60,19 +60,23 @@ static unsigned long long get_up(struct backend_live *b) { return STAT_GET(b->he
 
 static void listeners(struct text *t, struct daemon *d)
 {
-	static const char *const fams[3][2] = {
+	static const char *const fams[4][2] = {
 		{ "nodown_listener_connections_accepted_total", "Client connections accepted." },
-		{ "nodown_listener_connections_refused_total", "Client connections closed at once: max_connections reached." },
+		{ "nodown_listener_connections_refused_total",
+		  "Client connections closed at once: max_connections reached, or out of file descriptors." },
 		{ "nodown_listener_connections_active", "Client connections open now." },
+		{ "nodown_listener_connections_reclaimed_total",
+		  "Slow clients made to give up their buffers (408) for complete requests." },
 	};
 
-	for (int f = 0; f < 3; f++) {
+	for (int f = 0; f < 4; f++) {
 		family(t, fams[f][0], f == 2 ? "gauge" : "counter", fams[f][1]);
 		for (int i = 0; i < d->cfg->nlisteners; i++) {
 			struct listener *l = d->snap->listeners[i];
 			unsigned long long v = f == 0 ? atomic_load(&l->accepted) :
 					       f == 1 ? atomic_load(&l->refused) :
-							(unsigned long long)atomic_load(&l->active);
+					       f == 2 ? (unsigned long long)atomic_load(&l->active) :
+							atomic_load(&l->reclaimed);
 
 			put(t, "%s{listener=\"%s\"} %llu\n", fams[f][0], l->cfg->name, v);
 		}

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
 
 #define AUTHFILE_MAX	(64u << 20)	/* bytes: a bigger auth file is a mistake */
 #define PLAIN_SALT_LEN	16		/* salt of the keys derived from a plain password */
@@ -454,6 +455,21 @@ int pg_authfile_parse(const char *name, const char *text, size_t len, int iterat
 	return 0;
 }
 
+/* The file holds passwords: any access by others, or writes by the group,
+ * refuse it (PgBouncer's packaging installs userlist.txt 0640 at most). */
+static bool authfile_mode_refused(const char *path, int fd, struct errlist *errs)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !(st.st_mode & (S_IRWXO | S_IWGRP)))
+		return false;
+	errlist_add(errs, path, 0, 0, "auth file holds passwords but can be %s (mode %04o); make it "
+		    "private: chmod 0600 %s (0640 to share it with a group)",
+		    st.st_mode & S_IRWXO ? "read or written by any user" : "written by its group",
+		    (unsigned)(st.st_mode & 07777), path);
+	return true;
+}
+
 int pg_authfile_load(const char *path, struct pg_authfile **out, struct errlist *errs)
 {
 	FILE *f = fopen(path, "rb");
@@ -466,6 +482,10 @@ int pg_authfile_load(const char *path, struct pg_authfile **out, struct errlist 
 		r = -errno;
 		errlist_add(errs, path, 0, 0, "cannot open auth file: %s", strerror(errno));
 		return r;
+	}
+	if (authfile_mode_refused(path, fileno(f), errs)) {
+		fclose(f);
+		return -EPERM;
 	}
 	do {	/* one byte past the limit at most, to see it crossed */
 		if (len == cap) {

@@ -569,7 +569,8 @@ def proxy_config(tmp_path, backends, *, port=None, workers=1, listener=None, poo
 
 
 class Nodown:
-    def __init__(self, directory, config, expect_exit=0, wait=True, name="nodown", port=None):
+    def __init__(self, directory, config, expect_exit=0, wait=True, name="nodown", port=None,
+                 nofile=None):
         self.dir = Path(directory)
         self.config = self.dir / f"{name}.yml"
         if isinstance(config, dict):
@@ -599,8 +600,13 @@ class Nodown:
         self.stderr_path = self.dir / f"{name}.stderr"
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
+        limit = None
+        if nofile:      # a descriptor limit for this nodown alone (soft = hard)
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
         self.proc = subprocess.Popen([NODOWN_BIN, "serve", "-c", str(self.config)],
-                                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+                                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                     preexec_fn=limit)
         self.pid = self.proc.pid
         if wait and self.port:
             try:
@@ -637,7 +643,7 @@ class Nodown:
 
 @pytest.fixture
 def nodown(tmp_path):
-    """nodown(config, expect_exit=0, wait=True) -> Nodown.
+    """nodown(config, expect_exit=0, wait=True, nofile=None) -> Nodown.
 
     At teardown each is sent SIGTERM; it must exit within 10 s with
     expect_exit (0 by default; None: do not check)."""

@@ -223,3 +223,50 @@ def test_upload_stalled_past_client_timeout(nginx, nodown, cfg):
     assert 0.8 <= took < 5, took
     assert not out.startswith(b"HTTP/1.1 200")
     assert http_get(nd.port, "/whoami").status == 200
+
+
+def test_out_of_descriptors_refuses_cleanly_and_keeps_serving(nginx, nodown, cfg):
+    """nodown with 64 descriptors, flooded with idle connections: new
+    clients are refused (closed), the condition is logged at most once a
+    second, and a kept-alive client still gets its request through a fresh
+    backend connection (the backend closes after each response): the
+    descriptor reserve is lent to that connect. Once the flood leaves, new
+    clients are served again."""
+    import os
+    import socket
+    import time
+    from conftest import HTTPReader, connect, http_get, wait_for
+
+    b = nginx("b1", keepalive_timeout="0")
+    nd = nodown(cfg([b], workers=1), nofile=64)
+    c1 = connect(nd.port)
+    rd = HTTPReader(c1)
+    c1.sendall(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert rd.read_response().body == b"b1\n"
+    t0 = time.monotonic()
+    flood = []
+    for _ in range(80):
+        try:
+            flood.append(socket.create_connection(("127.0.0.1", nd.port), timeout=2))
+        except OSError:
+            break
+    # nodown has run out: its descriptor count is at the limit
+    assert wait_for(lambda: len(os.listdir(f"/proc/{nd.pid}/fd")) >= 60, 5)
+    c1.sendall(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+    r = rd.read_response()
+    assert r.status == 200 and r.body == b"b1\n", r
+    # a new client is closed, not left hanging
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+    try:
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+    elapsed = time.monotonic() - t0
+    lines = [l for l in nd.error_log().splitlines() if "out of file descriptors" in l]
+    assert 1 <= len(lines) <= elapsed + 2, lines
+    for f in flood:
+        f.close()
+    c1.close()
+    assert wait_for(lambda: http_get(nd.port, "/whoami", timeout=2).status == 200, 10)

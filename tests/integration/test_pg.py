@@ -576,3 +576,20 @@ def test_restart_after_unfenced_switchover_uses_the_newer_timeline(pg_cluster, n
         with psycopg.connect(dsn(nd), autocommit=True) as conn:
             port = conn.execute("SELECT inet_server_port()").fetchone()[0]
         assert port == c.port_of("pg2")
+
+
+def test_client_strings_cannot_forge_log_lines(pg_cluster_ro, nodown, tmp_path):
+    """A user name with a newline and an escape sequence in it is logged
+    escaped: it cannot end the line and write a fake one."""
+    nd = start(nodown, tmp_path, pg_cluster_ro)
+    forged = "2026-01-01T00:00:00.000Z error: forged line"
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(_startup(user="mallory\n" + forged + "\x1b[31m"))
+    msgs = _messages(s, until=b"E")
+    assert msgs[-1][0] == b"E"
+    s.close()
+    assert wait_for(lambda: "mallory" in nd.error_log())
+    log = nd.error_log()
+    assert not any(l.startswith(forged) for l in log.splitlines()), log
+    assert "mallory\\x0a" + forged + "\\x1b[31m" in log
+    assert "\x1b" not in log

@@ -123,3 +123,132 @@ def test_client_stalled_past_client_timeout_is_closed(nginx, nodown, cfg, static
     finally:
         s.close()
     assert http_get(nd.port, "/whoami").status == 200
+
+
+def _status(nd):
+    import json
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(nd.cfg["admin"]["socket"])
+    s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return json.loads(out.partition(b"\r\n\r\n")[2])
+
+
+def test_slow_clients_cannot_stop_service(nginx, nodown, cfg):
+    """One worker with 16 buffers: 5 POSTs whose body comes a byte now and
+    then (3 buffers each) and 16 connections that sent one byte of a head
+    hold every buffer, with every timeout far away. A complete GET is
+    still answered at once: unfinished heads, then the slowest bodies,
+    give their buffers up (408) for it."""
+    from conftest import wait_for
+    b = nginx("b1")
+    nd = nodown(cfg([b], workers=1, top={"buffers": {"max": 16}},
+                    listener={"header_timeout": "60s", "client_timeout": "60s",
+                              "request_rate_grace": "60s"}))
+    stop = threading.Event()
+    posts, heads = [], []
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nx")
+            posts.append(s)
+
+        def trickle():
+            while not stop.wait(0.5):
+                for s in posts:
+                    try:
+                        s.sendall(b"x")
+                    except OSError:
+                        pass
+
+        th = threading.Thread(target=trickle, daemon=True)
+        th.start()
+        assert wait_for(lambda: _status(nd)["pools"][0]["backends"][0]["active"] == 5, 10)
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
+            s.sendall(b"G")
+            heads.append(s)
+        assert wait_for(lambda: _status(nd)["listeners"][0]["active"] == 21, 10)
+        t0 = time.monotonic()
+        r = http_get(nd.port, "/whoami", timeout=5)
+        took = time.monotonic() - t0
+        assert r.status == 200 and r.body == b"b1\n"
+        # it did not wait for a timeout: everything here is 60 s away
+        assert took < 5
+        assert _status(nd)["listeners"][0]["reclaimed"] >= 1
+        # the evicted got a clean 408
+        answered = 0
+        for s in heads + posts:
+            s.settimeout(0.2)
+            try:
+                data = s.recv(4096)
+                if data.startswith(b"HTTP/1.1 408 "):
+                    answered += 1
+            except (socket.timeout, ConnectionResetError):
+                pass
+        assert answered >= 1
+    finally:
+        stop.set()
+        for s in posts + heads:
+            s.close()
+
+
+def test_body_slower_than_min_rate_gets_408(nginx, nodown, cfg):
+    """A body that keeps trickling (client_timeout never fires) is cut at
+    request_min_rate once request_rate_grace is over: 408, and the
+    backend connection goes too."""
+    b = nginx("b1")
+    nd = nodown(cfg([b], listener={"client_timeout": "60s", "request_min_rate": 1000,
+                                   "request_rate_grace": "1s"}))
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
+    got = b""
+    deadline = time.monotonic() + 10
+    s.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            s.sendall(b"x")
+        except OSError:
+            break
+        try:
+            got += s.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        if got:
+            break
+    s.close()
+    assert got.startswith(b"HTTP/1.1 408 "), got[:200]
+    assert b"request_min_rate" in got
+
+
+def test_head_slower_than_min_rate_gets_408(nginx, nodown, cfg):
+    """A head that trickles in below request_min_rate is answered 408 after
+    the grace, well before header_timeout."""
+    b = nginx("b1")
+    nd = nodown(cfg([b], listener={"header_timeout": "60s", "request_min_rate": 1000,
+                                   "request_rate_grace": "1s"}))
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
+    s.sendall(b"GET /whoami HTTP/1.1\r\n")
+    got = b""
+    deadline = time.monotonic() + 10
+    s.settimeout(0.2)
+    while time.monotonic() < deadline and not got:
+        try:
+            s.sendall(b"X-A: b\r\n")
+            got = s.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    s.close()
+    assert got.startswith(b"HTTP/1.1 408 "), got[:200]
+    assert b"request_min_rate" in got

@@ -61,3 +61,34 @@ def test_state_file_names_unknown_backend(nginx, nodown, cfg):
     nd = nodown(config)
     assert backends(nd)["a"]["state"] == "ready"
     assert "which the config does not have; ignored" in nd.error_log()
+
+
+def test_state_and_pid_files_are_replaced_never_written_through_links(tmp_path, nginx, nodown, cfg):
+    """Links planted where nodown writes (the state file, the old fixed
+    temporary name, the pid file) are replaced, not followed: their
+    targets are untouched. The state file is private (0600), the pid file
+    holds the pid, and no temporary file is left behind."""
+    import os
+    a = nginx("a")
+    config = cfg([a])
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    state = tmp_path / "nodown.state"
+    pid_file = tmp_path / "nodown.pid"
+    (tmp_path / "nodown.state.tmp").symlink_to(victim)
+    pid_file.symlink_to(victim)
+    config["pid_file"] = str(pid_file)
+    nd = nodown(config)
+    assert cli(nd, "drain", "app/a").returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert not pid_file.is_symlink() and pid_file.read_text() == f"{nd.pid}\n"
+    assert json.loads(state.read_text())["backends"][0]["backend"] == "a"
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    state.unlink()
+    state.symlink_to(victim)
+    assert cli(nd, "ready", "app/a").returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert not state.is_symlink()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith("nodown.state.")]
+    assert leftovers == ["nodown.state.tmp"], leftovers
+    assert os.readlink(tmp_path / "nodown.state.tmp") == str(victim)

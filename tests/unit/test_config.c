@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -824,6 +825,23 @@ static void test_protocol_keys(void **state)
 	assert_string_equal(c->pools[0].pg.fence_command, "ssh db1 pg_ctl stop -m fast");
 	assert_non_null(c->pools[0].pg.auth);
 	config_free(c);
+	/* It holds passwords: shared with a group read-only is the most. */
+	assert_int_equal(chmod(path, 0640), 0);
+	config_free(load_ok(yaml));
+	{
+		char want[256];
+
+		assert_int_equal(chmod(path, 0644), 0);
+		snprintf(want, sizeof(want), "%s: auth file holds passwords but can be read or written "
+			 "by any user (mode 0644); make it private: chmod 0600 %s (0640 to share it "
+			 "with a group)", path, path);
+		check_errors(yaml, (const char *const[]){ want, NULL });
+		assert_int_equal(chmod(path, 0660), 0);
+		snprintf(want, sizeof(want), "%s: auth file holds passwords but can be written by its "
+			 "group (mode 0660); make it private: chmod 0600 %s (0640 to share it with a "
+			 "group)", path, path);
+		check_errors(yaml, (const char *const[]){ want, NULL });
+	}
 	unlink(path);
 }
 

@@ -17,7 +17,9 @@ Small real backends for behaviours nginx cannot produce.
                                  DIR/conn-N.bin and what it read in
                                  DIR/log.jsonl (one line per request, or per
                                  refusal). With HEX, a request for /evil is
-                                 answered with those bytes instead.
+                                 answered with those bytes instead; a request
+                                 for /evil/NAME with the bytes of DIR/evil/NAME,
+                                 then the connection is closed.
 
 Stops on SIGTERM.
 """
@@ -177,6 +179,12 @@ def record(port, directory, evil=None):
                     if evil is not None and m.target == b"/evil":
                         c.sendall(evil)
                         continue
+                    if m.target.startswith(b"/evil/"):
+                        name = os.path.basename(m.target[6:].decode("latin-1"))
+                        with open(os.path.join(directory, "evil", name), "rb") as f:
+                            c.sendall(f.read())
+                        c.shutdown(socket.SHUT_WR)
+                        return
                     body = json.dumps(entry).encode()
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                               b"X-Seen: %d-%d\r\nContent-Length: %d\r\n\r\n%s"
