@@ -1493,8 +1493,10 @@ static void client_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	if (n == UV_ENOBUFS) {
 		client_read_stop(c);
-		if (!c->in)
-			first_buffer_wait(c);
+		if (!c->in && (c->state == C_IDLE || c->state == C_HEAD))
+			first_buffer_wait(c);	/* a new request: may have priority */
+		else if (!c->in)
+			bufpool_wait(&c->w->bufs, &c->bw);	/* pipelined: waits its turn */
 		else if (c->state == C_HEAD)
 			try_head(c);	/* full buffer without a complete head: 431 */
 		return;

@@ -461,7 +461,7 @@ static bool authfile_mode_refused(const char *path, int fd, struct errlist *errs
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0 || !(st.st_mode & (S_IRWXO | S_IWGRP)))
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_IRWXO | S_IWGRP)))
 		return false;
 	errlist_add(errs, path, 0, 0, "auth file holds passwords but can be %s (mode %04o); make it "
 		    "private: chmod 0600 %s (0640 to share it with a group)",

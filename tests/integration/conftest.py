@@ -614,6 +614,10 @@ class Nodown:
             except RuntimeError:
                 self.proc.poll()
                 raise RuntimeError(f"nodown did not start: {self.stderr()} {self.error_log()}")
+            # The readiness probe was a connection: wait until nodown has
+            # seen it close, so no test counts it among its own.
+            if self.cfg and self.cfg.get("admin", {}).get("socket"):
+                wait_for(lambda: all(l["active"] == 0 for l in admin_json(self)["listeners"]), 5)
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -679,6 +683,29 @@ def cfg(tmp_path):
     def make(backends, **kw):
         return proxy_config(tmp_path, backends, **kw)
     return make
+
+
+def admin_json(nd, path="/status", method="GET", timeout=5):
+    """The JSON answer of the admin API of nd (its Unix socket) to path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(nd.cfg["admin"]["socket"])
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    finally:
+        s.close()
+    return json.loads(out.partition(b"\r\n\r\n")[2])
+
+
+def backend_status(nd, name, pool=0):
+    """The status document of backend `name` of the pool at index pool."""
+    return next(b for b in admin_json(nd)["pools"][pool]["backends"] if b["name"] == name)
 
 
 def run_cli(*args, timeout=10):

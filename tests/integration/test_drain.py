@@ -5,7 +5,7 @@ import concurrent.futures
 import threading
 import time
 
-from conftest import http_get, run_cli, sha256, wait_for
+from conftest import backend_status, http_get, run_cli, sha256, wait_for
 from test_shutdown import download
 
 
@@ -39,7 +39,7 @@ def test_drain_wait_lets_inflight_finish_and_sends_nothing_new(nginx, nodown, cf
     # With equal weights the first request of a fresh worker goes to 'a'.
     th = threading.Thread(target=download, args=(nd.port, b"/limited/two.bin", result))
     th.start()
-    time.sleep(0.3)
+    assert wait_for(lambda: backend_status(nd, "a")["active"] == 1, 5)
     t0 = time.monotonic()
     r = cli(nd, "drain", "app/a", "--wait", "--timeout", "10s")
     assert r.returncode == 0, r.stderr
@@ -76,7 +76,7 @@ def test_drain_wait_timeout_says_what_is_open(nginx, nodown, cfg):
     result = {}
     th = threading.Thread(target=download, args=(nd.port, b"/limited/two.bin", result, 30))
     th.start()
-    time.sleep(0.3)
+    assert wait_for(lambda: backend_status(nd, "a")["active"] == 1, 5)
     r = cli(nd, "drain", "app/a", "--wait", "--timeout", "500ms")
     assert r.returncode == 1
     assert "app/a still has 1 request in flight after 0.5s" in r.stderr

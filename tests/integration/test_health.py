@@ -42,9 +42,8 @@ def test_http_check_status_range(tmp_path, nginx, nodown, cfg):
     a = nginx("a", locations=loc % flag)
     b = nginx("b", locations=loc % (tmp_path / "b-is-never-sick"))
     nd = nodown(cfg([a, b], pool={"health": dict(FAST, path="/healthz", expect="2xx")}))
-    time.sleep(0.5)
+    assert wait_for(lambda: any("nodown-health" in l or "/healthz" in l for l in a.access_lines()), 5)
     assert status(nd)["a"]["state"] == "ready"
-    assert any("nodown-health" in l or "/healthz" in l for l in a.access_lines())
     flag.write_text("x")
     assert wait_for(state_is(nd, "a", "down"), timeout=5)
     assert "HTTP 503" in nd.error_log()

@@ -170,7 +170,6 @@ def test_header_timeout_silent_connection_closed(nginx, nodown, cfg):
 def test_max_connections(nginx, nodown, cfg):
     b = nginx("b1")
     nd = nodown(cfg([b], workers=2, listener={"max_connections": 2}))
-    time.sleep(0.3)     # let nodown notice the start-up probe connection closed
     held = [connect(nd.port), connect(nd.port)]
     try:
         for s in held:

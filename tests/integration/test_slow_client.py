@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import MiB, HTTPReader, http_get, sha256
+from conftest import MiB, HTTPReader, admin_json, http_get, sha256
 
 
 @pytest.fixture
@@ -125,22 +125,6 @@ def test_client_stalled_past_client_timeout_is_closed(nginx, nodown, cfg, static
     assert http_get(nd.port, "/whoami").status == 200
 
 
-def _status(nd):
-    import json
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(nd.cfg["admin"]["socket"])
-    s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    return json.loads(out.partition(b"\r\n\r\n")[2])
-
-
 def test_slow_clients_cannot_stop_service(nginx, nodown, cfg):
     """One worker with 16 buffers: 5 POSTs whose body comes a byte now and
     then (3 buffers each) and 16 connections that sent one byte of a head
@@ -170,19 +154,19 @@ def test_slow_clients_cannot_stop_service(nginx, nodown, cfg):
 
         th = threading.Thread(target=trickle, daemon=True)
         th.start()
-        assert wait_for(lambda: _status(nd)["pools"][0]["backends"][0]["active"] == 5, 10)
+        assert wait_for(lambda: admin_json(nd)["pools"][0]["backends"][0]["active"] == 5, 10)
         for _ in range(16):
             s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
             s.sendall(b"G")
             heads.append(s)
-        assert wait_for(lambda: _status(nd)["listeners"][0]["active"] == 21, 10)
+        assert wait_for(lambda: admin_json(nd)["listeners"][0]["active"] == 21, 10)
         t0 = time.monotonic()
         r = http_get(nd.port, "/whoami", timeout=5)
         took = time.monotonic() - t0
         assert r.status == 200 and r.body == b"b1\n"
         # it did not wait for a timeout: everything here is 60 s away
         assert took < 5
-        assert _status(nd)["listeners"][0]["reclaimed"] >= 1
+        assert admin_json(nd)["listeners"][0]["reclaimed"] >= 1
         # the evicted got a clean 408
         answered = 0
         for s in heads + posts:

@@ -3,7 +3,7 @@ import json
 import socket
 import subprocess
 
-from conftest import NODOWN_BIN, http_get, run_cli
+from conftest import wait_for, NODOWN_BIN, http_get, run_cli
 
 
 def exchange(s, request):
@@ -64,6 +64,9 @@ def test_status_json_is_the_api_document(nginx, nodown, cfg):
     ng = nginx("a")
     nd = nodown(cfg([ng]))
     sock = nd.cfg["admin"]["socket"]
+    # The fixture's readiness probe connected to the listener: wait until
+    # nodown has seen it close, so both documents describe a quiet daemon.
+    assert wait_for(lambda: status_json(nd)["listeners"][0]["active"] == 0)
     code, head, body = admin_raw(sock, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
     assert code == 200 and "application/json" in head
     api = json.loads(body)
