@@ -408,11 +408,16 @@ bool worker_reclaim(struct worker *w, struct client_link *skip)
 	return true;
 }
 
+/* The last client of a stopping worker is gone: nothing is left to wait
+ * for, grace or not. */
 void worker_client_gone(struct worker *w)
 {
 	w->nclients--;
-	if (w->stopping && w->grace_over && w->nclients == 0)
+	if (w->stopping && w->nclients == 0) {
+		w->grace_over = true;
+		uv_timer_stop(&w->stop_timer);
 		worker_finish(w);
+	}
 }
 
 static void worker_main(void *arg)

@@ -416,6 +416,10 @@ void pg_pool_release(struct pgserver *s, bool clean)
 	s->idle_since_ms = uv_now(&p->w->loop);
 	list_push(&b->idle, &s->node);
 	b->nidle++;
+	/* Read again if backpressure from its last client had stopped it: an
+	 * idle server is read to notice a close, and the next client's
+	 * answers would otherwise never be read. */
+	pg_server_read(s, true);
 	uv_timer_start(&s->timer, idle_timeout_cb, p->cfg->idle_timeout_ms, 0);
 	wake_waiters(b);
 }

@@ -52,7 +52,9 @@ def test_sigterm_during_long_response(nginx, nodown, cfg, static_root):
 
 def test_idle_keepalive_client_gets_connection_close_during_grace(nginx, nodown, cfg):
     b = nginx("b1")
-    nd = nodown(cfg([b], top={"shutdown_idle_grace": "2s", "shutdown_timeout": "10s"}))
+    # A grace long enough that the request below is in it however busy the
+    # machine is; nodown still exits as soon as the client has gone.
+    nd = nodown(cfg([b], top={"shutdown_idle_grace": "20s", "shutdown_timeout": "30s"}))
     with connect(nd.port) as s:
         rd = HTTPReader(s)
         s.sendall(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -68,7 +70,7 @@ def test_idle_keepalive_client_gets_connection_close_during_grace(nginx, nodown,
         assert rd.at_eof(timeout=2), "connection not closed after 'Connection: close'"
     rc = nd.proc.wait(timeout=10)
     assert rc == 0
-    assert time.monotonic() - t_sig < 5
+    assert time.monotonic() - t_sig < 15     # well before the grace ended
 
 
 def test_idle_client_closed_after_grace(nginx, nodown, cfg):
