@@ -560,6 +560,7 @@ static const struct field backend_fields[] = {
 
 static void read_backends(struct cctx *cx, yaml_node_t *v, void *target);
 static void read_health(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_server_auth(struct cctx *cx, yaml_node_t *v, void *target);
 
 #define P(f) offsetof(struct pool_cfg, f)
 static const struct field pool_fields[] = {
@@ -590,6 +591,7 @@ static const struct field pool_fields[] = {
 	{ .key = "fence_command", .type = F_STR, .off = P(pg.fence_command), .only = 1 + PROTO_PG },
 	{ .key = "promote_command", .type = F_STR, .off = P(pg.promote_command), .only = 1 + PROTO_PG },
 	{ .key = "max_prepared_statements", .type = F_INT, .off = P(pg.max_prepared_statements), .min = 1, .max = 100000, .only = 1 + PROTO_PG },
+	{ .key = "server_auth", .type = F_CUSTOM, .fn = read_server_auth, .only = 1 + PROTO_PG },
 };
 #undef P
 
@@ -615,6 +617,41 @@ static const struct field health_fields[] = {
 	{ .key = "fall", .type = F_INT, .off = H(h.fall), .min = 1, .max = 100 },
 };
 #undef H
+
+/* server_auth: a list of methods (or one), e.g. [scram-sha-256, md5]. */
+static void read_server_auth(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	static const struct { const char *name; unsigned bit; } methods[] = {
+		{ "scram-sha-256", PG_SERVER_AUTH_SCRAM }, { "md5", PG_SERVER_AUTH_MD5 },
+		{ "password", PG_SERVER_AUTH_PASSWORD }, { "trust", PG_SERVER_AUTH_TRUST },
+	};
+	struct pool_cfg *p = target;
+	unsigned bits = 0;
+	int n = v->type == YAML_SEQUENCE_NODE ?
+		(int)(v->data.sequence.items.top - v->data.sequence.items.start) : 1;
+
+	if (v->type == YAML_MAPPING_NODE || n == 0) {
+		ERR_AT(cx, v, "'server_auth' must be a list of methods (scram-sha-256, md5, password, trust)");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		yaml_node_t *item = v->type == YAML_SEQUENCE_NODE ?
+				    yaml_document_get_node(cx->doc, v->data.sequence.items.start[i]) : v;
+		size_t k;
+
+		if (!want_scalar(cx, item, "server_auth", "a method name"))
+			return;
+		for (k = 0; k < ARRAY_LEN(methods) && strcmp(scalar(item), methods[k].name); k++)
+			;
+		if (k == ARRAY_LEN(methods)) {
+			ERR_AT(cx, item, "'server_auth' methods are scram-sha-256, md5, password and trust, "
+			       "not '%s'", scalar(item));
+			return;
+		}
+		bits |= methods[k].bit;
+	}
+	p->pg.server_auth = bits;
+}
 
 /* "200", "200-399" or "2xx" -> [min, max]. */
 static int parse_expect(const char *s, int *min, int *max)
@@ -863,6 +900,7 @@ static void one_pool(struct cctx *cx, yaml_node_t *n, void *dst, int i)
 		.pool_mode = PG_POOL_TRANSACTION, .pool_size = 20, .auth_type = PG_CLIENT_AUTH_SCRAM,
 		.query_wait_timeout_ms = 120000, .pause_timeout_ms = 10000,
 		.promote_timeout_ms = 30000, .failover_hold_ms = 10000, .max_prepared_statements = 1000,
+		.server_auth = PG_SERVER_AUTH_SCRAM | PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_TRUST,
 	};
 	p->health = (struct health_cfg){
 		.type = HEALTH_TCP, .path = xstrdup("/"), .method = xstrdup("GET"),

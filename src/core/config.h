@@ -46,6 +46,14 @@ enum pg_auth_type { PG_CLIENT_AUTH_SCRAM, PG_CLIENT_AUTH_MD5, PG_CLIENT_AUTH_TRU
 
 struct pg_authfile;
 
+/* How a PostgreSQL server may ask nodown to prove who it logs in as. */
+enum pg_server_auth {
+	PG_SERVER_AUTH_TRUST = 1,	/* nothing asked */
+	PG_SERVER_AUTH_PASSWORD = 2,	/* the password in clear */
+	PG_SERVER_AUTH_MD5 = 4,
+	PG_SERVER_AUTH_SCRAM = 8,	/* SCRAM-SHA-256, the server's signature checked */
+};
+
 /* Settings of a pool of protocol pg. */
 struct pg_pool_cfg {
 	enum pg_pool_mode pool_mode;	/* when a server connection goes back to the pool */
@@ -62,6 +70,7 @@ struct pg_pool_cfg {
 	char *fence_command;		/* owned; run on the old primary before promotion; NULL = none */
 	char *promote_command;		/* owned; NULL = SELECT pg_promote() */
 	int max_prepared_statements;	/* named statements per client, and kept per server */
+	unsigned server_auth;		/* enum pg_server_auth bits a server may ask for */
 };
 
 struct pool_cfg {

@@ -419,6 +419,14 @@ int daemon_run(struct config *cfg)
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Keys and nonces come from the kernel's random source only. */
+	if ((r = uv_random(NULL, NULL, &d.nofile, sizeof(d.nofile), 0, NULL)) != 0) {
+		fprintf(stderr, "nodown: the system's random source (getrandom, /dev/urandom) is "
+			"not available: %s; nodown needs it for cancel keys and authentication\n",
+			uv_strerror(r));
+		config_free(cfg);
+		return 1;
+	}
 	d.nofile = fds_init();
 	r = log_open(cfg->error_log, cfg->access_log);
 	if (r < 0) {

@@ -17,6 +17,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <openssl/crypto.h>
@@ -711,6 +712,37 @@ static void auth_add(char *auth, size_t *len, const char *p, size_t n)
 }
 
 /* ---- SCRAM server ---------------------------------------------------------- */
+
+/* A secret of this process, for mock SCRAM keys. */
+static uint8_t mock_secret[32];
+
+static void mock_secret_once(void)
+{
+	random_bytes(mock_secret, sizeof(mock_secret));
+}
+
+void pg_scram_server_mock(struct pg_scram_server *s, const char *user)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint8_t h[PG_SCRAM_KEY_LEN];
+	char label[PG_AUTH_USER_MAX + 16];
+	int n;
+
+	pthread_once(&once, mock_secret_once);
+	memset(s, 0, sizeof(*s));
+	/* The same salt every time for a name, as a real user's would be; keys
+	 * no password matches. */
+	n = snprintf(label, sizeof(label), "salt:%s", user);
+	hmac256(mock_secret, sizeof(mock_secret), label, (size_t)n, h);
+	s->keys.iterations = PG_SCRAM_ITER_DEFAULT;
+	s->keys.salt_len = 16;
+	memcpy(s->keys.salt, h, 16);
+	n = snprintf(label, sizeof(label), "keys:%s", user);
+	hmac256(mock_secret, sizeof(mock_secret), label, (size_t)n, s->keys.stored_key);
+	hmac256(mock_secret, sizeof(mock_secret), s->keys.stored_key, PG_SCRAM_KEY_LEN,
+		s->keys.server_key);
+	random_nonce(s->snonce);
+}
 
 int pg_scram_server_init(struct pg_scram_server *s, const struct pg_user *u, const char **why)
 {

@@ -24,10 +24,8 @@
  * - SCRAM-SHA-256-PLUS (channel binding): there is no TLS yet. A client
  *   asking for it ("p=") is refused; "y" (the client could bind but thinks
  *   we cannot) is accepted, which is right only while PLUS is not offered.
- * - Mock authentication (PostgreSQL runs a doomed exchange for an unknown
- *   user, so that it looks like a wrong password): the caller can run one
- *   with a made-up SCRAM pg_user. SCRAM pass-through (logging into a server
- *   with the ClientKey a client proved, as PgBouncer can) is not offered.
+ * - SCRAM pass-through (logging into a server with the ClientKey a client
+ *   proved, as PgBouncer can) is not offered.
  */
 #ifndef ND_PG_AUTH_H
 #define ND_PG_AUTH_H
@@ -166,6 +164,14 @@ struct pg_scram_server {
 /* Start an exchange for u: needs a PLAIN or SCRAM secret; -1 with *why for MD5. */
 int pg_scram_server_init(struct pg_scram_server *s, const struct pg_user *u,
 			 const char **why) ND_MUST_CHECK;
+
+/*
+ * Start a mock exchange for a user with no usable secret (unknown, or an
+ * md5 hash where SCRAM is asked for), as PostgreSQL does: it looks like a
+ * real one (a salt stable per name, the usual iteration count) and always
+ * fails at the client's proof, so a client cannot tell which names exist.
+ */
+void pg_scram_server_mock(struct pg_scram_server *s, const char *user);
 
 /*
  * Read the client-first-message in[0, n) and write the server-first-message

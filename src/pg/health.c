@@ -220,7 +220,8 @@ void pg_health_apply(struct daemon *d)
 			c->bidx = b;
 			c->mon = xmalloc(sizeof(*c->mon));
 			pg_mon_init(c->mon, d->loop, &pc->backends[b].addr,
-				    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+				    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
+				    pc->pg.server_auth);
 			uv_timer_init(d->loop, &c->timer);
 			c->timer.data = c;
 			uv_timer_start(&c->timer, timer_cb, 0, 0);	/* the primary is wanted at once */

@@ -19,12 +19,12 @@ static void put(struct gbuf *out, const char *p, size_t n)
 }
 
 void pg_login_start(struct pg_login *l, const struct pg_user *user, const char *database,
-		    struct gbuf *out)
+		    unsigned allowed, struct gbuf *out)
 {
 	char msg[512];
 	size_t n = pg_build_startup(msg, sizeof(msg), user->name, database, NULL, 0);
 
-	*l = (struct pg_login){ .user = user };
+	*l = (struct pg_login){ .user = user, .allowed = allowed };
 	put(out, msg, n);
 }
 
@@ -34,17 +34,37 @@ void pg_login_free(struct pg_login *l)
 	l->scram = NULL;
 }
 
+/* May the server ask for this? */
+static int allowed(struct pg_login *l, unsigned method, const char *what, const char **why)
+{
+	if (l->allowed & method)
+		return 0;
+	*why = what;
+	return -1;
+}
+
 /* Answer an Authentication request; -1 with *why when we cannot. */
 static int answer(struct pg_login *l, const struct pg_auth *a, struct gbuf *out, const char **why)
 {
 	char data[PG_SCRAM_MSG_MAX], msg[PG_SCRAM_MSG_MAX + 64];
 	int n;
 
+	if (a->code != PG_AUTH_OK && a->code != PG_AUTH_SASL_CONTINUE && a->code != PG_AUTH_SASL_FINAL)
+		l->asked = true;
 	switch (a->code) {
 	case PG_AUTH_OK:
+		if (!l->asked && allowed(l, PG_SERVER_AUTH_TRUST, "the server let nodown in without "
+					 "authentication (trust), which server_auth does not allow", why) < 0)
+			return -1;
+		l->authed = true;
 		return 0;
 	case PG_AUTH_CLEARTEXT: {
-		const char *pw = pg_cleartext_response(l->user, why);
+		const char *pw;
+
+		if (allowed(l, PG_SERVER_AUTH_PASSWORD, "the server asked for the password in clear, "
+			    "which server_auth does not allow (add password to it to send it)", why) < 0)
+			return -1;
+		pw = pg_cleartext_response(l->user, why);
 
 		if (!pw || strlen(pw) + 16 > sizeof(msg))
 			return -1;
@@ -54,12 +74,18 @@ static int answer(struct pg_login *l, const struct pg_auth *a, struct gbuf *out,
 	case PG_AUTH_MD5: {
 		char resp[PG_MD5_LEN + 1];
 
+		if (allowed(l, PG_SERVER_AUTH_MD5, "the server asked for md5, which server_auth "
+			    "does not allow", why) < 0)
+			return -1;
 		if (pg_md5_response(l->user, (const uint8_t *)a->data.p, resp, why) < 0)
 			return -1;
 		put(out, msg, pg_build_password(msg, sizeof(msg), resp));
 		return 0;
 	}
 	case PG_AUTH_SASL:
+		if (allowed(l, PG_SERVER_AUTH_SCRAM, "the server asked for SCRAM, which server_auth "
+			    "does not allow", why) < 0)
+			return -1;
 		if (l->scram) {
 			*why = "the server asked for SASL twice";
 			return -1;
@@ -117,6 +143,10 @@ enum pg_login_result pg_login_msg(struct pg_login *l, const char *m, size_t n, s
 		}
 		return PG_LOGIN_MORE;
 	case 'Z':
+		if (!l->authed || l->scram) {
+			*why = "the server ended the login without completing authentication";
+			return PG_LOGIN_FAILED;
+		}
 		return PG_LOGIN_DONE;
 	case 'E':
 		*why = pg_describe_notice(m, n, l->error, sizeof(l->error));

@@ -20,15 +20,21 @@ enum pg_login_result {
 
 struct pg_login {
 	const struct pg_user *user;	/* borrowed from the auth file */
+	unsigned allowed;		/* enum pg_server_auth: what the server may ask for */
+	bool asked;			/* the server asked for a password or SCRAM */
+	bool authed;			/* AuthenticationOk came */
 	struct pg_scram_client *scram;	/* owned, during SCRAM */
 	int32_t pid;			/* BackendKeyData */
 	uint32_t key;
 	char error[256];		/* the server's ErrorResponse, for *why */
 };
 
-/* The StartupMessage for user/database, appended to out. */
+/* The StartupMessage for user/database, appended to out. allowed: the
+ * enum pg_server_auth methods the server may use (anything else fails the
+ * login rather than give the secret away, or believe a server that did not
+ * prove it knows it). */
 void pg_login_start(struct pg_login *l, const struct pg_user *user, const char *database,
-		    struct gbuf *out);
+		    unsigned allowed, struct gbuf *out);
 
 /*
  * One server message m[0, n) (framed): answers go to out. ParameterStatus

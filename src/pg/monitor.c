@@ -18,10 +18,11 @@
 static void mon_fail(struct pg_mon *m, const char *why);
 
 void pg_mon_init(struct pg_mon *m, uv_loop_t *loop, const struct sockaddr_storage *addr,
-		 const struct pg_user *user, const char *database)
+		 const struct pg_user *user, const char *database, unsigned server_auth)
 {
 	memset(m, 0, sizeof(*m));
 	m->loop = loop;
+	m->server_auth = server_auth;
 	m->addr = *addr;
 	m->user = user;
 	snprintf(m->database, sizeof(m->database), "%s", database);
@@ -239,7 +240,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	m->state = M_LOGIN;
-	pg_login_start(&m->login, m->user, m->database, &m->out);
+	pg_login_start(&m->login, m->user, m->database, m->server_auth, &m->out);
 	flush(m);
 	uv_read_start((uv_stream_t *)m->tcp, alloc_cb, read_cb);
 }

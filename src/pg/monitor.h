@@ -41,10 +41,12 @@ struct pg_mon {
 	char value[256];
 	char error[300];
 	bool freed;			/* pg_mon_free called: free once closed */
+	unsigned server_auth;		/* what the server may ask for at login */
 };
 
+/* server_auth: the enum pg_server_auth methods the server may ask for. */
 void pg_mon_init(struct pg_mon *m, uv_loop_t *loop, const struct sockaddr_storage *addr,
-		 const struct pg_user *user, const char *database);
+		 const struct pg_user *user, const char *database, unsigned server_auth);
 
 /* Run sql (connecting and logging in first if need be); cb runs exactly
  * once, within timeout_ms. One query at a time (BUG otherwise). */

@@ -113,6 +113,14 @@ void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *
 	}
 }
 
+const char *pg_vars_get(const struct pg_vars *vs, const char *name, size_t nlen)
+{
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++)
+		if (strlen(pg_tracked_params[i]) == nlen && !strncasecmp(pg_tracked_params[i], name, nlen))
+			return vs->v[i];
+	return NULL;
+}
+
 void pg_vars_free(struct pg_vars *vs)
 {
 	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
@@ -195,6 +203,7 @@ void pg_gen_free(struct worker *w, struct wgen *g)
 			pg_vars_free(&b->defaults);
 			free(b);
 		}
+		free(g->pg[i].htab);
 	}
 	free(g->pg);
 	g->pg = NULL;
@@ -207,14 +216,46 @@ void pg_worker_close(struct worker *w)
 			close_idle(&w->cur->pg[i], true);
 }
 
+/* FNV-1a of user NUL database. */
+static uint32_t bucket_hash(const char *user, const char *database)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = user; ; p++) {
+		h = (h ^ (uint8_t)*p) * 16777619u;
+		if (!*p)
+			break;
+	}
+	for (const char *p = database; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+/* Double the hash table once it holds as many buckets as slots. */
+static void bucket_rehash(struct pg_wpool *p)
+{
+	unsigned size = p->hsize ? p->hsize * 2 : 64;
+	struct pgbucket **t = xcalloc(size, sizeof(*t));
+
+	for (struct pgbucket *b = p->buckets; b; b = b->next) {
+		b->hnext = t[b->hash & (size - 1)];
+		t[b->hash & (size - 1)] = b;
+	}
+	free(p->htab);
+	p->htab = t;
+	p->hsize = size;
+}
+
 struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *database)
 {
+	uint32_t h = bucket_hash(user, database);
 	struct pgbucket *b;
 
-	for (b = p->buckets; b; b = b->next)
-		if (!strcmp(b->user, user) && !strcmp(b->database, database))
+	for (b = p->hsize ? p->htab[h & (p->hsize - 1)] : NULL; b; b = b->hnext)
+		if (b->hash == h && !strcmp(b->user, user) && !strcmp(b->database, database))
 			return b;
 	b = xcalloc(1, sizeof(*b));
+	b->hash = h;
 	b->pool = p;
 	snprintf(b->user, sizeof(b->user), "%s", user);
 	snprintf(b->database, sizeof(b->database), "%s", database);
@@ -223,6 +264,12 @@ struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *dat
 	list_init(&b->waiters);
 	b->next = p->buckets;
 	p->buckets = b;
+	if (++p->nbuckets > p->hsize)
+		bucket_rehash(p);
+	else {
+		b->hnext = p->htab[h & (p->hsize - 1)];
+		p->htab[h & (p->hsize - 1)] = b;
+	}
 	return b;
 }
 
@@ -333,9 +380,23 @@ static void server_flush(struct pgserver *s)
 		pg_server_close(s);
 	} else if (r == 1) {
 		s->writing = true;
+	} else if (s->terminating) {
+		pg_server_close(s);
 	} else if (s->client) {
 		pg_proxy_server_drained(s->client);
 	}
+}
+
+void pg_server_terminate(struct pgserver *s, bool copy_in)
+{
+	char buf[64];
+
+	s->client = NULL;
+	s->terminating = true;
+	uv_timer_stop(&s->timer);
+	if (copy_in)
+		pg_server_send(s, buf, pg_build_copy_fail(buf, sizeof(buf), "the client left"));
+	pg_server_send(s, buf, pg_build_terminate(buf, sizeof(buf)));
 }
 
 void pg_server_send(struct pgserver *s, const char *p, size_t n)
@@ -610,6 +671,45 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(s->in.p + s->in.len, (unsigned)(s->in.cap - s->in.len));
 }
 
+/*
+ * One message from an idle server: the answers to a reset or SET of ours
+ * sent before it went idle are dropped, and so are the messages a server
+ * may send on its own (a notification for a LISTEN a former client left
+ * behind, a notice, a parameter change); anything else means the server
+ * is not where we think, and it is closed. Returns false when it needs
+ * more bytes or was closed.
+ */
+static bool idle_msg(struct pgserver *s)
+{
+	struct pg_err err;
+	long len = pg_msg_frame(s->in.p + s->in.off, gbuf_pending(&s->in), PG_BACKEND,
+				PG_SERVER_MSG_MAX, &err);
+	char t;
+
+	if (len == 0)
+		return false;
+	t = len > 0 ? s->in.p[s->in.off] : '?';
+	if (len > 0 && s->replay_pending > 0) {
+		if (t == 'Z') {
+			s->replay_pending--;
+			s->syncs_done++;
+		}
+	} else if (len > 0 && t == 'S') {
+		struct pg_param prm;
+
+		if (pg_read_param_status(s->in.p + s->in.off, (size_t)len, &prm, &err) == 0)
+			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
+	} else if (len < 0 || (t != 'A' && t != 'N')) {
+		log_warn("pg server %s/%s sent an unexpected message ('%c') while idle; closing it",
+			 s->bucket->pool->cfg->name, s->bucket->pool->cfg->backends[s->backend].name,
+			 len > 0 && t >= 0x20 && t < 0x7f ? t : '?');
+		pg_server_close(s);
+		return false;
+	}
+	gbuf_consume(&s->in, (size_t)len);
+	return true;
+}
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct pgserver *s = st->data;
@@ -625,6 +725,10 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->in.len += (size_t)nread;
+	if (s->terminating) {		/* nobody wants its answers any more */
+		s->in.off = s->in.len = 0;
+		return;
+	}
 	if (s->state == PS_LINKED) {
 		pg_proxy_server_data(s->client, s);
 		return;
@@ -644,26 +748,9 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		if (s->state != PS_CLOSING)
 			gbuf_consume(&s->in, (size_t)len);
 	}
-	while (s->state == PS_IDLE && s->replay_pending > 0 && gbuf_pending(&s->in) > 0) {
-		/* the answers to a reset or SET sent before it went idle */
-		struct pg_err err;
-		long len = pg_msg_frame(s->in.p + s->in.off, gbuf_pending(&s->in), PG_BACKEND,
-					PG_SERVER_MSG_MAX, &err);
-
-		if (len <= 0)
-			break;
-		if (s->in.p[s->in.off] == 'Z') {
-			s->replay_pending--;
-			s->syncs_done++;
-		}
-		gbuf_consume(&s->in, (size_t)len);
-	}
-	if (s->state == PS_IDLE && s->replay_pending == 0 && gbuf_pending(&s->in) > 0) {
-		log_warn("pg server %s/%s sent %zu bytes while idle; closing it",
-			 s->bucket->pool->cfg->name, s->bucket->pool->cfg->backends[s->backend].name,
-			 gbuf_pending(&s->in));
-		pg_server_close(s);
-	}
+	while (s->state == PS_IDLE && gbuf_pending(&s->in) > 0)
+		if (!idle_msg(s))
+			return;
 }
 
 void pg_server_read(struct pgserver *s, bool on)
@@ -698,7 +785,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	s->state = PS_LOGIN;
-	pg_login_start(&s->login, u, b->database, &s->out);
+	pg_login_start(&s->login, u, b->database, b->pool->cfg->pg.server_auth, &s->out);
 	server_flush(s);
 	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
 }

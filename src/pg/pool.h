@@ -50,6 +50,8 @@ struct pg_vars {
 	char *v[PG_TRACKED_PARAMS];
 };
 void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *value, size_t vlen);
+/* The value of tracked parameter name[0, nlen), or NULL (unknown, or not tracked). */
+const char *pg_vars_get(const struct pg_vars *vs, const char *name, size_t nlen);
 void pg_vars_free(struct pg_vars *vs);
 
 enum pgserver_state {
@@ -100,6 +102,7 @@ struct pgserver {
 	int replay_pending;		/* ReadyForQuery of injected SETs still to drop */
 	uint64_t idle_since_ms;
 	unsigned epoch;			/* the pool's primary epoch it was opened in */
+	bool terminating;		/* Terminate queued: closed once it is written */
 };
 
 /* Server connections of one (user, database) on one worker. */
@@ -115,7 +118,9 @@ struct pgbucket {
 	struct list waiters;		/* struct pgclient waiting for a server, FIFO */
 	struct pg_vars defaults;	/* the parameters a fresh server reports */
 	bool have_defaults;
-	struct pgbucket *next;
+	struct pgbucket *next;		/* every bucket of the pool */
+	struct pgbucket *hnext;		/* hash chain */
+	uint32_t hash;
 };
 
 /* A pg pool as one worker sees it in one generation. */
@@ -127,6 +132,8 @@ struct pg_wpool {
 	struct worker *w;
 	struct wgen *gen;
 	struct pgbucket *buckets;	/* owned list */
+	struct pgbucket **htab;		/* owned: hash of buckets by (user, database) */
+	unsigned hsize, nbuckets;	/* hsize a power of two, grown past nbuckets */
 	int max_per_bucket;		/* this worker's share of pool_size */
 };
 
@@ -135,7 +142,9 @@ void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev);
 void pg_gen_free(struct worker *w, struct wgen *g);
 void pg_worker_close(struct worker *w);
 
-/* The bucket for (user, database), created on first use. */
+/* The bucket for (user, database), created on first use (only for a
+ * client that has logged in: buckets are kept for the generation's life).
+ * O(1) on average. */
 struct pgbucket *pg_bucket(struct pg_wpool *p, const char *user, const char *database);
 
 /*
@@ -150,6 +159,11 @@ void pg_pool_unwait(struct pgclient *c);
 /* The client is done with s: back to idle if clean, else closed. */
 void pg_pool_release(struct pgserver *s, bool clean);
 void pg_server_close(struct pgserver *s);
+
+/* End s politely (its client left mid-transaction): a CopyFail first if
+ * it is in COPY FROM STDIN, then Terminate; closed once that is written.
+ * s serves nobody meanwhile. */
+void pg_server_terminate(struct pgserver *s, bool copy_in);
 
 /* Read from s or not (backpressure from a slow client). */
 void pg_server_read(struct pgserver *s, bool on);

@@ -25,9 +25,9 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 
-#include "../core/fds.h"
 #include "../core/log.h"
 #include "../core/worker.h"
+#include "cancel.h"
 #include "health.h"
 #include "pool.h"
 
@@ -36,6 +36,7 @@
 
 enum pcstate {
 	PC_STARTUP,		/* reading the startup packet */
+	PC_CANCEL,		/* a CancelRequest: answered (closed) once it was delivered */
 	PC_AUTH,		/* authentication exchange */
 	PC_IDLE,		/* logged in, no server */
 	PC_WAITING,		/* waiting for a server (or a primary, or a switchover) */
@@ -83,6 +84,7 @@ struct pgclient {
 	size_t pass_left;		/* bytes of a server message still to pass through */
 	const struct pg_user *user;
 	struct pg_scram_server *scram;
+	const char *mock_why;		/* why its SCRAM exchange is a mock (no usable secret) */
 	uint8_t salt[PG_MD5_SALT_LEN];
 	char username[PG_AUTH_USER_MAX + 1];
 	char database[PG_AUTH_USER_MAX + 1];
@@ -90,6 +92,10 @@ struct pgclient {
 	struct pg_vars vars;		/* the values the client wants */
 	int32_t pid;			/* BackendKeyData given to the client */
 	uint32_t key;
+	unsigned sid;			/* names its statements on servers: nd<sid>_<n> */
+	struct pgcancel *cancel;	/* owned: its entry in the cancel table */
+	struct pgcancel_conn *cancel_req;	/* PC_CANCEL: the cancel being delivered */
+	bool replaying;			/* login: its startup settings are being SET */
 	struct stmt *stmts;
 	int nstmts;
 	unsigned stmt_seq;
@@ -98,133 +104,23 @@ struct pgclient {
 	char peer[INET6_ADDRSTRLEN];
 };
 
+static atomic_uint next_sid;	/* per-client statement name prefixes */
+
 static void client_close(struct pgclient *c, const char *why);
 static void client_pump(struct pgclient *c);
 static void client_read(struct pgclient *c, bool on);
 
-/* ---- cancel keys: process-wide, any worker may receive the CancelRequest ---- */
+/* ---- cancel keys (pg/cancel.c) --------------------------------------------------- */
 
-struct cancel_entry {
-	int32_t pid;
-	uint32_t key;
-	bool linked;
-	struct sockaddr_storage addr;	/* the server the client is on */
-	int32_t spid;
-	uint32_t skey;
-	struct cancel_entry *next;
-};
-
-#define CANCEL_BUCKETS 4096
-static struct cancel_entry *cancel_table[CANCEL_BUCKETS];
-static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int next_pid = 1000;
-
-static struct cancel_entry **cancel_slot(int32_t pid)
-{
-	struct cancel_entry **e = &cancel_table[(uint32_t)pid % CANCEL_BUCKETS];
-
-	while (*e && (*e)->pid != pid)
-		e = &(*e)->next;
-	return e;
-}
-
-static void cancel_register(struct pgclient *c)
-{
-	struct cancel_entry *e = xcalloc(1, sizeof(*e));
-
-	c->pid = atomic_fetch_add(&next_pid, 1) & 0x7fffffff;
-	if (uv_random(NULL, NULL, &c->key, sizeof(c->key), 0, NULL) != 0)
-		c->key = (uint32_t)rand();
-	e->pid = c->pid;
-	e->key = c->key;
-	pthread_mutex_lock(&cancel_lock);
-	e->next = cancel_table[(uint32_t)c->pid % CANCEL_BUCKETS];
-	cancel_table[(uint32_t)c->pid % CANCEL_BUCKETS] = e;
-	pthread_mutex_unlock(&cancel_lock);
-}
-
+/* c's queries now run on s (NULL: on none). */
 static void cancel_update(struct pgclient *c, struct pgserver *s)
 {
-	struct cancel_entry *e;
-
-	pthread_mutex_lock(&cancel_lock);
-	e = *cancel_slot(c->pid);
-	if (e) {
-		e->linked = s != NULL;
-		if (s) {
-			e->addr = c->pool->cfg->backends[s->backend].addr;
-			e->spid = s->pid;
-			e->skey = s->key;
-		}
-	}
-	pthread_mutex_unlock(&cancel_lock);
-}
-
-static void cancel_unregister(struct pgclient *c)
-{
-	struct cancel_entry **e, *dead = NULL;
-
-	if (!c->pid)
+	if (!c->cancel)
 		return;
-	pthread_mutex_lock(&cancel_lock);
-	e = cancel_slot(c->pid);
-	if (*e) {
-		dead = *e;
-		*e = dead->next;
-	}
-	pthread_mutex_unlock(&cancel_lock);
-	free(dead);
-}
-
-struct cancel_conn {
-	uv_tcp_t tcp;
-	uv_connect_t creq;
-	uv_write_t wreq;
-	char msg[16];
-};
-
-static void cancel_closed_cb(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void cancel_written_cb(uv_write_t *req, int status)
-{
-	struct cancel_conn *cc = req->data;
-
-	ND_UNUSED(status);
-	uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
-}
-
-static void cancel_connect_cb(uv_connect_t *req, int status)
-{
-	struct cancel_conn *cc = req->data;
-	uv_buf_t b = uv_buf_init(cc->msg, 16);
-
-	if (status < 0 || uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, &b, 1, cancel_written_cb) < 0)
-		uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
-}
-
-/* A CancelRequest for (pid, key): pass it to the server running that
- * client's query, as the server's own key. Unknown keys are ignored, as
- * PostgreSQL does. */
-static void forward_cancel(struct worker *w, int32_t pid, uint32_t key)
-{
-	struct cancel_entry *e;
-	struct cancel_conn *cc = NULL;
-
-	pthread_mutex_lock(&cancel_lock);
-	e = *cancel_slot(pid);
-	if (e && e->key == key && e->linked) {
-		cc = xcalloc(1, sizeof(*cc));
-		pg_build_cancel(cc->msg, sizeof(cc->msg), e->spid, e->skey);
-		uv_tcp_init(&w->loop, &cc->tcp);
-		cc->tcp.data = cc->creq.data = cc->wreq.data = cc;
-		if (fds_tcp_connect(&cc->creq, &cc->tcp, (const struct sockaddr *)&e->addr,
-				   cancel_connect_cb) < 0)
-			uv_close((uv_handle_t *)&cc->tcp, cancel_closed_cb);
-	}
-	pthread_mutex_unlock(&cancel_lock);
+	if (s)
+		pg_cancel_link(c->cancel, &c->pool->cfg->backends[s->backend].addr, s->pid, s->key);
+	else
+		pg_cancel_unlink(c->cancel);
 }
 
 /* ---- output to the client ------------------------------------------------------ */
@@ -347,6 +243,17 @@ static void tx_end(struct pgclient *c)
 static void reset_server(struct pgserver *s, const char *sql);
 static void server_add_stmt(struct pgserver *s, const char *srvname);
 
+/* Send sql to s as a Query of ours: its answers are dropped (replay_pending). */
+static void inject(struct pgserver *s, const char *sql)
+{
+	char msg[64];
+	size_t n = pg_build_query(msg, sizeof(msg), sql);
+
+	s->replay_pending++;
+	s->syncs_sent++;
+	pg_server_send(s, msg, n);
+}
+
 static void unlink_server(struct pgclient *c, bool clean)
 {
 	struct pgserver *s = c->server;
@@ -366,6 +273,34 @@ static void unlink_server(struct pgclient *c, bool clean)
 	pg_pool_release(s, clean);
 }
 
+/*
+ * The client leaves while it may hold a server. Between messages, with
+ * nothing asked of the server unanswered, the server is kept: an open
+ * transaction is rolled back first (and in session mode the session is
+ * reset, as for any next client). With a query in flight, or in the middle
+ * of COPY FROM STDIN, the server is told to end (a CopyFail, then
+ * Terminate) rather than see its connection drop, so PostgreSQL does not
+ * log "unexpected EOF on client connection with an open transaction".
+ */
+static void leave_server(struct pgclient *c)
+{
+	struct pgserver *s = c->server;
+
+	if (!s)
+		return;
+	if (c->pending == 0 && !c->unsynced && !c->copy_in && c->pass_left == 0 &&
+	    !c->bootstrap && s->state == PS_LINKED) {
+		if (c->txstatus == 'T' || c->txstatus == 'E')
+			inject(s, "ROLLBACK");
+		unlink_server(c, true);
+		return;
+	}
+	c->server = NULL;
+	s->client = NULL;
+	cancel_update(c, NULL);
+	pg_server_terminate(s, c->copy_in);
+}
+
 static void client_close(struct pgclient *c, const char *why)
 {
 	if (c->state == PC_CLOSING)
@@ -376,8 +311,11 @@ static void client_close(struct pgclient *c, const char *why)
 	if (c->state == PC_WAITING)
 		pg_pool_unwait(c);
 	tx_end(c);
-	unlink_server(c, false);
-	cancel_unregister(c);
+	leave_server(c);
+	pg_cancel_unregister(c->cancel);
+	c->cancel = NULL;
+	pg_cancel_detach(c->cancel_req);
+	c->cancel_req = NULL;
 	wflush_cancel(&c->flush);
 	c->state = PC_CLOSING;
 	list_del(&c->link.node);
@@ -520,13 +458,8 @@ static void server_was_reset(struct pgserver *s, bool discard)
  */
 static void reset_server(struct pgserver *s, const char *sql)
 {
-	char msg[64];
-	size_t n = pg_build_query(msg, sizeof(msg), sql);
-
 	server_was_reset(s, !strcmp(sql, "DISCARD ALL"));
-	s->replay_pending++;
-	s->syncs_sent++;
-	pg_server_send(s, msg, n);
+	inject(s, sql);
 }
 
 static struct stmt *find_stmt(struct pgclient *c, const char *name, size_t len)
@@ -752,7 +685,7 @@ static int on_parse(struct pgclient *c, const char *m, size_t n)
 		free(st->srvname);
 		free(st->parse);
 	}
-	snprintf(srvname, sizeof(srvname), "nd%d_%u", c->pid, ++c->stmt_seq);
+	snprintf(srvname, sizeof(srvname), "nd%u_%u", c->sid, ++c->stmt_seq);
 	st->srvname = xstrdup(srvname);
 	len = pg_rewrite_stmt(m, n, srvname, NULL, 0, &err);
 	st->parse = xmalloc((size_t)len);
@@ -886,6 +819,7 @@ static void hold(struct pgclient *c)
 {
 	const struct pg_pool_cfg *pg = &c->pool->cfg->pg;
 
+	client_read(c, false);	/* nothing more is read while it waits (a bounded client) */
 	c->wait_ms = uv_now(&c->w->loop);
 	uv_timer_start(&c->timer, wait_timeout_cb, pg_pool_has_primary(c->pool) ?
 		       pg->query_wait_timeout_ms : pg->failover_hold_ms, 0);
@@ -963,7 +897,6 @@ static bool start_tx(struct pgclient *c)
 	}
 	if (c->gen != c->w->cur)
 		follow_reload(c);
-	client_read(c, false);	/* what it sent stays unread, as a held client's should */
 	hold(c);
 	return false;
 }
@@ -971,7 +904,7 @@ static bool start_tx(struct pgclient *c)
 static void client_pump(struct pgclient *c)
 {
 	while ((c->state == PC_IDLE || c->state == PC_LINKED) && !c->close_after &&
-	       !c->session_waiting && gbuf_pending(&c->in) >= 5) {
+	       !c->session_waiting && !c->bootstrap && gbuf_pending(&c->in) >= 5) {
 		const char *m = c->in.p + c->in.off;
 		struct pg_err err;
 		long n = pg_msg_frame(m, gbuf_pending(&c->in), PG_FRONTEND, PG_CLIENT_MSG_MAX, &err);
@@ -982,11 +915,8 @@ static void client_pump(struct pgclient *c)
 			client_error(c, "FATAL", err.sqlstate, err.reason);
 			return;
 		}
-		if (m[0] == 'X') {
-			bool clean = c->state == PC_LINKED && idle(c);
-
-			tx_end(c);
-			unlink_server(c, clean);
+		if (m[0] == 'X') {	/* leave_server rolls back what is open */
+			gbuf_consume(&c->in, (size_t)n);
 			client_close(c, NULL);
 			return;
 		}
@@ -1032,13 +962,21 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 	c->state = PC_LINKED;
 	c->pass_left = 0;
 	client_read(c, true);
+	replay_vars(c, s);
 	if (c->bootstrap) {
+		/* The login finishes once the server has taken the startup
+		 * settings: its answers give their canonical spelling (UTF8 for
+		 * utf8), which is what the client is told and what later
+		 * servers are compared with. */
+		if (s->replay_pending > 0) {
+			c->replaying = true;
+			return;
+		}
 		finish_login(c, s);
 		client_pump(c);
 		return;
 	}
 	cancel_update(c, s);
-	replay_vars(c, s);
 	client_pump(c);
 }
 
@@ -1050,7 +988,42 @@ static bool tag_is(const char *m, size_t n, const char *tag)
 	return n == 5 + l + 1 && !memcmp(m + 5, tag, l + 1);
 }
 
-/* Handle one small server message the proxy reads; false: drop it. */
+/*
+ * Our SETs (and resets) on s are answered. The server now has what c
+ * wants, in its own spelling, whether or not it reported a change (it
+ * does not when the value was the same, as `utf8` and `UTF8` are): c
+ * takes that spelling, so the next server is compared with it and gets no
+ * SET it does not need. A login waiting for its startup settings goes on.
+ */
+static void replay_done(struct pgclient *c, struct pgserver *s)
+{
+	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
+		if (!c->vars.v[i] || !s->vars.v[i] || !strcmp(c->vars.v[i], s->vars.v[i]))
+			continue;
+		free(c->vars.v[i]);
+		c->vars.v[i] = xstrdup(s->vars.v[i]);
+	}
+	if (c->replaying && !c->close_after)
+		finish_login(c, s);
+}
+
+/* A SET of ours failed: at login (an invalid startup setting), the client
+ * is refused as PostgreSQL would refuse it; later, it is logged. */
+static void replay_failed(struct pgclient *c, const char *m, size_t n)
+{
+	char why[256];
+
+	pg_describe_notice(m, n, why, sizeof(why));
+	if (c->bootstrap && !c->close_after) {
+		client_error(c, "FATAL", "22023", why);
+		return;
+	}
+	log_warn("pg pool %s: replaying a client's settings on a server failed: %s",
+		 c->pool->cfg->name, why);
+}
+
+/* Handle one small server message the proxy reads; false: drop it. May
+ * patch the message in place (it is in the server's input buffer). */
 static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m, size_t n)
 {
 	struct pg_err err;
@@ -1065,8 +1038,7 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 		if (m[0] == 'S' && pg_read_param_status(m, n, &prm, &err) == 0)
 			pg_vars_set(&s->vars, prm.name.p, prm.name.len, prm.value.p, prm.value.len);
 		if (m[0] == 'E')
-			log_warn("pg pool %s: replaying a client's settings on a server failed",
-				 c->pool->cfg->name);
+			replay_failed(c, m, n);
 		return false;
 	}
 	switch (m[0]) {
@@ -1087,6 +1059,10 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 		}
 		return true;
 	}
+	case 'A':	/* a notification: its sender as the client knows it */
+		if (c->pid)
+			pg_notification_repid((char *)m, n, s->pid, c->pid);
+		return true;
 	case 'C':	/* CommandComplete: the client dropped its statements */
 		if (tag_is(m, n, "DEALLOCATE ALL") || tag_is(m, n, "DISCARD ALL")) {
 			server_was_reset(s, tag_is(m, n, "DISCARD ALL"));
@@ -1137,7 +1113,7 @@ static void after_ready(struct pgclient *c)
 static bool inspected(const struct pgclient *c, char type)
 {
 	return type == 'Z' || type == 'S' || type == '1' || type == 'K' || type == 'G' || type == 'C' ||
-	       (type == 'E' && idle(c));
+	       type == 'A' || (type == 'E' && idle(c));
 }
 
 void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
@@ -1146,6 +1122,8 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 		const char *p = s->in.p + s->in.off;
 		size_t have = gbuf_pending(&s->in), take;
 		struct pg_err err;
+		bool replay;
+		char type;
 		long n;
 
 		if (gbuf_pending(&c->out) >= PG_OUT_HIGH) {
@@ -1180,13 +1158,17 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 			pg_server_close(s);
 			return;
 		}
+		type = p[0];
+		replay = s->replay_pending > 0;
 		if (on_server_msg(c, s, p, (size_t)n)) {
 			client_send(c, p, (size_t)n);
 			gbuf_consume(&s->in, (size_t)n);
-			if (p[0] == 'Z')	/* the client's, not one of a replayed SET */
+			if (type == 'Z')	/* the client's, not one of a replayed SET */
 				after_ready(c);
 		} else {
 			gbuf_consume(&s->in, (size_t)n);
+			if (replay && type == 'Z' && !s->replay_pending)
+				replay_done(c, s);
 		}
 	}
 	if (c->server == s)
@@ -1233,29 +1215,76 @@ static void login_ok(struct pgclient *c)
 	client_send(c, buf, pg_build_auth_ok(buf, sizeof(buf)));
 	c->state = PC_IDLE;
 	c->bootstrap = true;
+	c->bucket = pg_bucket(c->pool, c->username, c->database);	/* only now: it is kept */
 	uv_timer_stop(&c->timer);
 	hold(c);
 }
 
+/* The server's ParameterStatus messages of its login, each tracked one
+ * with the value the server now has (the client's startup settings, in the
+ * server's spelling). */
+static void send_login_params(struct pgclient *c, struct pgserver *s)
+{
+	const char *p = s->params.p + s->params.off;
+	size_t left = gbuf_pending(&s->params);
+	char buf[1024];
+
+	while (left >= 5) {
+		size_t n = 1 + ((size_t)(uint8_t)p[1] << 24 | (size_t)(uint8_t)p[2] << 16 |
+				(size_t)(uint8_t)p[3] << 8 | (uint8_t)p[4]);
+		struct pg_param prm;
+		struct pg_err err;
+		const char *now;
+
+		if (n > left)
+			break;
+		now = pg_read_param_status(p, n, &prm, &err) == 0 ?
+		      pg_vars_get(&s->vars, prm.name.p, prm.name.len) : NULL;
+		if (now && (strlen(now) != prm.value.len || memcmp(now, prm.value.p, prm.value.len))) {
+			size_t m = pg_build_param_status(buf, sizeof(buf), prm.name.p, now);
+
+			if (m <= sizeof(buf))
+				client_send(c, buf, m);
+		} else {
+			client_send(c, p, n);
+		}
+		p += n;
+		left -= n;
+	}
+}
+
+/*
+ * The client is logged in: its parameters, its BackendKeyData and
+ * ReadyForQuery. In session mode it keeps this server, and is told the
+ * server's real pid (with a key of nodown's own), as a direct connection
+ * would tell it; in transaction mode it gets a pid no backend can have
+ * (pg_cancel_fake_pid), so pg_terminate_backend() of it kills nothing.
+ */
 static void finish_login(struct pgclient *c, struct pgserver *s)
 {
-	char buf[1024];
-	size_t n;
+	bool session = c->pool->cfg->pg.pool_mode == PG_POOL_SESSION;
+	int32_t pid = session ? s->pid : pg_cancel_fake_pid();
+	char buf[64];
+	uint32_t key;
 
 	c->bootstrap = false;
-	client_send(c, s->params.p + s->params.off, gbuf_pending(&s->params));
-	for (int i = 0; i < PG_TRACKED_PARAMS; i++) {
-		if (!c->vars.v[i] || (s->vars.v[i] && !strcmp(c->vars.v[i], s->vars.v[i])))
-			continue;
-		n = pg_build_param_status(buf, sizeof(buf), pg_tracked_params[i], c->vars.v[i]);
-		if (n <= sizeof(buf))
-			client_send(c, buf, n);
+	c->replaying = false;
+	c->cancel = pg_cancel_register(pid, &key);
+	if (!c->cancel) {
+		client_error(c, "FATAL", "58000", "no secure random number for a cancel key "
+			     "(the system's random source failed)");
+		return;
 	}
-	cancel_register(c);
+	c->pid = pid;
+	c->key = key;
+	send_login_params(c, s);
 	client_send(c, buf, pg_build_key_data(buf, sizeof(buf), c->pid, c->key));
 	client_send(c, buf, pg_build_ready(buf, sizeof(buf), 'I'));
 	c->txstatus = 'I';
-	unlink_server(c, true);
+	if (session)
+		cancel_update(c, s);
+	else
+		unlink_server(c, true);
 }
 
 static void auth_failed(struct pgclient *c, const char *why)
@@ -1268,6 +1297,12 @@ static void auth_failed(struct pgclient *c, const char *why)
 	client_error(c, "FATAL", "28P01", msg);
 }
 
+/*
+ * Ask the client to prove who it is. A user with no usable secret (not in
+ * the auth file, or an md5 hash where SCRAM is asked for) goes through a
+ * mock exchange that fails only at the proof, as PostgreSQL does, so the
+ * answers do not tell which user names exist; the log says why.
+ */
 static void start_auth(struct pgclient *c)
 {
 	const struct pool_cfg *pc = c->pool->cfg;
@@ -1276,23 +1311,24 @@ static void start_auth(struct pgclient *c)
 
 	c->user = pg_authfile_find(c->pool->auth, c->username);
 	if (pc->pg.auth_type == PG_CLIENT_AUTH_TRUST) {
+		if (!c->user) {	/* nodown could not log into a server as it anyway */
+			snprintf(buf, sizeof(buf), "role \"%s\" is not in nodown's auth file", c->username);
+			client_error(c, "FATAL", "28000", buf);
+			return;
+		}
 		login_ok(c);
 		return;
 	}
-	if (!c->user) {
-		auth_failed(c, "no such user in the auth file");
-		return;
-	}
-	if (pc->pg.auth_type == PG_CLIENT_AUTH_MD5 && c->user->kind != PG_SECRET_SCRAM) {
+	if (pc->pg.auth_type == PG_CLIENT_AUTH_MD5 && (!c->user || c->user->kind != PG_SECRET_SCRAM)) {
 		pg_md5_salt(c->salt);
 		c->auth = A_MD5;
 		client_send(c, buf, pg_build_auth_md5(buf, sizeof(buf), (const char *)c->salt));
 		return;
 	}
 	c->scram = xcalloc(1, sizeof(*c->scram));
-	if (pg_scram_server_init(c->scram, c->user, &why) < 0) {
-		auth_failed(c, why);
-		return;
+	if (!c->user || pg_scram_server_init(c->scram, c->user, &why) < 0) {
+		c->mock_why = c->user ? why : "no such user in the auth file";
+		pg_scram_server_mock(c->scram, c->username);
 	}
 	c->auth = A_SCRAM_FIRST;
 	client_send(c, buf, pg_build_auth_sasl(buf, sizeof(buf), (const char *const[]){ "SCRAM-SHA-256" }, 1));
@@ -1316,6 +1352,8 @@ static void auth_msg(struct pgclient *c, const char *m, size_t n)
 
 		if (pg_read_password(m, n, &pw, &err) < 0)
 			client_error(c, "FATAL", err.sqlstate, err.reason);
+		else if (!c->user)
+			auth_failed(c, "no such user in the auth file");
 		else if (pg_md5_verify(c->user, c->salt, pw.p, &why) < 0)
 			auth_failed(c, why);
 		else
@@ -1343,7 +1381,7 @@ static void auth_msg(struct pgclient *c, const char *m, size_t n)
 		if (pg_read_sasl_response(m, n, &data, &err) < 0) {
 			client_error(c, "FATAL", err.sqlstate, err.reason);
 		} else if ((len = pg_scram_server_final(c->scram, data.p, data.len, out, &why)) < 0) {
-			auth_failed(c, why);
+			auth_failed(c, c->mock_why ? c->mock_why : why);
 		} else {
 			client_send(c, buf, pg_build_auth_sasl_final(buf, sizeof(buf), out, (size_t)len));
 			login_ok(c);
@@ -1410,8 +1448,17 @@ static void negotiate_version(struct pgclient *c, const struct pg_startup *st)
 		client_send(c, buf, n);
 }
 
-/* The first packet of the connection. Returns false once it is handled
- * in a way that stops reading (closed, or authentication began). */
+/* The cancel this connection carried was acted on (or dropped): answer it
+ * the way PostgreSQL does, by closing the connection. */
+static void cancel_done(void *arg)
+{
+	struct pgclient *c = arg;
+
+	c->cancel_req = NULL;
+	client_close(c, NULL);
+}
+
+/* The first packet of the connection. */
 static void on_startup(struct pgclient *c)
 {
 	struct pg_startup st;
@@ -1431,8 +1478,8 @@ static void on_startup(struct pgclient *c)
 		client_send(c, "N", 1);		/* no TLS yet: the client goes on in clear or gives up */
 		return;
 	case PG_CANCEL_REQUEST:
-		forward_cancel(c->w, st.cancel_pid, st.cancel_key);
-		client_close(c, NULL);
+		c->state = PC_CANCEL;
+		c->cancel_req = pg_cancel_request(c->w, st.cancel_pid, st.cancel_key, cancel_done, c);
 		return;
 	case PG_STARTUP:
 		break;
@@ -1459,7 +1506,6 @@ static void on_startup(struct pgclient *c)
 		client_error(c, "FATAL", "08P01", "user or database name too long");
 		return;
 	}
-	c->bucket = pg_bucket(c->pool, c->username, c->database);
 	c->state = PC_AUTH;
 	start_auth(c);
 }
@@ -1541,7 +1587,10 @@ static void startup_timeout_cb(uv_timer_t *t)
 {
 	struct pgclient *c = t->data;
 
-	client_error(c, "FATAL", "08006", "startup and authentication took longer than header_timeout");
+	if (c->state == PC_CANCEL)	/* the cancel goes on; its requester stops waiting */
+		client_close(c, NULL);
+	else
+		client_error(c, "FATAL", "08006", "startup and authentication took longer than header_timeout");
 }
 
 /* ---- stop, sweep, accept ---------------------------------------------------------------- */
@@ -1591,6 +1640,7 @@ static void pg_accept(struct wlistener *wl)
 	c->gen = worker_gen_hold(w);
 	c->pool = &c->gen->pg[lc->pool->index];
 	c->state = PC_STARTUP;
+	c->sid = (unsigned)atomic_fetch_add(&next_sid, 1);
 	list_init(&c->wait_node);
 	wflush_init(&c->flush, client_flush_cb);
 	uv_tcp_init(&w->loop, &c->tcp);

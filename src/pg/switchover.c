@@ -585,9 +585,11 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->old_mon = xmalloc(sizeof(*s->old_mon));
 	s->new_mon = xmalloc(sizeof(*s->new_mon));
 	pg_mon_init(s->old_mon, d->loop, &pc->backends[from].addr,
-		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
+		    pc->pg.server_auth);
 	pg_mon_init(s->new_mon, d->loop, &pc->backends[to].addr,
-		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database);
+		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
+		    pc->pg.server_auth);
 	uv_timer_init(d->loop, &s->timer);
 	s->timer.data = s;
 	s->started_ms = s->step_ms = now_ms(s);

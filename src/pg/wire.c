@@ -43,6 +43,19 @@ static uint32_t be32(const char *p)
 	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
+bool pg_notification_repid(char *m, size_t n, int32_t from, int32_t to)
+{
+	uint32_t v = (uint32_t)to;
+
+	if (n < 9 || m[0] != 'A' || (int32_t)be32(m + 5) != from)
+		return false;
+	m[5] = (char)(v >> 24);
+	m[6] = (char)(v >> 16);
+	m[7] = (char)(v >> 8);
+	m[8] = (char)v;
+	return true;
+}
+
 /* ---- message types ---------------------------------------------------------- */
 
 struct msg_type {
@@ -1030,5 +1043,13 @@ size_t pg_build_terminate(char *buf, size_t cap)
 {
 	struct wr w = wr_typed(buf, cap, 'X');
 
+	return wr_end(&w, 1);
+}
+
+size_t pg_build_copy_fail(char *buf, size_t cap, const char *why)
+{
+	struct wr w = wr_typed(buf, cap, 'f');
+
+	put_str(&w, why);
 	return wr_end(&w, 1);
 }

@@ -264,6 +264,10 @@ size_t pg_build_negotiate(char *buf, size_t cap, uint16_t minor,
 size_t pg_build_startup(char *buf, size_t cap, const char *user, const char *database,
 			const struct pg_param *extra, int nextra);
 size_t pg_build_cancel(char *buf, size_t cap, int32_t pid, uint32_t key);
+
+/* A NotificationResponse m[0, n) (a framed 'A' message) sent by backend
+ * pid `from`: make its sender `to`, in place. Returns true if it did. */
+bool pg_notification_repid(char *m, size_t n, int32_t from, int32_t to);
 size_t pg_build_password(char *buf, size_t cap, const char *password);
 /* data NULL: no initial response (length -1). */
 size_t pg_build_sasl_initial(char *buf, size_t cap, const char *mechanism,
@@ -275,5 +279,6 @@ size_t pg_build_parse(char *buf, size_t cap, const char *stmt, const char *query
 size_t pg_build_close_stmt(char *buf, size_t cap, const char *stmt);
 size_t pg_build_sync(char *buf, size_t cap);
 size_t pg_build_terminate(char *buf, size_t cap);
+size_t pg_build_copy_fail(char *buf, size_t cap, const char *why);
 
 #endif

@@ -774,6 +774,39 @@ static void test_log_error_off(void **state)
 }
 
 /* Keys of one protocol on an object of another, and what a pg pool needs. */
+/* server_auth: a list or one name; anything else is refused by name. */
+static void test_server_auth_key(const char *authfile)
+{
+	static const char *const values[] = { "[scram-sha-256]", "password", "[md5, password]",
+					      "[kerberos]", "{}", "[]" };
+	static const unsigned bits[] = { PG_SERVER_AUTH_SCRAM, PG_SERVER_AUTH_PASSWORD,
+					 PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_PASSWORD };
+	static const char *const errs[] = {
+		"t.yml:5:21: 'server_auth' methods are scram-sha-256, md5, password and trust, not 'kerberos'",
+		"t.yml:5:20: 'server_auth' must be a list of methods (scram-sha-256, md5, password, trust)",
+		"t.yml:5:20: 'server_auth' must be a list of methods (scram-sha-256, md5, password, trust)",
+	};
+	char yaml[1024];
+
+	for (size_t i = 0; i < ARRAY_LEN(values); i++) {
+		snprintf(yaml, sizeof(yaml),
+			 "listeners:\n"
+			 "  - { name: db, protocol: pg, bind: 127.0.0.1:6432, pool: main }\n"
+			 "pools:\n"
+			 "  - { name: main, protocol: pg, auth_file: %s, monitor_user: postgres,\n"
+			 "      server_auth: %s,\n"
+			 "      backends: [{ name: pg1, address: 127.0.0.1:5432 }] }\n", authfile, values[i]);
+		if (i < ARRAY_LEN(bits)) {
+			struct config *c = load_ok(yaml);
+
+			assert_int_equal(c->pools[0].pg.server_auth, bits[i]);
+			config_free(c);
+		} else {
+			check_errors(yaml, (const char *const[]){ errs[i - ARRAY_LEN(bits)], NULL });
+		}
+	}
+}
+
 static void test_protocol_keys(void **state)
 {
 	char path[] = "/tmp/nodown-test-userlist-XXXXXX";
@@ -824,7 +857,10 @@ static void test_protocol_keys(void **state)
 	assert_string_equal(c->pools[0].pg.monitor_database, "postgres");
 	assert_string_equal(c->pools[0].pg.fence_command, "ssh db1 pg_ctl stop -m fast");
 	assert_non_null(c->pools[0].pg.auth);
+	assert_int_equal(c->pools[0].pg.server_auth,
+			 PG_SERVER_AUTH_SCRAM | PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_TRUST);
 	config_free(c);
+	test_server_auth_key(path);
 	/* It holds passwords: shared with a group read-only is the most. */
 	assert_int_equal(chmod(path, 0640), 0);
 	config_free(load_ok(yaml));
