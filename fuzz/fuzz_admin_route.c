@@ -1,6 +1,7 @@
 /*
  * fuzz_admin_route.c - libFuzzer target for core/route.c over the admin
- * API's own route table (admin_routes()).
+ * API's route tables: the core's (admin_routes()) and every protocol
+ * module's.
  *
  * Input: a method, one space, a request target (any bytes). Aborts (a
  * bug) when route_match reads past its input (ASan: exact-size copies),
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "core/admin.h"
+#include "core/proto.h"
 #include "core/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,15 +40,42 @@ static void check_param(const char *s)
 	BUG_ON(!strcmp(s, ".") || !strcmp(s, ".."));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Match method meth and target against one table and check the answer. */
+static void check_table(const struct route *routes, int n, const char *meth, size_t mlen,
+			const char *target, size_t tlen)
 {
 	static const char *const known[] = { "to", "pause_timeout", "value", NULL };
+	struct route_match m;
+	char val[64];
+	int r, stars = 0;
+
+	r = route_match(routes, n, meth, mlen, target, tlen, &m);
+	BUG_ON(r >= n || (r < 0 && r != ROUTE_BAD && r != ROUTE_NOT_FOUND && r != ROUTE_METHOD));
+	if (r < 0)
+		return;
+	BUG_ON(strlen(routes[r].method) != mlen || memcmp(routes[r].method, meth, mlen));
+	for (const char *p = routes[r].pattern; *p; p++)
+		stars += *p == '*';
+	BUG_ON(m.nparams != stars);
+	for (int i = 0; i < m.nparams; i++)
+		check_param(m.params[i]);
+	BUG_ON(strlen(m.query) > ROUTE_MAX_QUERY);
+	for (int i = 0; known[i]; i++) {
+		int q = route_query(m.query, known[i], known, val, sizeof(val));
+
+		BUG_ON(q != 0 && q != -ENOENT && q != -EINVAL);
+		if (q == 0)
+			BUG_ON(strlen(val) >= sizeof(val) || strpbrk(val, "%&"));
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
 	const char *sp = memchr(data, ' ', size);
 	const struct route *routes;
-	struct route_match m;
 	size_t mlen, tlen;
-	char *meth, *target, val[64];
-	int n, r, stars = 0;
+	char *meth, *target;
+	int n;
 
 	if (!sp)
 		return 0;
@@ -55,24 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tlen = size - mlen - 1;
 	meth = dup_exact((const char *)data, mlen);
 	target = dup_exact(sp + 1, tlen);
-	r = route_match(routes, n, meth, mlen, target, tlen, &m);
-	BUG_ON(r >= n || (r < 0 && r != ROUTE_BAD && r != ROUTE_NOT_FOUND && r != ROUTE_METHOD));
-	if (r >= 0) {
-		BUG_ON(strlen(routes[r].method) != mlen || memcmp(routes[r].method, meth, mlen));
-		for (const char *p = routes[r].pattern; *p; p++)
-			stars += *p == '*';
-		BUG_ON(m.nparams != stars);
-		for (int i = 0; i < m.nparams; i++)
-			check_param(m.params[i]);
-		BUG_ON(strlen(m.query) > ROUTE_MAX_QUERY);
-		for (int i = 0; known[i]; i++) {
-			int q = route_query(m.query, known[i], known, val, sizeof(val));
-
-			BUG_ON(q != 0 && q != -ENOENT && q != -EINVAL);
-			if (q == 0)
-				BUG_ON(strlen(val) >= sizeof(val) || strpbrk(val, "%&"));
-		}
-	}
+	check_table(routes, n, meth, mlen, target, tlen);
+	for (const struct proto_module *const *mod = proto_modules; *mod; mod++)
+		if ((*mod)->routes)
+			check_table((*mod)->routes->routes, (*mod)->routes->n, meth, mlen, target, tlen);
 	free(meth);
 	free(target);
 	return 0;

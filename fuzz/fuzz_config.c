@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/proto.h"
+#include "http/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__ubsan_default_options(void);
@@ -76,8 +78,9 @@ static void check_config(const struct config *c)
 		const struct pool_cfg *p = &c->pools[i];
 
 		BUG_ON(!p->name || p->index != i || p->nbackends < 1);
-		BUG_ON(p->connect_timeout_ms == 0 || p->response_timeout_ms == 0 ||
-		       p->idle_timeout_ms == 0);
+		BUG_ON(!p->proto || !p->pcfg || !p->health.probe || !p->health.probe_cfg);
+		BUG_ON(p->connect_timeout_ms == 0 || p->idle_timeout_ms == 0);
+		BUG_ON(p->proto == &http_module && http_pool(p)->response_timeout_ms == 0);
 		for (int j = 0; j < i; j++)
 			BUG_ON(!strcmp(c->pools[j].name, p->name));
 		for (int b = 0; b < p->nbackends; b++) {
@@ -95,10 +98,15 @@ static void check_config(const struct config *c)
 		BUG_ON(!l->name || !l->bind || !l->pool_name || !l->pool || l->index != i);
 		BUG_ON(l->pool < c->pools || l->pool >= c->pools + c->npools);
 		BUG_ON(strcmp(l->pool->name, l->pool_name) != 0);
-		BUG_ON(l->max_header_size + 1024 > c->buffer_size);
-		BUG_ON(l->max_target_size >= l->max_header_size);
-		BUG_ON(l->header_timeout_ms == 0 || l->idle_timeout_ms == 0 ||
-		       l->client_timeout_ms == 0);
+		BUG_ON(!l->proto || !l->pcfg || l->proto != l->pool->proto);
+		if (l->proto == &http_module) {
+			const struct http_listener_cfg *h = http_listener(l);
+
+			BUG_ON(h->max_header_size + 1024 > c->buffer_size);
+			BUG_ON(h->max_target_size >= h->max_header_size);
+			BUG_ON(h->header_timeout_ms == 0 || h->idle_timeout_ms == 0 ||
+			       h->client_timeout_ms == 0);
+		}
 		for (int j = 0; j < i; j++)
 			BUG_ON(!strcmp(c->listeners[j].name, l->name));
 	}

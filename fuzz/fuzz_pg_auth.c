@@ -1,5 +1,6 @@
 /*
- * fuzz_pg_auth.c - libFuzzer target for pg/auth.c.
+ * fuzz_pg_auth.c - libFuzzer target for pg/authfile.c, pg/password.c and
+ * pg/scram.c.
  *
  * The first byte says what the rest is:
  *   '0'  an auth file, loaded with pg_authfile_parse;
@@ -22,7 +23,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pg/auth.h"
+#include "pg/authfile.h"
+#include "pg/password.h"
+#include "pg/scram.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__ubsan_default_options(void);

@@ -33,9 +33,9 @@
 #include "fds.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto.h"
+#include "adminreq.h"
 #include "route.h"
-#include "../pg/switchover.h"
-#include "http/parse.h"
 
 #define ADMIN_MAX_HEAD 8192
 
@@ -52,35 +52,37 @@ struct admin_conn {
 	struct admin *a;		/* borrowed */
 	char *resp;			/* owned: the response being written */
 	int closing_handles;
-	size_t len;			/* bytes of head read */
-	char head[ADMIN_MAX_HEAD];
+	size_t len;			/* bytes of the head read so far */
+	struct adminreq req;		/* what they said */
+	char rbuf[1024];
 };
 
 static const char *const class_names[6] = { "failed", "1xx", "2xx", "3xx", "4xx", "5xx" };
 
 static json_t *backend_json(struct daemon *d, int p, int b)
 {
-	const struct backend_cfg *bc = &d->cfg->pools[p].backends[b];
+	const struct pool_cfg *pc = &d->cfg->pools[p];
+	const struct backend_cfg *bc = &pc->backends[b];
 	struct backend_live *st = d->live[p][b];
-	json_t *resp = json_object();
+	json_t *resp = json_object(), *j;
 
 	for (int k = 0; k < 6; k++)
 		json_object_set_new(resp, class_names[k],
 				    json_integer((json_int_t)STAT_GET(st->responses[k])));
-	static const char *const roles[] = { "unknown", "primary", "standby" };
-
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
-			 "name", bc->name, "address", bc->address,
-			 "role", roles[STAT_GET(st->role)],
-			 "state", backend_state_name(st),
-			 "health", STAT_GET(st->health) == HEALTH_UP ? "up" : "down",
-			 "state_source", STAT_GET(st->health) == HEALTH_DOWN ? "health" :
-					  atomic_load(&st->by_operator) ? "operator" : "config",
-			 "weight", STAT_GET(st->weight), "config_weight", bc->weight,
-			 "active", STAT_GET(st->active),
-			 "requests", (json_int_t)STAT_GET(st->requests),
-			 "connect_errors", (json_int_t)STAT_GET(st->connect_errors),
-			 "responses", resp);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o}",
+		      "name", bc->name, "address", bc->address,
+		      "state", backend_state_name(st),
+		      "health", STAT_GET(st->health) == HEALTH_UP ? "up" : "down",
+		      "state_source", STAT_GET(st->health) == HEALTH_DOWN ? "health" :
+				      atomic_load(&st->by_operator) ? "operator" : "config",
+		      "weight", STAT_GET(st->weight), "config_weight", bc->weight,
+		      "active", STAT_GET(st->active),
+		      "requests", (json_int_t)STAT_GET(st->requests),
+		      "connect_errors", (json_int_t)STAT_GET(st->connect_errors),
+		      "responses", resp);
+	if (pc->proto->backend_status)
+		pc->proto->backend_status(d, p, b, j);
+	return j;
 }
 
 char *admin_status_json(struct daemon *d)
@@ -101,7 +103,7 @@ char *admin_status_json(struct daemon *d)
 		struct listener *l = d->snap->listeners[i];
 
 		json_array_append_new(ls, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}",
-			"name", lc->name, "protocol", config_proto_name(lc->protocol), "bind", lc->bind, "pool", lc->pool_name,
+			"name", lc->name, "protocol", lc->proto->name, "bind", lc->bind, "pool", lc->pool_name,
 			"active", atomic_load(&l->active),
 			"accepted", (json_int_t)atomic_load(&l->accepted),
 			"refused", (json_int_t)atomic_load(&l->refused),
@@ -109,25 +111,14 @@ char *admin_status_json(struct daemon *d)
 	}
 	for (int i = 0; i < c->npools; i++) {
 		const struct pool_cfg *pc = &c->pools[i];
-		json_t *bs = json_array();
+		json_t *bs = json_array(), *pj;
 
 		for (int b = 0; b < pc->nbackends; b++)
 			json_array_append_new(bs, backend_json(d, i, b));
-		json_t *pj = json_pack("{s:s, s:s, s:s, s:o}", "name", pc->name,
-			"protocol", config_proto_name(pc->protocol),
-			"balance", pc->balance == BALANCE_LEAST_CONN ? "least_conn" : "round_robin",
-			"backends", bs);
-
-		if (pc->protocol == PROTO_PG) {
-			struct pool_live *pl = d->snap->pools[i];
-			json_t *sw = pg_switchover_json(d, pc->name);
-
-			json_object_set_new(pj, "pool_mode", json_string(pc->pg.pool_mode == PG_POOL_SESSION ?
-									"session" : "transaction"));
-			json_object_set_new(pj, "paused", json_boolean(atomic_load(&pl->paused)));
-			json_object_set_new(pj, "transactions", json_integer(atomic_load(&pl->in_tx)));
-			json_object_set_new(pj, "switchover", sw ? sw : json_null());
-		}
+		pj = json_pack("{s:s, s:s, s:o}", "name", pc->name, "protocol", pc->proto->name,
+			       "backends", bs);
+		if (pc->proto->pool_status)
+			pc->proto->pool_status(d, i, pj);
 		json_array_append_new(ps, pj);
 	}
 	json_object_set_new(root, "listeners", ls);
@@ -184,19 +175,21 @@ static void respond(struct admin_conn *ac, int status, const char *reason, const
 		conn_close(ac);
 }
 
-static void respond_error(struct admin_conn *ac, int status, const char *reason, const char *msg)
+static const char *reason_phrase(int status)
 {
-	json_t *j = json_pack("{s:s}", "error", msg);
-	char *s = json_dumps(j, 0), *body = xmalloc(strlen(s) + 2);
+	static const struct { int status; const char *reason; } reasons[] = {
+		{ 200, "OK" }, { 202, "Accepted" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
+		{ 431, "Request Header Fields Too Large" },
+	};
 
-	sprintf(body, "%s\n", s);
-	free(s);
-	json_decref(j);
-	respond(ac, status, reason, "application/json", body);
-	free(body);
+	for (size_t i = 0; i < ARRAY_LEN(reasons); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Error";
 }
 
-static void respond_json_status(struct admin_conn *ac, int status, const char *reason, json_t *j)
+void admin_reply_json(struct admin_conn *ac, int status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *body;
 
@@ -204,13 +197,25 @@ static void respond_json_status(struct admin_conn *ac, int status, const char *r
 	body = xmalloc(strlen(s) + 2);
 	sprintf(body, "%s\n", s);
 	free(s);
-	respond(ac, status, reason, "application/json", body);
+	respond(ac, status, reason_phrase(status), "application/json", body);
 	free(body);
 }
 
-static void respond_json(struct admin_conn *ac, json_t *j)
+void admin_reply_error(struct admin_conn *ac, int status, const char *msg)
 {
-	respond_json_status(ac, 200, "OK", j);
+	json_t *j = json_pack("{s:s}", "error", msg);
+	char *s = json_dumps(j, 0), *body = xmalloc(strlen(s) + 2);
+
+	sprintf(body, "%s\n", s);
+	free(s);
+	json_decref(j);
+	respond(ac, status, reason_phrase(status), "application/json", body);
+	free(body);
+}
+
+struct daemon *admin_daemon(const struct admin_conn *ac)
+{
+	return ac->a->d;
 }
 
 /* Names of the items of a list, for "known: a, b" in messages. */
@@ -225,14 +230,12 @@ static void names_of(char *out, size_t n, const char *const *names, int count)
 
 /* ---- endpoints ------------------------------------------------------------- */
 
-typedef void (*handler_fn)(struct admin_conn *ac, const struct route_match *m);
-
 /* A request with parameters to an endpoint that takes none: 400. */
-static bool no_query(struct admin_conn *ac, const struct route_match *m)
+bool admin_no_query(struct admin_conn *ac, const struct route_match *m)
 {
 	if (!m->query[0])
 		return true;
-	respond_error(ac, 400, "Bad Request", "this endpoint takes no parameters");
+	admin_reply_error(ac, 400, "this endpoint takes no parameters");
 	return false;
 }
 
@@ -250,7 +253,7 @@ static int find_pool(struct admin_conn *ac, const char *name)
 		return p;
 	names_of(known, sizeof(known), names, c->npools < 256 ? c->npools : 256);
 	snprintf(msg, sizeof(msg), "no pool '%.200s' (pools: %s)", name, known);
-	respond_error(ac, 404, "Not Found", msg);
+	admin_reply_error(ac, 404, msg);
 	return -1;
 }
 
@@ -259,7 +262,7 @@ static void route_status(struct admin_conn *ac, const struct route_match *m)
 {
 	char *json, *body;
 
-	if (!no_query(ac, m))
+	if (!admin_no_query(ac, m))
 		return;
 	json = admin_status_json(ac->a->d);
 	body = xmalloc(strlen(json) + 2);
@@ -274,7 +277,7 @@ static void route_metrics(struct admin_conn *ac, const struct route_match *m)
 {
 	char *text;
 
-	if (!no_query(ac, m))
+	if (!admin_no_query(ac, m))
 		return;
 	text = metrics_render(ac->a->d);
 	respond(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
@@ -288,10 +291,10 @@ static void route_reload(struct admin_conn *ac, const struct route_match *m)
 	char summary[512];
 	json_t *j;
 
-	if (!no_query(ac, m))
+	if (!admin_no_query(ac, m))
 		return;
 	if (daemon_reload(ac->a->d, &errs, summary, sizeof(summary)) == 0) {
-		respond_json(ac, json_pack("{s:b, s:i, s:s}", "reloaded", 1,
+		admin_reply_json(ac, 200, json_pack("{s:b, s:i, s:s}", "reloaded", 1,
 					   "generation", ac->a->d->snap->gen, "summary", summary));
 		return;
 	}
@@ -300,7 +303,7 @@ static void route_reload(struct admin_conn *ac, const struct route_match *m)
 	for (int i = 0; i < errs.n; i++)
 		json_array_append_new(json_object_get(j, "errors"), json_string(errs.msgs[i]));
 	errlist_free(&errs);
-	respond_json_status(ac, 400, "Bad Request", j);
+	admin_reply_json(ac, 400, j);
 }
 
 /*
@@ -324,7 +327,7 @@ static void route_backend(struct admin_conn *ac, const struct route_match *m)
 		names_of(known, sizeof(known), names, b < 256 ? b : 256);
 		snprintf(msg, sizeof(msg), "no backend '%s' in pool '%s' (backends: %s)", be,
 			 m->params[0], known);
-		respond_error(ac, 404, "Not Found", msg);
+		admin_reply_error(ac, 404, msg);
 		return;
 	}
 	if (!strcmp(action, "drain")) {
@@ -337,59 +340,19 @@ static void route_backend(struct admin_conn *ac, const struct route_match *m)
 		q = route_query(m->query, "value", known_q, val, sizeof(val));
 		v = q == 0 && val[0] ? strtol(val, &end, 10) : -1;
 		if (q != 0 || !val[0] || *end || v < 0 || v > 1000) {
-			respond_error(ac, 400, "Bad Request", "weight needs ?value=N with N from 0 to 1000");
+			admin_reply_error(ac, 400, "weight needs ?value=N with N from 0 to 1000");
 			return;
 		}
 		weight = (int)v;
 	} else {
 		snprintf(msg, sizeof(msg), "unknown action '%s' (actions: drain, ready, maint, weight)", action);
-		respond_error(ac, 404, "Not Found", msg);
+		admin_reply_error(ac, 404, msg);
 		return;
 	}
-	if (weight < 0 && !no_query(ac, m))
+	if (weight < 0 && !admin_no_query(ac, m))
 		return;
 	daemon_set_backend(d, p, b, state, weight);
-	respond_json(ac, backend_json(d, p, b));
-}
-
-/* GET /pools/POOL/switchover: the running or last switchover's report. */
-static void route_switchover_get(struct admin_conn *ac, const struct route_match *m)
-{
-	json_t *j;
-
-	if (!no_query(ac, m) || find_pool(ac, m->params[0]) < 0)
-		return;
-	j = pg_switchover_json(ac->a->d, m->params[0]);
-	if (!j)
-		respond_error(ac, 404, "Not Found", "no switchover of this pool since nodown started");
-	else
-		respond_json(ac, j);
-}
-
-/* POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one (202). */
-static void route_switchover_post(struct admin_conn *ac, const struct route_match *m)
-{
-	static const char *const known_q[] = { "to", "pause_timeout", NULL };
-	const char *pool = m->params[0], *why;
-	char to[ROUTE_MAX_SEGMENT + 1], pause[32], msg[512];
-	uint64_t pause_ms = 0;
-	int r;
-
-	if (find_pool(ac, pool) < 0)
-		return;
-	if (route_query(m->query, "to", known_q, to, sizeof(to)) != 0 || !to[0] ||
-	    ((r = route_query(m->query, "pause_timeout", known_q, pause, sizeof(pause))) != 0 &&
-	     r != -ENOENT) || (r == 0 && config_parse_duration(pause, &pause_ms) < 0)) {
-		respond_error(ac, 400, "Bad Request",
-			      "POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=DURATION]");
-		return;
-	}
-	if (pg_switchover_start(ac->a->d, pool, to, pause_ms, &why) < 0) {
-		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
-		respond_error(ac, 409, "Conflict", msg);
-		return;
-	}
-	respond_json_status(ac, 202, "Accepted", pg_switchover_json(ac->a->d, pool));
+	admin_reply_json(ac, 200, backend_json(d, p, b));
 }
 
 static const struct route routes[] = {
@@ -397,8 +360,6 @@ static const struct route routes[] = {
 	{ "GET", "/metrics", route_metrics },
 	{ "POST", "/reload", route_reload },
 	{ "POST", "/pools/*/backends/*/*", route_backend },
-	{ "GET", "/pools/*/switchover", route_switchover_get },
-	{ "POST", "/pools/*/switchover", route_switchover_post },
 };
 
 const struct route *admin_routes(int *n)
@@ -407,24 +368,60 @@ const struct route *admin_routes(int *n)
 	return routes;
 }
 
-static void route(struct admin_conn *ac, const char *p, const struct http_head *h)
+/*
+ * An endpoint of a protocol module: under /pools/POOL/, served by POOL's
+ * protocol. Returns 0 once answered, else a route_error for route().
+ */
+static int route_module(struct admin_conn *ac, const char *meth, size_t mlen, const char *target,
+			size_t tlen, struct route_match *m)
+{
+	const struct config *c = ac->a->d->cfg;
+	int r = ROUTE_NOT_FOUND, i, p;
+	char msg[512];
+
+	for (const struct proto_module *const *mod = proto_modules; *mod; mod++) {
+		const struct route_table *t = (*mod)->routes;
+
+		if (!t)
+			continue;
+		i = route_match(t->routes, t->n, meth, mlen, target, tlen, m);
+		if (i == ROUTE_METHOD)
+			r = ROUTE_METHOD;
+		if (i < 0)
+			continue;
+		if ((p = find_pool(ac, m->params[0])) < 0)
+			return 0;
+		if (c->pools[p].proto == *mod) {
+			((admin_handler)t->routes[i].handler)(ac, m);
+			return 0;
+		}
+		snprintf(msg, sizeof(msg), "pool '%s' speaks %s, which has no such endpoint",
+			 c->pools[p].name, c->pools[p].proto->name);
+		admin_reply_error(ac, 404, msg);
+		return 0;
+	}
+	return r;
+}
+
+static void route(struct admin_conn *ac)
 {
 	struct route_match *m = xmalloc(sizeof(*m));
-	int i = route_match(routes, (int)ARRAY_LEN(routes), p + h->method.off, h->method.len,
-			    p + h->target.off, h->target.len, m);
+	const struct adminreq *r = &ac->req;
+	int i = route_match(routes, (int)ARRAY_LEN(routes), r->method, r->mlen, r->target, r->tlen, m);
 
 	if (i >= 0)
-		((handler_fn)routes[i].handler)(ac, m);
-	else if (i == ROUTE_METHOD)
-		respond_error(ac, 405, "Method Not Allowed", "this endpoint takes another method; see "
-			      "docs/admin-api.md");
+		((admin_handler)routes[i].handler)(ac, m);
+	else if (i == ROUTE_NOT_FOUND)
+		i = route_module(ac, r->method, r->mlen, r->target, r->tlen, m);
+	if (i == ROUTE_METHOD)
+		admin_reply_error(ac, 405, "this endpoint takes another method; see docs/admin-api.md");
 	else if (i == ROUTE_BAD)
-		respond_error(ac, 400, "Bad Request", "malformed path: expected /segment/... of names "
-			      "(letters, digits, '-', '_', '.'), no percent-encoding");
-	else
-		respond_error(ac, 404, "Not Found", "unknown endpoint; known: GET /status, GET /metrics, "
-			      "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
-			      "GET|POST /pools/POOL/switchover[?to=BACKEND]");
+		admin_reply_error(ac, 400, "malformed path: expected /segment/... of names "
+				  "(letters, digits, '-', '_', '.'), no percent-encoding");
+	else if (i == ROUTE_NOT_FOUND)
+		admin_reply_error(ac, 404, "unknown endpoint; known: GET /status, GET /metrics, "
+				  "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
+				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg pools)");
 	free(m);
 }
 
@@ -433,68 +430,35 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	struct admin_conn *ac = h->data;
 
 	ND_UNUSED(hint);
-	*b = uv_buf_init(ac->head + ac->len, (unsigned)(sizeof(ac->head) - ac->len));
-}
-
-/* Does the (already validated) head carry "Authorization: Bearer TOKEN"?
- * The comparison takes the same time wherever the first difference is. */
-static bool token_ok(struct admin *a, const char *head, size_t n)
-{
-	const char *p = head, *end = head + n, *v, *eol;
-	size_t tl = strlen(a->token);
-
-	while ((p = memchr(p, '\n', (size_t)(end - p))) && p + 1 < end) {
-		p++;
-		if ((size_t)(end - p) < 14 || strncasecmp(p, "authorization:", 14))
-			continue;
-		v = p + 14;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		eol = memchr(v, '\n', (size_t)(end - v));
-		if (eol && eol > v && eol[-1] == '\r')
-			eol--;
-		if (!eol || (size_t)(eol - v) != 7 + tl || strncasecmp(v, "bearer ", 7))
-			return false;
-		{
-			unsigned char diff = 0;
-
-			for (size_t i = 0; i < tl; i++)
-				diff |= (unsigned char)(v[7 + i] ^ a->token[i]);
-			return diff == 0;
-		}
-	}
-	return false;
+	*b = uv_buf_init(ac->rbuf, sizeof(ac->rbuf));
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct admin_conn *ac = s->data;
-	struct http_head h;
-	const char *why;
-	size_t end;
+	int status;
 
-	ND_UNUSED(b);
-	if (n < 0 || (n == 0 && ac->len == sizeof(ac->head))) {
+	if (n < 0) {
 		conn_close(ac);
 		return;
 	}
 	ac->len += (size_t)n;
-	end = http_head_end(ac->head, ac->len, ac->len - (size_t)n);
-	if (end > 0 && http_scan_head(ac->head, end, true, &h, &why) != 0) {
-		respond_error(ac, 400, "Bad Request", "malformed HTTP request");
+	status = adminreq_feed(&ac->req, b->base, (size_t)n);
+	if (status == 431 || (status == 0 && !ac->req.done && ac->len > ADMIN_MAX_HEAD)) {
+		admin_reply_error(ac, 431, "request head too large");
 		return;
 	}
-	if (end == 0) {
-		if (ac->len == sizeof(ac->head))
-			respond_error(ac, 431, "Request Header Fields Too Large", "request head too large");
+	if (status != 0) {
+		admin_reply_error(ac, 400, "malformed HTTP request");
 		return;
 	}
-	if (ac->sock->need_token && !token_ok(ac->a, ac->head, end)) {
-		respond_error(ac, 401, "Unauthorized",
-			      "this admin listener needs 'Authorization: Bearer <admin.token>'");
+	if (!ac->req.done)
+		return;
+	if (ac->sock->need_token && !adminreq_token_ok(&ac->req, ac->a->token)) {
+		admin_reply_error(ac, 401, "this admin listener needs 'Authorization: Bearer <admin.token>'");
 		return;
 	}
-	route(ac, ac->head, &h);
+	route(ac);
 }
 
 static void conn_timeout_cb(uv_timer_t *t)
@@ -552,6 +516,7 @@ static void connection_cb(uv_stream_t *server, int status)
 		uv_pipe_init(server->loop, &ac->h.pipe, 0);
 	uv_timer_init(server->loop, &ac->timer);
 	ac->h.stream.data = ac->wreq.data = ac->timer.data = ac;
+	adminreq_init(&ac->req);
 	list_append(&a->conns, &ac->node);
 	if (uv_accept(server, &ac->h.stream) != 0) {
 		conn_close(ac);

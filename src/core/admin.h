@@ -5,6 +5,7 @@
 #ifndef ND_ADMIN_H
 #define ND_ADMIN_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -14,7 +15,14 @@
 struct config;
 struct daemon;
 struct admin;
+struct admin_conn;
 struct route;
+struct route_match;
+
+/* What an endpoint's handler is (struct route's handler). Protocol
+ * modules' endpoints live under /pools/POOL/ (params[0] is POOL, a pool
+ * of that protocol); each handler answers exactly once. */
+typedef void (*admin_handler)(struct admin_conn *ac, const struct route_match *m);
 
 /* One listening admin socket. */
 struct admin_sock {
@@ -60,7 +68,17 @@ void admin_stop(struct admin *a);
 /* The JSON document of GET /status (caller frees). Control thread. */
 char *admin_status_json(struct daemon *d);
 
-/* The route table, for fuzz/fuzz_admin_route.c. */
+/* Answer j (taken) with status; an error as {"error": msg}. */
+void admin_reply_json(struct admin_conn *ac, int status, json_t *j);
+void admin_reply_error(struct admin_conn *ac, int status, const char *msg);
+
+/* True if the request has no query string; else answers 400. */
+bool admin_no_query(struct admin_conn *ac, const struct route_match *m);
+
+/* The daemon the request is for. */
+struct daemon *admin_daemon(const struct admin_conn *ac);
+
+/* The core's route table, for fuzz/fuzz_admin_route.c. */
 const struct route *admin_routes(int *n);
 
 #endif

@@ -26,7 +26,6 @@
 #include "log.h"
 #include "proto.h"
 #include "state.h"
-#include "../pg/switchover.h"
 
 /* The pid file is replaced atomically (never written through a link). */
 static int write_pid_file(const char *path)
@@ -139,7 +138,9 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
 	PROTO_EACH(health_stop, d);
-	pg_switchover_stop_all(d);
+	for (const struct proto_module *const *m = proto_modules; *m; m++)
+		if ((*m)->stop)
+			(*m)->stop(d);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -315,10 +316,9 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 		errlist_add(errs, d->cfg->path, 0, 0, "nodown is stopping; nothing to reload");
 		return -1;
 	}
-	if (pg_switchover_running(d)) {
-		errlist_add(errs, d->cfg->path, 0, 0, "a switchover is running; reload once it is over");
-		return -1;
-	}
+	for (const struct proto_module *const *m = proto_modules; *m; m++)
+		if ((*m)->reload_blocked && (*m)->reload_blocked(d, errs))
+			return -1;
 	if (config_load(d->cfg->path, &cfg, errs) < 0) {
 		return -1;
 	}
@@ -402,7 +402,7 @@ static int start(struct daemon *d, struct config *c)
 	for (int i = 0; i < c->nlisteners; i++) {
 		config_format_address(&c->listeners[i].addr, addr, sizeof(addr));
 		log_info("listener '%s' (%s) on %s -> pool '%s'", c->listeners[i].name,
-			 config_proto_name(c->listeners[i].protocol), addr,
+			 c->listeners[i].proto->name, addr,
 			 c->listeners[i].pool_name);
 	}
 	PROTO_EACH(health_apply, d);

@@ -11,13 +11,9 @@
 #include <stdarg.h>
 
 #include "daemon.h"
+#include "proto.h"
 
-struct text {
-	char *p;		/* owned */
-	size_t len, cap;
-};
-
-static ND_PRINTF(2, 3) void put(struct text *t, const char *fmt, ...)
+void metrics_put(struct metrics_text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -34,18 +30,18 @@ static ND_PRINTF(2, 3) void put(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-static void family(struct text *t, const char *name, const char *type, const char *help)
+void metrics_family(struct metrics_text *t, const char *name, const char *type, const char *help)
 {
-	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	metrics_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One sample per backend of `name`, value from get(). */
-static void per_backend(struct text *t, struct daemon *d, const char *name,
+static void per_backend(struct metrics_text *t, struct daemon *d, const char *name,
 			unsigned long long (*get)(struct backend_live *))
 {
 	for (int p = 0; p < d->cfg->npools; p++)
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++)
-			put(t, "%s{pool=\"%s\",backend=\"%s\"} %llu\n", name, d->cfg->pools[p].name,
+			metrics_put(t, "%s{pool=\"%s\",backend=\"%s\"} %llu\n", name, d->cfg->pools[p].name,
 			    d->cfg->pools[p].backends[b].name, get(d->live[p][b]));
 }
 
@@ -58,7 +54,7 @@ static unsigned long long get_active(struct backend_live *b) { return (unsigned 
 static unsigned long long get_weight(struct backend_live *b) { return (unsigned long long)STAT_GET(b->weight); }
 static unsigned long long get_up(struct backend_live *b) { return STAT_GET(b->health) == HEALTH_UP; }
 
-static void listeners(struct text *t, struct daemon *d)
+static void listeners(struct metrics_text *t, struct daemon *d)
 {
 	static const char *const fams[4][2] = {
 		{ "nodown_listener_connections_accepted_total", "Client connections accepted." },
@@ -70,7 +66,7 @@ static void listeners(struct text *t, struct daemon *d)
 	};
 
 	for (int f = 0; f < 4; f++) {
-		family(t, fams[f][0], f == 2 ? "gauge" : "counter", fams[f][1]);
+		metrics_family(t, fams[f][0], f == 2 ? "gauge" : "counter", fams[f][1]);
 		for (int i = 0; i < d->cfg->nlisteners; i++) {
 			struct listener *l = d->snap->listeners[i];
 			unsigned long long v = f == 0 ? atomic_load(&l->accepted) :
@@ -78,88 +74,42 @@ static void listeners(struct text *t, struct daemon *d)
 					       f == 2 ? (unsigned long long)atomic_load(&l->active) :
 							atomic_load(&l->reclaimed);
 
-			put(t, "%s{listener=\"%s\"} %llu\n", fams[f][0], l->cfg->name, v);
+			metrics_put(t, "%s{listener=\"%s\"} %llu\n", fams[f][0], l->cfg->name, v);
 		}
 	}
 }
 
-static void states(struct text *t, struct daemon *d)
+static void states(struct metrics_text *t, struct daemon *d)
 {
 	static const char *const names[] = { "ready", "draining", "drained", "maint", "down" };
 
-	family(t, "nodown_backend_state", "gauge",
+	metrics_family(t, "nodown_backend_state", "gauge",
 	       "1 for the state the backend is in (ready, draining, drained, maint, down), else 0.");
 	for (int p = 0; p < d->cfg->npools; p++)
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++)
 			for (size_t s = 0; s < ARRAY_LEN(names); s++)
-				put(t, "nodown_backend_state{pool=\"%s\",backend=\"%s\",state=\"%s\"} %d\n",
+				metrics_put(t, "nodown_backend_state{pool=\"%s\",backend=\"%s\",state=\"%s\"} %d\n",
 				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, names[s],
 				    !strcmp(backend_state_name(d->live[p][b]), names[s]));
 }
 
-/* Pools with a primary (pg): roles, pauses, switchovers. */
-static void primaries(struct text *t, struct daemon *d)
+static void responses(struct metrics_text *t, struct daemon *d)
 {
-	static const char *const roles[] = { "unknown", "primary", "standby" };
-	static const struct {
-		const char *name, *type, *help;
-	} fams[] = {
-		{ "nodown_pool_switchovers_total", "counter", "Switchovers by result: done, or aborted (aborted and failed ones)." },
-		{ "nodown_pool_switchover_stall_seconds_max", "gauge", "Longest time a switchover held new transactions." },
-		{ "nodown_pool_held_clients_total", "counter", "Clients that waited on a switchover pause." },
-		{ "nodown_pool_transactions", "gauge", "Client transactions in progress." },
-		{ "nodown_pool_paused", "gauge", "1 while a switchover holds new transactions." },
-	};
-
-	family(t, "nodown_backend_role", "gauge", "1 for the role health checks found (primary, standby, unknown).");
-	for (int p = 0; p < d->cfg->npools; p++)
-		for (int b = 0; d->cfg->pools[p].protocol == PROTO_PG && b < d->cfg->pools[p].nbackends; b++)
-			for (int r = 0; r < 3; r++)
-				put(t, "nodown_backend_role{pool=\"%s\",backend=\"%s\",role=\"%s\"} %d\n",
-				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, roles[r],
-				    STAT_GET(d->live[p][b]->role) == r);
-	for (size_t f = 0; f < ARRAY_LEN(fams); f++) {
-		family(t, fams[f].name, fams[f].type, fams[f].help);
-		for (int p = 0; p < d->cfg->npools; p++) {
-			struct pool_live *pl = d->snap->pools[p];
-			const char *pn = d->cfg->pools[p].name;
-
-			if (d->cfg->pools[p].protocol != PROTO_PG)
-				continue;
-			if (f == 0) {
-				put(t, "%s{pool=\"%s\",result=\"done\"} %llu\n", fams[f].name, pn,
-				    STAT_GET(pl->switchovers));
-				put(t, "%s{pool=\"%s\",result=\"aborted\"} %llu\n", fams[f].name, pn,
-				    STAT_GET(pl->switchovers_aborted));
-			} else if (f == 1) {
-				put(t, "%s{pool=\"%s\"} %.3f\n", fams[f].name, pn, (double)STAT_GET(pl->stall_us_max) / 1e6);
-			} else {
-				put(t, "%s{pool=\"%s\"} %llu\n", fams[f].name, pn,
-				    f == 2 ? STAT_GET(pl->held) :
-				    f == 3 ? (unsigned long long)atomic_load(&pl->in_tx) :
-					     (unsigned long long)atomic_load(&pl->paused));
-			}
-		}
-	}
-}
-
-static void responses(struct text *t, struct daemon *d)
-{
-	family(t, "nodown_backend_responses_total", "counter",
+	metrics_family(t, "nodown_backend_responses_total", "counter",
 	       "Responses received from the backend, by status class.");
 	for (int p = 0; p < d->cfg->npools; p++)
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++)
 			for (int k = 1; k <= 5; k++)
-				put(t, "nodown_backend_responses_total{pool=\"%s\",backend=\"%s\",class=\"%dxx\"} %llu\n",
+				metrics_put(t, "nodown_backend_responses_total{pool=\"%s\",backend=\"%s\",class=\"%dxx\"} %llu\n",
 				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, k,
 				    STAT_GET(d->live[p][b]->responses[k]));
 }
 
-static void latency(struct text *t, struct daemon *d)
+static void latency(struct metrics_text *t, struct daemon *d)
 {
 	const char *n = "nodown_backend_response_duration_seconds";
 
-	family(t, n, "histogram", "Time from a request's first byte to the end of its response.");
+	metrics_family(t, n, "histogram", "Time from a request's first byte to the end of its response.");
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
 			struct backend_live *lv = d->live[p][b];
@@ -169,22 +119,22 @@ static void latency(struct text *t, struct daemon *d)
 			for (int i = 0; i < BACKEND_LATENCY_BUCKETS; i++) {
 				cum += STAT_GET(lv->latency[i]);
 				if (i < BACKEND_LATENCY_BUCKETS - 1)
-					put(t, "%s_bucket{pool=\"%s\",backend=\"%s\",le=\"%g\"} %llu\n", n, pn,
+					metrics_put(t, "%s_bucket{pool=\"%s\",backend=\"%s\",le=\"%g\"} %llu\n", n, pn,
 					    bn, backend_latency_bounds[i], cum);
 				else
-					put(t, "%s_bucket{pool=\"%s\",backend=\"%s\",le=\"+Inf\"} %llu\n", n,
+					metrics_put(t, "%s_bucket{pool=\"%s\",backend=\"%s\",le=\"+Inf\"} %llu\n", n,
 					    pn, bn, cum);
 			}
-			put(t, "%s_sum{pool=\"%s\",backend=\"%s\"} %.6f\n", n, pn, bn,
+			metrics_put(t, "%s_sum{pool=\"%s\",backend=\"%s\"} %.6f\n", n, pn, bn,
 			    (double)STAT_GET(lv->latency_sum_us) / 1e6);
-			put(t, "%s_count{pool=\"%s\",backend=\"%s\"} %llu\n", n, pn, bn, cum);
+			metrics_put(t, "%s_count{pool=\"%s\",backend=\"%s\"} %llu\n", n, pn, bn, cum);
 		}
 	}
 }
 
 char *metrics_render(struct daemon *d)
 {
-	struct text t = { xmalloc(16384), 0, 16384 };
+	struct metrics_text t = { xmalloc(16384), 0, 16384 };
 
 	t.p[0] = '\0';
 	static const struct {
@@ -206,22 +156,30 @@ char *metrics_render(struct daemon *d)
 		{ "nodown_backend_up", "gauge", "1 when health checks see the backend up.", get_up },
 	};
 
-	family(&t, "nodown_uptime_seconds", "gauge", "Seconds since the daemon started serving.");
-	put(&t, "nodown_uptime_seconds %llu\n",
+	metrics_family(&t, "nodown_uptime_seconds", "gauge", "Seconds since the daemon started serving.");
+	metrics_put(&t, "nodown_uptime_seconds %llu\n",
 	    (unsigned long long)((uv_now(d->loop) - d->started_ms) / 1000));
-	family(&t, "nodown_config_generation", "gauge", "Configs served so far: 1 at start, +1 per reload.");
-	put(&t, "nodown_config_generation %u\n", d->snap->gen);
-	family(&t, "nodown_config_reloads_total", "counter", "Reloads (SIGHUP or POST /reload) by result.");
-	put(&t, "nodown_config_reloads_total{result=\"applied\"} %llu\n", d->reloads[1]);
-	put(&t, "nodown_config_reloads_total{result=\"refused\"} %llu\n", d->reloads[0]);
+	metrics_family(&t, "nodown_config_generation", "gauge", "Configs served so far: 1 at start, +1 per reload.");
+	metrics_put(&t, "nodown_config_generation %u\n", d->snap->gen);
+	metrics_family(&t, "nodown_config_reloads_total", "counter", "Reloads (SIGHUP or POST /reload) by result.");
+	metrics_put(&t, "nodown_config_reloads_total{result=\"applied\"} %llu\n", d->reloads[1]);
+	metrics_put(&t, "nodown_config_reloads_total{result=\"refused\"} %llu\n", d->reloads[0]);
 	listeners(&t, d);
 	for (size_t i = 0; i < ARRAY_LEN(simple); i++) {
-		family(&t, simple[i].name, simple[i].type, simple[i].help);
+		metrics_family(&t, simple[i].name, simple[i].type, simple[i].help);
 		per_backend(&t, d, simple[i].name, simple[i].get);
 	}
 	responses(&t, d);
 	states(&t, d);
-	primaries(&t, d);
+	for (int p = 0; p < d->cfg->npools; p++) {
+		const struct proto_module *m = d->cfg->pools[p].proto;
+		int q;
+
+		for (q = 0; q < p && d->cfg->pools[q].proto != m; q++)
+			;
+		if (q == p && m->metrics)	/* once per protocol in use */
+			m->metrics(d, &t);
+	}
 	latency(&t, d);
 	return t.p;
 }

@@ -1,14 +1,25 @@
 /*
- * proto.h - what the core asks of a protocol module (http today; pg and
- * redis later): accept a client, and keep per-worker state.
+ * proto.h - what the core asks of a protocol module (http, pg, and later
+ * redis), and the table of modules.
+ *
+ * The core knows no protocol by name: a listener's or pool's `protocol:`
+ * names a module, and every protocol-specific key, check, connection,
+ * health probe, status field, metric and admin endpoint is reached through
+ * the module's struct proto_module. Adding a protocol is a new folder under
+ * src/ and one entry in src/modules.c.
  */
 #ifndef ND_PROTO_H
 #define ND_PROTO_H
 
+#include <jansson.h>
+
 #include "config.h"
 #include "list.h"
+#include "route.h"
+#include "schema.h"
 
 struct daemon;
+struct metrics_text;
 struct listener;
 struct wgen;
 struct worker;
@@ -38,12 +49,31 @@ struct client_link {
 	void (*on_reclaim)(struct client_link *l);
 };
 
-struct proto_ops {
+struct proto_module {
+	const char *name;		/* the value of `protocol:` */
+
+	/* ---- configuration (core/config.c reads, checks and frees) ---- */
+	/* Keys a listener / pool of this protocol takes besides the core's,
+	 * read into the object l->pcfg / p->pcfg; its strings are freed by
+	 * the table (schema_free), anything else by pool_free. */
+	const struct keytable *listener_keys;
+	const struct keytable *pool_keys;
+	void (*pool_free)(void *pcfg);			/* may be NULL */
+	/* Checks once the whole file is read (the listener's pool is set);
+	 * report with CFG_ERR at schema_item_node(...). May be NULL. */
+	void (*pool_check)(struct cctx *cx, struct pool_cfg *p);
+	void (*listener_check)(struct cctx *cx, struct listener_cfg *l);
+	/* Health probes its pools may use, NULL-terminated: a `health` with
+	 * no `type` gets the first that takes every key given. */
+	const struct probe_type *const *probes;
+
+	/* ---- workers ---- */
 	/* A connection is waiting on wl: accept and own it. */
 	void (*accept)(struct wlistener *wl);
-	/* Build g's per-worker pools for its snapshot; with prev (the
-	 * generation g replaces), carry over what stays: the idle connections
-	 * of backends whose live state g keeps. Free them with gen_free. */
+	/* Build g's per-worker state of this protocol's pools
+	 * (g->pools[p]) for its snapshot; with prev (the generation g
+	 * replaces), carry over what stays: the idle connections of backends
+	 * whose live state g keeps. Free them with gen_free. */
 	void (*gen_init)(struct worker *w, struct wgen *g, struct wgen *prev);
 	void (*gen_free)(struct worker *w, struct wgen *g);
 	/* The worker is about to end: close pooled backend connections. */
@@ -51,23 +81,40 @@ struct proto_ops {
 	/* Backend states changed: drop pooled connections that must go, and
 	 * serve waiters that now can be (each client's on_sweep follows). */
 	void (*worker_sweep)(struct worker *w);
-	/* Active health checks of this protocol's pools (control thread):
-	 * make them match the current snapshot, keeping the progress of
-	 * backends that stay; stop them all. */
+
+	/* ---- control thread ---- */
+	/* Add the protocol's fields to the status JSON of pool p and of its
+	 * backend b (GET /status). May be NULL. */
+	void (*pool_status)(struct daemon *d, int p, json_t *pool);
+	void (*backend_status)(struct daemon *d, int p, int b, json_t *backend);
+	/* Append the protocol's metric families (GET /metrics). May be NULL. */
+	void (*metrics)(struct daemon *d, struct metrics_text *t);
+	/* Admin endpoints under /pools/POOL/ for its pools (core/admin.h). */
+	const struct route_table *routes;		/* may be NULL */
+	/* A reload is about to be applied: append why it cannot be now to
+	 * errs and return true (a switchover runs, say). May be NULL. */
+	bool (*reload_blocked)(struct daemon *d, struct errlist *errs);
+	/* The daemon stops: abandon long operations. May be NULL. */
+	void (*stop)(struct daemon *d);
+	/* Active health checks of this protocol's pools: make them match
+	 * the current snapshot, keeping the progress of backends that stay;
+	 * stop them all. */
 	void (*health_apply)(struct daemon *d);
 	void (*health_stop)(struct daemon *d);
 };
 
-#define ND_NPROTO 2		/* enum nd_proto values */
+/* Every module, NULL-terminated (src/modules.c). */
+extern const struct proto_module *const proto_modules[];
 
-const struct proto_ops *proto_ops(enum nd_proto p);
+/* The module called name, or NULL. */
+const struct proto_module *proto_find(const char *name);
 
-/* Call op of every protocol module, in enum order. */
+/* "http, pg": the modules' names, for messages. */
+void proto_names(char *out, size_t n);
+
+/* Call op of every protocol module, in table order. */
 #define PROTO_EACH(op, ...) \
-	for (int proto_ = 0; proto_ < ND_NPROTO; proto_++) \
-		proto_ops((enum nd_proto)proto_)->op(__VA_ARGS__)
-
-extern const struct proto_ops http_proto_ops;
-extern const struct proto_ops pg_proto_ops;
+	for (const struct proto_module *const *m_ = proto_modules; *m_; m_++) \
+		(*m_)->op(__VA_ARGS__)
 
 #endif

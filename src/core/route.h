@@ -21,6 +21,12 @@ struct route {
 	const void *handler;	/* the caller's; route.c never looks at it */
 };
 
+/* A table of routes, as a module hands it to the admin API. */
+struct route_table {
+	const struct route *routes;
+	int n;
+};
+
 struct route_match {
 	int nparams;
 	char params[ROUTE_MAX_PARAMS][ROUTE_MAX_SEGMENT + 1];	/* the "*" segments, in order */

@@ -44,7 +44,7 @@ static void listener_connection_cb(uv_stream_t *s, int status)
 			log_warn("accept on listener '%s' failed: %s", wl->cfg->name, uv_strerror(status));
 		return;
 	}
-	proto_ops(wl->cfg->protocol)->accept(wl);
+	wl->cfg->proto->accept(wl);
 }
 
 static void wlistener_closed_cb(uv_handle_t *h)
@@ -129,6 +129,7 @@ static struct wgen *gen_new(struct worker *w, struct snapshot *snap, struct wgen
 
 	g->snap = snap;		/* the caller's reference */
 	g->refs = 1;
+	g->pools = xcalloc((size_t)snap->cfg->npools + 1, sizeof(*g->pools));
 	PROTO_EACH(gen_init, w, g, prev);
 	return g;
 }
@@ -144,6 +145,7 @@ void worker_gen_release(struct worker *w, struct wgen *g)
 	if (--g->refs > 0)
 		return;
 	PROTO_EACH(gen_free, w, g);
+	free(g->pools);
 	snapshot_unref(g->snap);
 	free(g);
 }

@@ -17,8 +17,6 @@
 #include "snapshot.h"
 
 struct daemon;
-struct wpool;
-struct pg_wpool;
 struct client_link;
 
 /* One worker's handle on a listener. */
@@ -31,13 +29,13 @@ struct wlistener {
 
 /*
  * What one worker serves from one snapshot: the snapshot and the
- * protocol's per-worker pools built for it. A connection holds the
- * generation it started its request on; the last one out frees it.
+ * per-worker state of each of its pools, built by the pool's protocol
+ * (gen_init). A connection holds the generation it started its request
+ * on; the last one out frees it.
  */
 struct wgen {
 	struct snapshot *snap;		/* one reference */
-	struct wpool *pools;		/* owned: http/upstream.h, snap->cfg->npools */
-	struct pg_wpool *pg;		/* owned: pg/pool.h, snap->cfg->npools (pg pools set) */
+	void **pools;			/* [snap->cfg->npools]: each owned by its pool's protocol */
 	int refs;			/* the worker while current, plus connections using it */
 };
 

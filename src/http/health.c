@@ -15,11 +15,69 @@
  */
 #include "health.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "../core/fds.h"
 #include "../core/daemon.h"
 #include "../core/log.h"
+#include "../core/proto.h"
+#include "config.h"
+
+/* "200", "200-399" or "2xx" -> [min, max]. */
+static int parse_expect(const char *s, int *min, int *max)
+{
+	int a, b, n;
+
+	if (strlen(s) == 3 && s[0] >= '1' && s[0] <= '5' && s[1] == 'x' && s[2] == 'x') {
+		*min = (s[0] - '0') * 100;
+		*max = *min + 99;
+		return 0;
+	}
+	if (sscanf(s, "%3d-%3d%n", &a, &b, &n) == 2 && !s[n] && a >= 100 && a <= b && b <= 599) {
+		*min = a;
+		*max = b;
+		return 0;
+	}
+	if (sscanf(s, "%3d%n", &a, &n) == 1 && !s[n] && a >= 100 && a <= 599) {
+		*min = *max = a;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void read_expect(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	struct http_probe_cfg *h = target;
+
+	if (!schema_want_scalar(cx, v, "expect", "a status"))
+		return;
+	if (parse_expect(schema_scalar(v), &h->expect_min, &h->expect_max) < 0)
+		CFG_ERR(cx, v, "health.expect must be a status (200), a range (200-399) or a class "
+			"(2xx), not '%s'", schema_scalar(v));
+}
+
+#define H(f) offsetof(struct http_probe_cfg, f)
+static const struct field probe_keys[] = {
+	{ .key = "path", .type = F_STR, .off = H(path) },
+	{ .key = "method", .type = F_STR, .off = H(method) },
+	{ .key = "host", .type = F_STR, .off = H(host) },
+	{ .key = "expect", .type = F_CUSTOM, .fn = read_expect },
+};
+#undef H
+
+static void probe_defaults(void *cfg)
+{
+	*(struct http_probe_cfg *)cfg = (struct http_probe_cfg){
+		.path = xstrdup("/"), .method = xstrdup("GET"), .expect_min = 200, .expect_max = 399,
+	};
+}
+
+static const struct keytable probe_table = {
+	probe_keys, ARRAY_LEN(probe_keys), sizeof(struct http_probe_cfg), probe_defaults,
+};
+
+const struct probe_type http_probe = { .name = "http", .keys = &probe_table };
 
 struct hcheck {
 	uv_tcp_t tcp;
@@ -41,6 +99,11 @@ struct hcheck {
 };
 
 static void next_check(struct hcheck *h);
+
+static const struct http_probe_cfg *probe_cfg(const struct hcheck *h)
+{
+	return h->pool->health.probe_cfg;
+}
 
 static void timer_closed_cb(uv_handle_t *t)
 {
@@ -136,7 +199,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	snprintf(why, sizeof(why), "HTTP %d", status);
-	result(h, status >= h->pool->health.expect_min && status <= h->pool->health.expect_max, why);
+	result(h, status >= probe_cfg(h)->expect_min && status <= probe_cfg(h)->expect_max, why);
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -158,7 +221,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		result(h, false, uv_strerror(status));
 		return;
 	}
-	if (h->pool->health.type == HEALTH_TCP) {
+	if (h->pool->health.probe == &tcp_probe) {
 		result(h, true, "connected");
 		return;
 	}
@@ -205,17 +268,20 @@ static void next_check(struct hcheck *h)
 /* (Re)point h at backend b of pool pc: what it checks and how. */
 static void set_target(struct hcheck *h, const struct pool_cfg *pc, int b)
 {
+	const struct http_probe_cfg *hp = pc->health.probe_cfg;
 	char host[300];
 
 	h->pool = pc;
 	h->be = &pc->backends[b];
-	if (pc->health.host)
-		snprintf(host, sizeof(host), "%s", pc->health.host);
+	if (pc->health.probe != &http_probe)
+		return;		/* tcp: a connect, no request */
+	if (hp->host)
+		snprintf(host, sizeof(host), "%s", hp->host);
 	else
 		config_format_address(&h->be->addr, host, sizeof(host));
 	snprintf(h->req, sizeof(h->req),
 		 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nodown-health\r\n"
-		 "Connection: close\r\n\r\n", pc->health.method, pc->health.path, host);
+		 "Connection: close\r\n\r\n", hp->method, hp->path, host);
 }
 
 static struct hcheck *check_new(struct daemon *d, struct backend_live *live)
@@ -270,8 +336,8 @@ void health_apply(struct daemon *d)
 	for (int p = 0; p < c->npools; p++) {
 		const struct pool_cfg *pc = &c->pools[p];
 
-		if (pc->health.type == HEALTH_PG)
-			continue;	/* pg/health.c */
+		if (pc->proto != &http_module)
+			continue;
 		for (int b = 0; b < pc->nbackends; b++) {
 			struct hcheck *h = take_check(d, d->live[p][b]);
 

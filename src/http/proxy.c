@@ -36,6 +36,7 @@
 #include "../core/proto.h"
 #include "../core/stream.h"
 #include "../core/worker.h"
+#include "config.h"
 #include "health.h"
 #include "parse.h"
 
@@ -127,9 +128,9 @@ static void dispatch(struct hconn *c);
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static const struct listener_cfg *lcfg(const struct hconn *c)
+static const struct http_listener_cfg *lcfg(const struct hconn *c)
 {
-	return c->lcfg;
+	return http_listener(c->lcfg);
 }
 
 /* The listener left the config in a reload: close after this exchange. */
@@ -187,7 +188,7 @@ static void client_timer(struct hconn *c, enum ctimer kind, uint64_t ms)
  * (mod_reqtimeout's rule). UINT64_MAX when the rate is not enforced. */
 static uint64_t rate_deadline(const struct hconn *c)
 {
-	const struct listener_cfg *l = lcfg(c);
+	const struct http_listener_cfg *l = lcfg(c);
 
 	if (!l->request_min_rate)
 		return UINT64_MAX;
@@ -232,7 +233,7 @@ static void access_log(struct hconn *c, const char *end)
 	if (!log_access_enabled())
 		return;
 	logbuf_printf(&c->w->access, "%s %s %s \"%s\" %d %llu %s/%s %.3fms %s\n",
-		      worker_timestamp(c->w), lcfg(c)->name, c->peer, c->reqline ? c->reqline : "-",
+		      worker_timestamp(c->w), c->lcfg->name, c->peer, c->reqline ? c->reqline : "-",
 		      c->status, (unsigned long long)c->resp_bytes, c->pool->cfg->name,
 		      be ? be->cfg->name : "-", ms, c->cause ? c->cause : end);
 }
@@ -429,7 +430,7 @@ static void send_error(struct hconn *c, int status, const char *why)
 	if (c->start_ns == 0)
 		c->start_ns = nd_now_ns();
 	if (status != 408)
-		log_info("client %s on listener '%s': %d %s", c->peer, lcfg(c)->name, status, why);
+		log_info("client %s on listener '%s': %d %s", c->peer, c->lcfg->name, status, why);
 	access_log(c, "-");
 	if (c->up)	/* the exchange with this backend failed */
 		STAT_ADD(c->up->be->live->responses[0], 1);
@@ -488,14 +489,14 @@ static void client_timer_cb(uv_timer_t *t)
 			return;
 		}
 		log_info("client %s on listener '%s' stalled for client_timeout; closing",
-			 c->peer, lcfg(c)->name);
+			 c->peer, c->lcfg->name);
 		client_close(c, "client-timeout");
 		return;
 	case T_TUNNEL_DRAIN:
 		log_info("client %s: tunnel to %s/%s closed: the backend left rotation %llums ago "
 			 "(drain_tunnel_timeout)", c->peer, c->pool->cfg->name,
 			 c->up ? c->up->be->cfg->name : "-",
-			 (unsigned long long)c->pool->cfg->drain_tunnel_timeout_ms);
+			 (unsigned long long)c->pool->hcfg->drain_tunnel_timeout_ms);
 		client_close(c, "tunnel-drained");
 		return;
 	case T_IDLE:
@@ -513,14 +514,14 @@ static void up_timer_cb(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop), limit;
 
 	BUG_ON(!c);
-	limit = c->pool->cfg->response_timeout_ms;
+	limit = c->pool->hcfg->response_timeout_ms;
 	if (now - u->last_io_ms < limit) {	/* heard from it since: re-arm */
 		uv_timer_start(&u->timer, up_timer_cb, limit - (now - u->last_io_ms), 0);
 		return;
 	}
 	log_warn("backend %s/%s sent nothing for response_timeout (%llums)",
 		 c->pool->cfg->name, u->be->cfg->name,
-		 (unsigned long long)c->pool->cfg->response_timeout_ms);
+		 (unsigned long long)c->pool->hcfg->response_timeout_ms);
 	pool_error(c, 504, "the backend did not respond in time");
 }
 
@@ -536,7 +537,7 @@ static void up_arm(struct hconn *c)
 
 	u->last_io_ms = uv_now(&c->w->loop);
 	if (!uv_is_active((uv_handle_t *)&u->timer))
-		uv_timer_start(&u->timer, up_timer_cb, c->pool->cfg->response_timeout_ms, 0);
+		uv_timer_start(&u->timer, up_timer_cb, c->pool->hcfg->response_timeout_ms, 0);
 }
 
 static void up_wait(struct hconn *c)
@@ -555,7 +556,7 @@ static void passive(struct hconn *c, struct wbackend *be, bool ok, const char *w
 {
 	struct worker *w = c->w;
 
-	if (!backend_passive(be->live, ok, c->pool->cfg->passive_fall, c->pool->cfg->name,
+	if (!backend_passive(be->live, ok, c->pool->hcfg->passive_fall, c->pool->cfg->name,
 			     be->cfg->name, why))
 		return;
 	for (int i = 0; i < w->cfg->workers; i++)	/* not to a worker told to stop */
@@ -631,7 +632,7 @@ static void record_reqline(struct hconn *c, const char *p, const struct http_hea
 static int build_request_head(struct hconn *c, const char *p, const struct http_head *h,
 			      const char **why)
 {
-	const struct listener_cfg *l = lcfg(c);
+	const struct http_listener_cfg *l = lcfg(c);
 	struct http_rewrite rw = {
 		.forwarded_for = l->forwarded_for ? c->peer : NULL,
 		.forwarded_proto = l->forwarded_proto ? "http" : NULL,
@@ -650,7 +651,7 @@ static int build_request_head(struct hconn *c, const char *p, const struct http_
 	c->out_len = (size_t)n;
 	if (http_head_verify(c->out->data, c->out_len, h, false, why) != 0) {
 		log_warn("client %s on listener '%s': the forwarded head failed the strict check: %s",
-			 c->peer, l->name, *why);
+			 c->peer, c->lcfg->name, *why);
 		return 400;
 	}
 	return 0;
@@ -675,7 +676,7 @@ static void skip_empty_lines(struct hconn *c)
 /* c->in holds at least part of a request head: frame it, or wait for more. */
 static void try_head(struct hconn *c)
 {
-	const struct listener_cfg *l = lcfg(c);
+	const struct http_listener_cfg *l = lcfg(c);
 	const char *p, *why = NULL;
 	size_t n, hl;
 	struct http_head h;
@@ -781,9 +782,9 @@ static void connect_cb(uv_connect_t *req, int status)
 	c->up = NULL;
 	if (be->cfg->index < 64)
 		c->tried |= 1ull << be->cfg->index;
-	if (c->attempts < c->pool->cfg->retries)
+	if (c->attempts < c->pool->hcfg->retries)
 		STAT_ADD(be->live->retries, 1);
-	if (++c->attempts > c->pool->cfg->retries) {
+	if (++c->attempts > c->pool->hcfg->retries) {
 		if (u->timed_out)
 			pool_error(c, 504, "connecting to the backend timed out");
 		else
@@ -831,9 +832,9 @@ static void dispatch(struct hconn *c)
 		passive(c, be, false, uv_strerror(r));
 		if (be->cfg->index < 64)
 			c->tried |= 1ull << be->cfg->index;
-		if (c->attempts < c->pool->cfg->retries)
+		if (c->attempts < c->pool->hcfg->retries)
 			STAT_ADD(be->live->retries, 1);
-		if (++c->attempts > c->pool->cfg->retries) {
+		if (++c->attempts > c->pool->hcfg->retries) {
 			pool_error(c, 502, "could not connect to a backend");
 			return;
 		}
@@ -1193,9 +1194,9 @@ static bool response_head(struct hconn *c)
 						   : "the backend sent chunked data to an HTTP/1.0 request");
 		return false;
 	}
-	if (interim && ++c->interims > c->pool->cfg->max_interim_responses) {
+	if (interim && ++c->interims > c->pool->hcfg->max_interim_responses) {
 		log_warn("backend %s/%s sent more than max_interim_responses (%d) 1xx responses",
-			 c->pool->cfg->name, u->be->cfg->name, c->pool->cfg->max_interim_responses);
+			 c->pool->cfg->name, u->be->cfg->name, c->pool->hcfg->max_interim_responses);
 		c->cause = "too-many-interim-responses";
 		pool_error(c, 502, "the backend sent too many interim (1xx) responses");
 		return false;
@@ -1356,7 +1357,7 @@ static void follow_reload(struct hconn *c)
 	worker_gen_release(c->w, c->gen);
 	c->gen = worker_gen_hold(c->w);
 	c->lcfg = &g->snap->cfg->listeners[i];
-	c->pool = &g->pools[c->lcfg->pool->index];
+	c->pool = g->pools[c->lcfg->pool->index];
 }
 
 static void client_data(struct hconn *c)
@@ -1530,7 +1531,7 @@ static void client_on_reclaim(struct client_link *l)
 
 	c->cause = "evicted";
 	log_info("client %s on listener '%s': buffers ran out; its unfinished request gives "
-		 "them up for complete ones (408)", c->peer, lcfg(c)->name);
+		 "them up for complete ones (408)", c->peer, c->lcfg->name);
 	send_error(c, 408, "the request was too slow to keep buffers while complete requests waited");
 }
 
@@ -1544,7 +1545,7 @@ static void client_on_sweep(struct client_link *l)
 
 	if (c->state == C_TUNNEL && c->up && !backend_usable(c->up->be->live) &&
 	    c->timer_kind != T_TUNNEL_DRAIN)
-		client_timer(c, T_TUNNEL_DRAIN, c->pool->cfg->drain_tunnel_timeout_ms);
+		client_timer(c, T_TUNNEL_DRAIN, c->pool->hcfg->drain_tunnel_timeout_ms);
 }
 
 static void client_on_stop(struct client_link *l, enum stop_phase phase)
@@ -1557,7 +1558,7 @@ static void client_on_stop(struct client_link *l, enum stop_phase phase)
 
 /* ---- accept -------------------------------------------------------------- */
 
-static void http_accept(struct wlistener *wl)
+void http_accept(struct wlistener *wl)
 {
 	struct worker *w = wl->w;
 	const struct listener_cfg *lc = wl->cfg;
@@ -1569,7 +1570,7 @@ static void http_accept(struct wlistener *wl)
 	c->w = w;
 	c->gen = worker_gen_hold(w);
 	c->lcfg = lc;
-	c->pool = &c->gen->pools[lc->pool->index];
+	c->pool = c->gen->pools[lc->pool->index];
 	uv_tcp_init(&w->loop, &c->tcp);
 	uv_timer_init(&w->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->wreq.data = c;
@@ -1582,16 +1583,7 @@ static void http_accept(struct wlistener *wl)
 		client_close(c, "-");
 		return;
 	}
-	client_timer(c, T_HEADER, lc->header_timeout_ms);
+	client_timer(c, T_HEADER, http_listener(lc)->header_timeout_ms);
 	client_read_start(c);
 }
 
-const struct proto_ops http_proto_ops = {
-	.accept = http_accept,
-	.gen_init = upstream_gen_init,
-	.gen_free = upstream_gen_free,
-	.worker_close = upstream_worker_close,
-	.worker_sweep = upstream_worker_sweep,
-	.health_apply = health_apply,
-	.health_stop = health_stop,
-};

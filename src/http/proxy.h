@@ -6,6 +6,11 @@
 
 #include "upstream.h"
 
+struct wlistener;
+
+/* The module's accept: a client connection is waiting on wl. */
+void http_accept(struct wlistener *wl);
+
 /* Read callbacks of a busy backend connection (called by upstream.c). */
 void proxy_up_alloc(struct upconn *u, uv_buf_t *b);
 void proxy_up_read(struct upconn *u, ssize_t n);

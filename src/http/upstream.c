@@ -21,15 +21,25 @@
 #include "../core/proto.h"
 #include "../core/daemon.h"
 #include "../core/worker.h"
+#include "config.h"
 #include "proxy.h"
+
+/* g's state of its pool i if it is an http pool, else NULL. */
+static struct wpool *wpool_at(struct wgen *g, int i)
+{
+	return g->snap->cfg->pools[i].proto == &http_module ? g->pools[i] : NULL;
+}
 
 /* The wbackend of g serving the same backend as be (same live state), or NULL. */
 static struct wbackend *find_backend(struct wgen *g, const struct wbackend *be)
 {
-	for (int i = 0; i < g->snap->cfg->npools; i++)
-		for (int b = 0; b < g->pools[i].cfg->nbackends; b++)
-			if (g->pools[i].backends[b].live == be->live)
-				return &g->pools[i].backends[b];
+	for (int i = 0; i < g->snap->cfg->npools; i++) {
+		struct wpool *p = wpool_at(g, i);
+
+		for (int b = 0; p && b < p->cfg->nbackends; b++)
+			if (p->backends[b].live == be->live)
+				return &p->backends[b];
+	}
 	return NULL;
 }
 
@@ -48,14 +58,16 @@ static void move_upconn(struct upconn *u, struct wbackend *to)
 static void carry_idle(struct wgen *g, struct wgen *prev)
 {
 	for (int i = 0; i < prev->snap->cfg->npools; i++) {
-		for (int b = 0; b < prev->pools[i].cfg->nbackends; b++) {
-			struct wbackend *old = &prev->pools[i].backends[b];
+		struct wpool *p = wpool_at(prev, i);
+
+		for (int b = 0; p && b < p->cfg->nbackends; b++) {
+			struct wbackend *old = &p->backends[b];
 			struct wbackend *to = find_backend(g, old);
 
 			while (!list_empty(&old->idle)) {
 				struct upconn *u = container_of(old->idle.next, struct upconn, node);
 
-				if (!to || to->nidle >= to->pool->cfg->max_idle) {
+				if (!to || to->nidle >= to->pool->hcfg->max_idle) {
 					upstream_close(u);
 					continue;
 				}
@@ -73,11 +85,14 @@ void upstream_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
 {
 	const struct config *c = g->snap->cfg;
 
-	g->pools = xcalloc((size_t)c->npools + 1, sizeof(struct wpool));
 	for (int i = 0; i < c->npools; i++) {
-		struct wpool *p = &g->pools[i];
+		struct wpool *p;
 
+		if (c->pools[i].proto != &http_module)
+			continue;
+		p = g->pools[i] = xcalloc(1, sizeof(*p));
 		p->cfg = &c->pools[i];
+		p->hcfg = http_pool(p->cfg);
 		p->w = w;
 		p->gen = g;
 		p->backends = xcalloc((size_t)p->cfg->nbackends + 1, sizeof(struct wbackend));
@@ -95,10 +110,14 @@ void upstream_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
 void upstream_gen_free(struct worker *w, struct wgen *g)
 {
 	ND_UNUSED(w);
-	for (int i = 0; i < g->snap->cfg->npools; i++)
-		free(g->pools[i].backends);
-	free(g->pools);
-	g->pools = NULL;
+	for (int i = 0; i < g->snap->cfg->npools; i++) {
+		struct wpool *p = wpool_at(g, i);
+
+		if (p) {
+			free(p->backends);
+			free(p);
+		}
+	}
 }
 
 /* Close the idle connections of every backend, or (all = false) of those
@@ -106,9 +125,9 @@ void upstream_gen_free(struct worker *w, struct wgen *g)
 static void close_idle(struct worker *w, bool all)
 {
 	for (int i = 0; i < w->cfg->npools; i++) {
-		struct wpool *p = &w->cur->pools[i];
+		struct wpool *p = wpool_at(w->cur, i);
 
-		for (int b = 0; b < p->cfg->nbackends; b++) {
+		for (int b = 0; p && b < p->cfg->nbackends; b++) {
 			struct wbackend *be = &p->backends[b];
 
 			if (!all && backend_usable(be->live))
@@ -142,7 +161,7 @@ static struct wbackend *pick_round_robin(struct wpool *p, uint64_t mask)
 	for (int i = 0; i < p->cfg->nbackends; i++) {
 		struct wbackend *b = &p->backends[i];
 
-		int weight = backend_weight(b->live, p->cfg->slowstart_ms);
+		int weight = backend_weight(b->live, p->hcfg->slowstart_ms);
 
 		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
@@ -169,8 +188,8 @@ static struct wbackend *pick_least_conn(struct wpool *p, uint64_t mask)
 
 		if (tried(mask, i) || !backend_usable(b->live))
 			continue;
-		if (!best || (long)b->active * backend_weight(best->live, p->cfg->slowstart_ms) <
-			     (long)best->active * backend_weight(b->live, p->cfg->slowstart_ms))
+		if (!best || (long)b->active * backend_weight(best->live, p->hcfg->slowstart_ms) <
+			     (long)best->active * backend_weight(b->live, p->hcfg->slowstart_ms))
 			best = b;
 	}
 	return best;
@@ -180,7 +199,7 @@ struct wbackend *upstream_pick(struct wpool *p, uint64_t mask)
 {
 	struct wbackend *b;
 
-	b = p->cfg->balance == BALANCE_LEAST_CONN ? pick_least_conn(p, mask) : pick_round_robin(p, mask);
+	b = p->hcfg->balance == BALANCE_LEAST_CONN ? pick_least_conn(p, mask) : pick_round_robin(p, mask);
 	p->picks++;
 	return b;
 }
@@ -304,7 +323,7 @@ void upstream_release(struct upconn *u, bool reusable)
 		}
 	}
 	if (!reusable || w->stopping || !backend_usable(be->live) ||
-	    be->nidle >= be->pool->cfg->max_idle || u->writing ||
+	    be->nidle >= be->pool->hcfg->max_idle || u->writing ||
 	    (u->in && buf_pending(u->in))) {
 		upstream_close(u);
 		return;

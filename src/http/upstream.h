@@ -32,6 +32,7 @@ struct wbackend {
 /* One pool as one worker sees it. */
 struct wpool {
 	const struct pool_cfg *cfg;	/* borrowed from gen's snapshot */
+	const struct http_pool_cfg *hcfg;	/* cfg's http settings */
 	struct worker *w;
 	struct wgen *gen;		/* the generation it belongs to */
 	struct wbackend *backends;	/* owned, cfg->nbackends */
@@ -67,7 +68,7 @@ struct upconn {
 	bool reading;			/* uv_read_start in effect */
 };
 
-/* proto_ops gen_init / gen_free: g's pools, built from its snapshot. */
+/* The module's gen_init / gen_free: g's http pools, built from its snapshot. */
 void upstream_gen_init(struct worker *w, struct wgen *g, struct wgen *prev);
 void upstream_gen_free(struct worker *w, struct wgen *g);
 void upstream_worker_close(struct worker *w);

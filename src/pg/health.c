@@ -19,7 +19,9 @@
 
 #include "../core/daemon.h"
 #include "../core/log.h"
+#include "config.h"
 #include "monitor.h"
+#include "status.h"
 
 struct pgcheck {
 	uv_timer_t timer;		/* the next check */
@@ -35,7 +37,7 @@ struct pgcheck {
 	bool warned;			/* said it is a second primary */
 };
 
-static const char *const role_names[] = { "unknown", "primary", "standby" };
+const struct probe_type pg_probe = { .name = "pg", .keys = &schema_no_keys };
 
 static void sweep_workers(struct daemon *d)
 {
@@ -116,7 +118,7 @@ static void set_role(struct pgcheck *c, int role, int timeline)
 	if (old == ROLE_PRIMARY)	/* sessions on it move on their next transaction */
 		atomic_fetch_add(&c->plive->epoch, 1);
 	log_info("backend %s/%s: role %s -> %s (health check)", c->pool->name, c->be,
-		 role_names[old], role_names[role]);
+		 pg_role_name(old), pg_role_name(role));
 	sweep_workers(c->d);
 }
 
@@ -200,13 +202,14 @@ void pg_health_apply(struct daemon *d)
 
 	pg_health_stop(d);
 	for (int p = 0; p < cf->npools; p++)
-		if (cf->pools[p].protocol == PROTO_PG)
+		if (cf->pools[p].proto == &pg_module)
 			n += cf->pools[p].nbackends;
 	d->pgchecks = xcalloc((size_t)n + 1, sizeof(*d->pgchecks));
 	for (int p = 0; p < cf->npools; p++) {
 		const struct pool_cfg *pc = &cf->pools[p];
+		const struct pg_pool_cfg *pg = pc->pcfg;
 
-		if (pc->protocol != PROTO_PG || pc->health.type != HEALTH_PG)
+		if (pc->proto != &pg_module)
 			continue;
 		for (int b = 0; b < pc->nbackends; b++) {
 			struct pgcheck *c = xcalloc(1, sizeof(*c));
@@ -220,8 +223,8 @@ void pg_health_apply(struct daemon *d)
 			c->bidx = b;
 			c->mon = xmalloc(sizeof(*c->mon));
 			pg_mon_init(c->mon, d->loop, &pc->backends[b].addr,
-				    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
-				    pc->pg.server_auth);
+				    pg_authfile_find(pg->auth, pg->monitor_user), pg->monitor_database,
+				    pg->server_auth);
 			uv_timer_init(d->loop, &c->timer);
 			c->timer.data = c;
 			uv_timer_start(&c->timer, timer_cb, 0, 0);	/* the primary is wanted at once */

@@ -10,7 +10,9 @@
  */
 #include "login.h"
 
+#include "password.h"
 #include "pool.h"
+#include "scram.h"
 
 static void put(struct gbuf *out, const char *p, size_t n)
 {

@@ -7,10 +7,12 @@
 #ifndef ND_PG_LOGIN_H
 #define ND_PG_LOGIN_H
 
-#include "auth.h"
+#include "authfile.h"
+#include "config.h"
 #include "wire.h"
 
 struct gbuf;
+struct pg_scram_client;
 
 enum pg_login_result {
 	PG_LOGIN_MORE,		/* keep feeding messages */

@@ -164,56 +164,66 @@ static void close_idle(struct pg_wpool *p, bool all)
 	}
 }
 
+/* g's state of its pool i if it is a pg pool, else NULL. */
+static struct pg_wpool *wpool_at(struct wgen *g, int i)
+{
+	return g->snap->cfg->pools[i].proto == &pg_module ? g->pools[i] : NULL;
+}
+
 void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
 {
 	const struct config *c = g->snap->cfg;
 
-	g->pg = xcalloc((size_t)c->npools + 1, sizeof(struct pg_wpool));
 	for (int i = 0; i < c->npools; i++) {
-		struct pg_wpool *p = &g->pg[i];
-		int share = c->pools[i].pg.pool_size / c->workers;
+		struct pg_wpool *p;
+		int share;
 
-		if (c->pools[i].protocol != PROTO_PG)
+		if (c->pools[i].proto != &pg_module)
 			continue;
+		p = g->pools[i] = xcalloc(1, sizeof(*p));
 		p->cfg = &c->pools[i];
-		p->auth = p->cfg->pg.auth;
+		p->pg = pg_pool(p->cfg);
+		share = p->pg->pool_size / c->workers;
+		p->auth = p->pg->auth;
 		p->live = g->snap->live[i];
 		p->shared = g->snap->pools[i];
 		p->w = w;
 		p->gen = g;
-		p->max_per_bucket = share + (w->id < c->pools[i].pg.pool_size % c->workers);
+		p->max_per_bucket = share + (w->id < p->pg->pool_size % c->workers);
 		if (p->max_per_bucket < 1)
 			p->max_per_bucket = 1;
 	}
 	/* The old generation's idle servers close rather than linger until
 	 * idle_timeout next to the new ones (servers are cheap to reopen). */
 	for (int i = 0; prev && i < prev->snap->cfg->npools; i++)
-		if (prev->pg[i].cfg)
-			close_idle(&prev->pg[i], true);
+		if (wpool_at(prev, i))
+			close_idle(wpool_at(prev, i), true);
 }
 
 void pg_gen_free(struct worker *w, struct wgen *g)
 {
 	ND_UNUSED(w);
 	for (int i = 0; i < g->snap->cfg->npools; i++) {
-		struct pgbucket *b = g->pg[i].buckets, *next;
+		struct pg_wpool *p = wpool_at(g, i);
+		struct pgbucket *b, *next;
 
-		for (; b; b = next) {
+		if (!p)
+			continue;
+		for (b = p->buckets; b; b = next) {
 			next = b->next;
 			pg_vars_free(&b->defaults);
 			free(b);
 		}
-		free(g->pg[i].htab);
+		free(p->htab);
+		free(p);
 	}
-	free(g->pg);
-	g->pg = NULL;
 }
 
 void pg_worker_close(struct worker *w)
 {
 	for (int i = 0; i < w->cfg->npools; i++)
-		if (w->cur->pg[i].cfg)
-			close_idle(&w->cur->pg[i], true);
+		if (wpool_at(w->cur, i))
+			close_idle(wpool_at(w->cur, i), true);
 }
 
 /* FNV-1a of user NUL database. */
@@ -530,9 +540,9 @@ static void warm_sweep(struct pg_wpool *p, struct pgbucket *b)
 void pg_worker_sweep(struct worker *w)
 {
 	for (int i = 0; i < w->cfg->npools; i++) {
-		struct pg_wpool *p = &w->cur->pg[i];
+		struct pg_wpool *p = wpool_at(w->cur, i);
 
-		if (!p->cfg)
+		if (!p)
 			continue;
 		/* warm servers first: closing stale ones makes room, and the
 		 * waiters would take it with a new login */
@@ -785,7 +795,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	s->state = PS_LOGIN;
-	pg_login_start(&s->login, u, b->database, b->pool->cfg->pg.server_auth, &s->out);
+	pg_login_start(&s->login, u, b->database, b->pool->pg->server_auth, &s->out);
 	server_flush(s);
 	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
 }

@@ -13,7 +13,7 @@
 #include "../core/config.h"
 #include "../core/list.h"
 #include "../core/worker.h"
-#include "auth.h"
+#include "authfile.h"
 #include "login.h"
 #include "wire.h"
 
@@ -126,7 +126,8 @@ struct pgbucket {
 /* A pg pool as one worker sees it in one generation. */
 struct pg_wpool {
 	const struct pool_cfg *cfg;	/* borrowed from the generation's snapshot */
-	const struct pg_authfile *auth;	/* borrowed: cfg->pg auth file */
+	const struct pg_pool_cfg *pg;	/* cfg's pg settings */
+	const struct pg_authfile *auth;	/* borrowed: pg's auth file */
 	struct backend_live **live;	/* the snapshot's, per backend */
 	struct pool_live *shared;	/* the snapshot's: pause, primary epoch */
 	struct worker *w;
@@ -137,7 +138,8 @@ struct pg_wpool {
 	int max_per_bucket;		/* this worker's share of pool_size */
 };
 
-/* proto ops: build/free a generation's pg pools; close idle servers. */
+/* The module's gen_init / gen_free / worker_close: a generation's pg
+ * pools; close idle servers. */
 void pg_gen_init(struct worker *w, struct wgen *g, struct wgen *prev);
 void pg_gen_free(struct worker *w, struct wgen *g);
 void pg_worker_close(struct worker *w);

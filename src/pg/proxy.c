@@ -29,7 +29,9 @@
 #include "../core/worker.h"
 #include "cancel.h"
 #include "health.h"
+#include "password.h"
 #include "pool.h"
+#include "scram.h"
 
 #define PG_CLIENT_MSG_MAX (64u << 20)	/* one message from a client */
 #define PG_OUT_HIGH (256u << 10)	/* client output queued before the server is not read */
@@ -260,9 +262,9 @@ static void unlink_server(struct pgclient *c, bool clean)
 
 	if (!s)
 		return;
-	if (clean && c->pool->cfg->pg.pool_mode == PG_POOL_SESSION)
+	if (clean && c->pool->pg->pool_mode == PG_POOL_SESSION)
 		reset_server(s, "DISCARD ALL");	/* the next client gets a clean session */
-	else if (clean && s->nstmts > c->pool->cfg->pg.max_prepared_statements)
+	else if (clean && s->nstmts > c->pool->pg->max_prepared_statements)
 		reset_server(s, "DEALLOCATE ALL");	/* the statements of clients long gone */
 	c->server = NULL;
 	s->client = NULL;
@@ -666,12 +668,12 @@ static int on_parse(struct pgclient *c, const char *m, size_t n)
 		return 0;
 	}
 	st = find_stmt(c, p.stmt.p, p.stmt.len);
-	if (!st && c->nstmts >= c->pool->cfg->pg.max_prepared_statements) {
+	if (!st && c->nstmts >= c->pool->pg->max_prepared_statements) {
 		char msg[200];
 
 		snprintf(msg, sizeof(msg), "more than %d prepared statements in one session "
 			 "(max_prepared_statements): close some, or raise the limit",
-			 c->pool->cfg->pg.max_prepared_statements);
+			 c->pool->pg->max_prepared_statements);
 		client_error(c, "FATAL", "53400", msg);
 		return -1;
 	}
@@ -817,7 +819,7 @@ static bool tx_begin(struct pgclient *c)
  * else query_wait_timeout. */
 static void hold(struct pgclient *c)
 {
-	const struct pg_pool_cfg *pg = &c->pool->cfg->pg;
+	const struct pg_pool_cfg *pg = c->pool->pg;
 
 	client_read(c, false);	/* nothing more is read while it waits (a bounded client) */
 	c->wait_ms = uv_now(&c->w->loop);
@@ -834,7 +836,7 @@ static void session_hold(struct pgclient *c)
 	client_read(c, false);	/* unread while held: a held client buffers nothing more */
 	c->session_waiting = true;
 	c->wait_ms = uv_now(&c->w->loop);
-	uv_timer_start(&c->timer, wait_timeout_cb, c->pool->cfg->pg.query_wait_timeout_ms, 0);
+	uv_timer_start(&c->timer, wait_timeout_cb, c->pool->pg->query_wait_timeout_ms, 0);
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b);
@@ -868,11 +870,11 @@ static void follow_reload(struct pgclient *c)
 	if (li < 0)
 		return;
 	lc = &g->snap->cfg->listeners[li];
-	if (!g->pg[lc->pool->index].cfg)
+	if (lc->pool->proto != &pg_module)
 		return;
 	worker_gen_release(c->w, c->gen);
 	c->gen = worker_gen_hold(c->w);
-	c->pool = &g->pg[lc->pool->index];
+	c->pool = g->pools[lc->pool->index];
 	c->bucket = pg_bucket(c->pool, c->username, c->database);
 }
 
@@ -1106,7 +1108,7 @@ static void after_ready(struct pgclient *c)
 	if (c->txstatus != 'I' || c->pending > 0 || c->unsynced)
 		return;
 	tx_end(c);
-	if (c->pool->cfg->pg.pool_mode == PG_POOL_TRANSACTION && c->server)
+	if (c->pool->pg->pool_mode == PG_POOL_TRANSACTION && c->server)
 		unlink_server(c, true);
 }
 
@@ -1262,7 +1264,7 @@ static void send_login_params(struct pgclient *c, struct pgserver *s)
  */
 static void finish_login(struct pgclient *c, struct pgserver *s)
 {
-	bool session = c->pool->cfg->pg.pool_mode == PG_POOL_SESSION;
+	bool session = c->pool->pg->pool_mode == PG_POOL_SESSION;
 	int32_t pid = session ? s->pid : pg_cancel_fake_pid();
 	char buf[64];
 	uint32_t key;
@@ -1305,12 +1307,11 @@ static void auth_failed(struct pgclient *c, const char *why)
  */
 static void start_auth(struct pgclient *c)
 {
-	const struct pool_cfg *pc = c->pool->cfg;
 	const char *why = NULL;
 	char buf[256];
 
 	c->user = pg_authfile_find(c->pool->auth, c->username);
-	if (pc->pg.auth_type == PG_CLIENT_AUTH_TRUST) {
+	if (c->pool->pg->auth_type == PG_CLIENT_AUTH_TRUST) {
 		if (!c->user) {	/* nodown could not log into a server as it anyway */
 			snprintf(buf, sizeof(buf), "role \"%s\" is not in nodown's auth file", c->username);
 			client_error(c, "FATAL", "28000", buf);
@@ -1319,7 +1320,7 @@ static void start_auth(struct pgclient *c)
 		login_ok(c);
 		return;
 	}
-	if (pc->pg.auth_type == PG_CLIENT_AUTH_MD5 && (!c->user || c->user->kind != PG_SECRET_SCRAM)) {
+	if (c->pool->pg->auth_type == PG_CLIENT_AUTH_MD5 && (!c->user || c->user->kind != PG_SECRET_SCRAM)) {
 		pg_md5_salt(c->salt);
 		c->auth = A_MD5;
 		client_send(c, buf, pg_build_auth_md5(buf, sizeof(buf), (const char *)c->salt));
@@ -1627,7 +1628,7 @@ static void client_on_sweep(struct client_link *l)
 	}
 }
 
-static void pg_accept(struct wlistener *wl)
+void pg_accept(struct wlistener *wl)
 {
 	struct worker *w = wl->w;
 	const struct listener_cfg *lc = wl->cfg;
@@ -1638,7 +1639,7 @@ static void pg_accept(struct wlistener *wl)
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	c->gen = worker_gen_hold(w);
-	c->pool = &c->gen->pg[lc->pool->index];
+	c->pool = c->gen->pools[lc->pool->index];
 	c->state = PC_STARTUP;
 	c->sid = (unsigned)atomic_fetch_add(&next_sid, 1);
 	list_init(&c->wait_node);
@@ -1652,16 +1653,6 @@ static void pg_accept(struct wlistener *wl)
 		client_close(c, NULL);
 		return;
 	}
-	uv_timer_start(&c->timer, startup_timeout_cb, lc->header_timeout_ms, 0);
+	uv_timer_start(&c->timer, startup_timeout_cb, pg_listener(lc)->header_timeout_ms, 0);
 	client_read(c, true);
 }
-
-const struct proto_ops pg_proto_ops = {
-	.accept = pg_accept,
-	.gen_init = pg_gen_init,
-	.gen_free = pg_gen_free,
-	.worker_close = pg_worker_close,
-	.worker_sweep = pg_worker_sweep,
-	.health_apply = pg_health_apply,
-	.health_stop = pg_health_stop,
-};

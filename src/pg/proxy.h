@@ -10,7 +10,10 @@
 struct pgclient;
 struct pgserver;
 
-extern const struct proto_ops pg_proto_ops;
+struct wlistener;
+
+/* The module's accept: a client connection is waiting on wl. */
+void pg_accept(struct wlistener *wl);
 
 /* c waits on `waiters` for a server. */
 void pg_proxy_wait(struct pgclient *c, struct list *waiters);

@@ -29,8 +29,13 @@
 
 #include <signal.h>
 
+#include <errno.h>
+
+#include "../core/admin.h"
 #include "../core/daemon.h"
+#include "../core/route.h"
 #include "../core/log.h"
+#include "config.h"
 #include "monitor.h"
 
 enum sw_step { SW_CHECK, SW_PAUSE, SW_LSN, SW_FENCE, SW_CATCHUP, SW_PROMOTE, SW_VERIFY,
@@ -44,6 +49,7 @@ struct pg_switchover {
 	struct daemon *d;
 	char pool[64], from[64], to[64];
 	const struct pool_cfg *pc;	/* of the snapshot it started on (reloads wait) */
+	const struct pg_pool_cfg *pg;	/* pc's pg settings */
 	struct pool_live *pl;		/* a reference */
 	struct backend_live *from_live, *to_live;	/* references */
 	int from_port;
@@ -113,7 +119,7 @@ static void release(struct pg_switchover *s)
 
 static void query(struct pg_switchover *s, struct pg_mon *m, const char *sql, pg_mon_cb cb)
 {
-	pg_mon_query(m, sql, s->pc->pg.promote_timeout_ms, cb, s);
+	pg_mon_query(m, sql, s->pg->promote_timeout_ms, cb, s);
 }
 
 static void abort_or_fail(struct pg_switchover *s, bool after_fence, const char *fmt, const char *what)
@@ -271,7 +277,7 @@ static int run_command(struct pg_switchover *s, const char *cmd)
 	r = uv_spawn(s->d->loop, &s->proc, &o);
 	if (r == 0) {
 		s->proc_running = true;
-		uv_timer_start(&s->timer, command_timeout_cb, s->pc->pg.promote_timeout_ms, 0);
+		uv_timer_start(&s->timer, command_timeout_cb, s->pg->promote_timeout_ms, 0);
 	}
 	return r;
 }
@@ -296,8 +302,8 @@ static void catchup_cb(struct pg_mon *m, int status, const char *value, void *ar
 		step_to(s, SW_PROMOTE, NULL);
 		return;
 	}
-	if (status < 0 || now_ms(s) - s->step_ms >= s->pc->pg.promote_timeout_ms) {
-		abort_or_fail(s, s->pc->pg.fence_command != NULL,
+	if (status < 0 || now_ms(s) - s->step_ms >= s->pg->promote_timeout_ms) {
+		abort_or_fail(s, s->pg->fence_command != NULL,
 			      "the target did not replay up to the old primary's position in time: %s",
 			      status < 0 ? value : "promote_timeout reached");
 		return;
@@ -351,7 +357,7 @@ static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg
 		query(s, s->new_mon, sql, verify_lsn_cb);
 		return;
 	}
-	if (now_ms(s) - s->step_ms >= s->pc->pg.promote_timeout_ms) {
+	if (now_ms(s) - s->step_ms >= s->pg->promote_timeout_ms) {
 		abort_or_fail(s, true, "the target is still in recovery after promote_timeout%s", "");
 		return;
 	}
@@ -369,7 +375,7 @@ static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg
  */
 static void quarantine_target(struct pg_switchover *s)
 {
-	if (!s->promote_sent || (s->pc->pg.fence_command && !s->target_behind))
+	if (!s->promote_sent || (s->pg->fence_command && !s->target_behind))
 		return;
 	log_error("switchover %s: %s may have been promoted and %s; it is put in maint "
 		  "so that no write reaches it: rejoin it as a standby of %s (pg_rewind), "
@@ -388,7 +394,7 @@ static void record(struct pg_switchover *s, enum sw_step done, const char *detai
 
 static void step_to(struct pg_switchover *s, enum sw_step next, const char *detail)
 {
-	const struct pg_pool_cfg *pg = &s->pc->pg;
+	const struct pg_pool_cfg *pg = s->pg;
 
 	record(s, s->step, next >= SW_ABORTED ? NULL : detail);
 	log_info("switchover %s %s -> %s: %s done (%llums)%s%s", s->pool, s->from, s->to,
@@ -540,7 +546,7 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	if (p == c->npools)
 		return *why = "no such pool", -1;
 	pc = &c->pools[p];
-	if (pc->protocol != PROTO_PG)
+	if (pc->proto != &pg_module)
 		return *why = "switchover applies to pg pools", -1;
 	for (int b = 0; b < pc->nbackends; b++) {
 		if (!strcmp(pc->backends[b].name, target))
@@ -569,6 +575,7 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	s->pc = pc;
+	s->pg = pg_pool(pc);
 	snprintf(s->pool, sizeof(s->pool), "%s", pool);
 	snprintf(s->from, sizeof(s->from), "%s", pc->backends[from].name);
 	snprintf(s->to, sizeof(s->to), "%s", target);
@@ -580,16 +587,16 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	s->to_idx = to;
 	s->from_port = port_of(&pc->backends[from].addr);
 	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
-	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : pc->pg.pause_timeout_ms;
+	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : s->pg->pause_timeout_ms;
 	s->steps = json_array();
 	s->old_mon = xmalloc(sizeof(*s->old_mon));
 	s->new_mon = xmalloc(sizeof(*s->new_mon));
 	pg_mon_init(s->old_mon, d->loop, &pc->backends[from].addr,
-		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
-		    pc->pg.server_auth);
+		    pg_authfile_find(s->pg->auth, s->pg->monitor_user), s->pg->monitor_database,
+		    s->pg->server_auth);
 	pg_mon_init(s->new_mon, d->loop, &pc->backends[to].addr,
-		    pg_authfile_find(pc->pg.auth, pc->pg.monitor_user), pc->pg.monitor_database,
-		    pc->pg.server_auth);
+		    pg_authfile_find(s->pg->auth, s->pg->monitor_user), s->pg->monitor_database,
+		    s->pg->server_auth);
 	uv_timer_init(d->loop, &s->timer);
 	s->timer.data = s;
 	s->started_ms = s->step_ms = now_ms(s);
@@ -628,11 +635,14 @@ json_t *pg_switchover_json(struct daemon *d, const char *pool)
 			 "error", s->detail[0] ? s->detail : NULL);
 }
 
-bool pg_switchover_running(struct daemon *d)
+bool pg_switchover_blocks_reload(struct daemon *d, struct errlist *errs)
 {
-	for (struct pg_switchover *s = d->switchovers; s; s = s->next)
-		if (running(s))
+	for (struct pg_switchover *s = d->switchovers; s; s = s->next) {
+		if (running(s)) {
+			errlist_add(errs, d->cfg->path, 0, 0, "a switchover is running; reload once it is over");
 			return true;
+		}
+	}
 	return false;
 }
 
@@ -647,3 +657,49 @@ void pg_switchover_stop_all(struct daemon *d)
 		sw_free(s);
 	}
 }
+
+/* ---- admin endpoints -------------------------------------------------------------------- */
+
+/* GET /pools/POOL/switchover: the running or last switchover's report. */
+static void route_get(struct admin_conn *ac, const struct route_match *m)
+{
+	json_t *j;
+
+	if (!admin_no_query(ac, m))
+		return;
+	j = pg_switchover_json(admin_daemon(ac), m->params[0]);
+	if (!j)
+		admin_reply_error(ac, 404, "no switchover of this pool since nodown started");
+	else
+		admin_reply_json(ac, 200, j);
+}
+
+/* POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one (202). */
+static void route_post(struct admin_conn *ac, const struct route_match *m)
+{
+	static const char *const known_q[] = { "to", "pause_timeout", NULL };
+	const char *pool = m->params[0], *why;
+	char to[ROUTE_MAX_SEGMENT + 1], pause[32], msg[512];
+	uint64_t pause_ms = 0;
+	int r;
+
+	if (route_query(m->query, "to", known_q, to, sizeof(to)) != 0 || !to[0] ||
+	    ((r = route_query(m->query, "pause_timeout", known_q, pause, sizeof(pause))) != 0 &&
+	     r != -ENOENT) || (r == 0 && config_parse_duration(pause, &pause_ms) < 0)) {
+		admin_reply_error(ac, 400, "POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=DURATION]");
+		return;
+	}
+	if (pg_switchover_start(admin_daemon(ac), pool, to, pause_ms, &why) < 0) {
+		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
+		admin_reply_error(ac, 409, msg);
+		return;
+	}
+	admin_reply_json(ac, 202, pg_switchover_json(admin_daemon(ac), pool));
+}
+
+static const struct route routes[] = {
+	{ "GET", "/pools/*/switchover", route_get },
+	{ "POST", "/pools/*/switchover", route_post },
+};
+
+const struct route_table pg_switchover_routes = { routes, ARRAY_LEN(routes) };

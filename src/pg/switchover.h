@@ -9,6 +9,11 @@
 #include <stdint.h>
 
 struct daemon;
+struct errlist;
+struct route_table;
+
+/* GET and POST /pools/POOL/switchover (core/admin.h). */
+extern const struct route_table pg_switchover_routes;
 
 /*
  * Start moving pool `pool`'s primary to backend `target` (names). Returns
@@ -23,8 +28,8 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 /* The running or last switchover of pool, as JSON (NULL if none yet). */
 json_t *pg_switchover_json(struct daemon *d, const char *pool);
 
-/* Is a switchover of any pool running? */
-bool pg_switchover_running(struct daemon *d);
+/* A reload waits for running switchovers: true (and why in errs) if one runs. */
+bool pg_switchover_blocks_reload(struct daemon *d, struct errlist *errs);
 
 /* The daemon stops: abandon running switchovers (held clients resume). */
 void pg_switchover_stop_all(struct daemon *d);

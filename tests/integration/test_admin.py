@@ -118,12 +118,13 @@ MALFORMED = [
     (b"POST", b"/pools/app/backends/b1/weight?value=5&", 400),
     (b"POST", b"/pools/app/backends/b1/weight?value=%35", 400),
     (b"POST", b"/pools/app/backends/b1/drain?x=1", 400),
-    (b"POST", b"/pools/app/switchover", 400),
-    (b"POST", b"/pools/app/switchover?to=", 400),
-    (b"POST", b"/pools/app/switchover?to=b1&pause_timeout=soon", 400),
-    (b"POST", b"/pools/app/switchover?from=b1", 400),
-    (b"POST", b"/pools/app/switchover?to=b1", 409),       # not a pg pool
-    (b"GET", b"/pools/app/switchover", 404),             # none happened
+    # app is an http pool: switchover is an endpoint of pg pools only
+    (b"POST", b"/pools/app/switchover", 404),
+    (b"POST", b"/pools/app/switchover?to=", 404),
+    (b"POST", b"/pools/app/switchover?to=b1&pause_timeout=soon", 404),
+    (b"POST", b"/pools/app/switchover?from=b1", 404),
+    (b"POST", b"/pools/app/switchover?to=b1", 404),
+    (b"GET", b"/pools/app/switchover", 404),
     (b"GET", b"/pools/nope/switchover", 404),
     (b"GET", b"/pools/app/switchover/x", 404),
     (b"GET", b"//status", 400),

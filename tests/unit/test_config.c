@@ -28,6 +28,17 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/health.h"
+#include "http/config.h"
+#include "http/health.h"
+#include "pg/config.h"
+#include "pg/health.h"
+
+/* The protocols' settings of a listener, a pool, a pool's http check. */
+#define HL(l) http_listener(l)
+#define HP(p) http_pool(p)
+#define PG(p) pg_pool(p)
+#define HC(p) ((const struct http_probe_cfg *)(p)->health.probe_cfg)
 
 #define NAME "t.yml"
 
@@ -143,7 +154,7 @@ static void test_minimal(void **state)
 	assert_int_equal(c->nlisteners, 1);
 	l = &c->listeners[0];
 	assert_string_equal(l->name, "web");
-	assert_int_equal(l->protocol, PROTO_HTTP);
+	assert_ptr_equal(l->proto, &http_module);
 	assert_string_equal(l->bind, "127.0.0.1:8080");
 	assert_int_equal(l->addr.ss_family, AF_INET);
 	assert_int_equal(port_of(&l->addr), 8080);
@@ -154,28 +165,28 @@ static void test_minimal(void **state)
 	assert_int_equal(l->index, 0);
 	assert_int_equal(l->backlog, 511);
 	assert_int_equal(l->max_connections, 10000);
-	assert_int_equal(l->max_header_size, 8192);
-	assert_int_equal(l->max_target_size, 4096);
-	assert_int_equal(l->max_body_size, 0);
-	assert_int_equal(l->header_timeout_ms, 10000);
-	assert_int_equal(l->idle_timeout_ms, 60000);
-	assert_int_equal(l->client_timeout_ms, 60000);
-	assert_true(l->forwarded_for);
-	assert_true(l->forwarded_proto);
-	assert_true(l->via);
+	assert_int_equal(HL(l)->max_header_size, 8192);
+	assert_int_equal(HL(l)->max_target_size, 4096);
+	assert_int_equal(HL(l)->max_body_size, 0);
+	assert_int_equal(HL(l)->header_timeout_ms, 10000);
+	assert_int_equal(HL(l)->idle_timeout_ms, 60000);
+	assert_int_equal(HL(l)->client_timeout_ms, 60000);
+	assert_true(HL(l)->forwarded_for);
+	assert_true(HL(l)->forwarded_proto);
+	assert_true(HL(l)->via);
 
 	assert_int_equal(c->npools, 1);
 	p = &c->pools[0];
 	assert_string_equal(p->name, "app");
-	assert_int_equal(p->protocol, PROTO_HTTP);
-	assert_int_equal(p->balance, BALANCE_ROUND_ROBIN);
+	assert_ptr_equal(p->proto, &http_module);
+	assert_int_equal(HP(p)->balance, BALANCE_ROUND_ROBIN);
 	assert_int_equal(p->index, 0);
 	assert_int_equal(p->line, 10);
 	assert_int_equal(p->connect_timeout_ms, 3000);
-	assert_int_equal(p->response_timeout_ms, 60000);
+	assert_int_equal(HP(p)->response_timeout_ms, 60000);
 	assert_int_equal(p->idle_timeout_ms, 30000);
-	assert_int_equal(p->max_idle, 64);
-	assert_int_equal(p->retries, 2);
+	assert_int_equal(HP(p)->max_idle, 64);
+	assert_int_equal(HP(p)->retries, 2);
 	assert_int_equal(p->nbackends, 2);
 	assert_string_equal(p->backends[0].name, "ap1");
 	assert_string_equal(p->backends[0].address, "127.0.0.1:9001");
@@ -203,14 +214,14 @@ static void test_least_conn_and_defaults(void **state)
 		    "    balance: least_conn\n"
 		    "    backends:\n"
 		    "      - { name: ap1, address: 127.0.0.1:9001 }\n");
-	assert_int_equal(c->pools[0].balance, BALANCE_LEAST_CONN);
+	assert_int_equal(HP(&c->pools[0])->balance, BALANCE_LEAST_CONN);
 	/* workers defaults to the number of CPUs; admin socket to ./nodown.sock */
 	assert_int_equal(c->workers, n > 0 ? (int)n : 1);
 	assert_string_equal(c->admin_socket, "./nodown.sock");
 	/* balance defaults to round_robin when not given */
 	config_free(c);
 	c = load_ok(LISTENERS POOLS);
-	assert_int_equal(c->pools[0].balance, BALANCE_ROUND_ROBIN);
+	assert_int_equal(HP(&c->pools[0])->balance, BALANCE_ROUND_ROBIN);
 	assert_int_equal(c->pools[0].backends[0].weight, 1);
 	config_free(c);
 }
@@ -282,27 +293,27 @@ static void test_every_key(void **state)
 	assert_int_equal(c->listeners[1].index, 1);
 	assert_int_equal(l->backlog, 128);
 	assert_int_equal(l->max_connections, 500);
-	assert_int_equal(l->max_header_size, 32768);
-	assert_int_equal(l->max_target_size, 2048);
-	assert_int_equal(l->max_body_size, 10 << 20);
-	assert_int_equal(l->header_timeout_ms, 500);
-	assert_int_equal(l->idle_timeout_ms, 3600000);
-	assert_int_equal(l->client_timeout_ms, 30000);
-	assert_false(l->forwarded_for);
-	assert_false(l->forwarded_proto);
-	assert_false(l->via);
+	assert_int_equal(HL(l)->max_header_size, 32768);
+	assert_int_equal(HL(l)->max_target_size, 2048);
+	assert_int_equal(HL(l)->max_body_size, 10 << 20);
+	assert_int_equal(HL(l)->header_timeout_ms, 500);
+	assert_int_equal(HL(l)->idle_timeout_ms, 3600000);
+	assert_int_equal(HL(l)->client_timeout_ms, 30000);
+	assert_false(HL(l)->forwarded_for);
+	assert_false(HL(l)->forwarded_proto);
+	assert_false(HL(l)->via);
 
 	assert_int_equal(c->npools, 2);
 	p = &c->pools[1];
 	assert_string_equal(p->name, "api");
 	assert_int_equal(p->index, 1);
 	assert_int_equal(p->line, 32);
-	assert_int_equal(p->balance, BALANCE_LEAST_CONN);
+	assert_int_equal(HP(p)->balance, BALANCE_LEAST_CONN);
 	assert_int_equal(p->connect_timeout_ms, 250);
-	assert_int_equal(p->response_timeout_ms, 5000);
+	assert_int_equal(HP(p)->response_timeout_ms, 5000);
 	assert_int_equal(p->idle_timeout_ms, 4000);
-	assert_int_equal(p->max_idle, 0);
-	assert_int_equal(p->retries, 10);
+	assert_int_equal(HP(p)->max_idle, 0);
+	assert_int_equal(HP(p)->retries, 10);
 	assert_int_equal(p->backends[0].weight, 1000);
 	assert_int_equal(p->backends[0].addr.ss_family, AF_INET6);
 	config_free(c);
@@ -762,7 +773,7 @@ static void test_header_size_vs_buffers(void **state)
 		    "  - { name: web, protocol: http, bind: 127.0.0.1:8080, pool: app,"
 		    " max_header_size: 15k }\n"
 		    POOLS);
-	assert_int_equal(c->listeners[0].max_header_size, 15360);
+	assert_int_equal(HL(&c->listeners[0])->max_header_size, 15360);
 	config_free(c);
 }
 
@@ -799,7 +810,7 @@ static void test_server_auth_key(const char *authfile)
 		if (i < ARRAY_LEN(bits)) {
 			struct config *c = load_ok(yaml);
 
-			assert_int_equal(c->pools[0].pg.server_auth, bits[i]);
+			assert_int_equal(PG(&c->pools[0])->server_auth, bits[i]);
 			config_free(c);
 		} else {
 			check_errors(yaml, (const char *const[]){ errs[i - ARRAY_LEN(bits)], NULL });
@@ -837,6 +848,29 @@ static void test_protocol_keys(void **state)
 		      "t.yml:5:15: pool 'main' speaks pg and needs 'auth_file' (lines \"user\" \"secret\")",
 		      "t.yml:5:15: pool 'main' speaks pg and needs 'monitor_user' (a role whose secret is in "
 		      "auth_file, for health checks and promotion)");
+	/* What only http pools use is refused in a pg pool, not ignored;
+	 * header_timeout belongs to both protocols' listeners. */
+	{
+		static const char *const http_only[] = { "balance: least_conn", "response_timeout: 5s",
+							  "max_idle: 3", "retries: 1", "passive_fall: 2",
+							  "slowstart: 10s" };
+
+		for (size_t i = 0; i < ARRAY_LEN(http_only); i++) {
+			char want[256], key[32];
+
+			snprintf(key, sizeof(key), "%.*s", (int)strcspn(http_only[i], ":"), http_only[i]);
+			snprintf(yaml, sizeof(yaml),
+				 "listeners:\n"
+				 "  - { name: db, protocol: pg, bind: 127.0.0.1:6432, pool: main, header_timeout: 2s }\n"
+				 "pools:\n"
+				 "  - { name: main, protocol: pg, auth_file: %s, monitor_user: postgres,\n"
+				 "      %s, backends: [{ name: pg1, address: 127.0.0.1:5432 }] }\n",
+				 path, http_only[i]);
+			snprintf(want, sizeof(want), "t.yml:5:7: '%s' applies only to protocol http, and "
+				 "this pool speaks pg", key);
+			check_errors(yaml, (const char *const[]){ want, NULL });
+		}
+	}
 	snprintf(yaml, sizeof(yaml),
 		 "listeners:\n"
 		 "  - { name: db, protocol: pg, bind: 127.0.0.1:6432, pool: main }\n"
@@ -851,13 +885,13 @@ static void test_protocol_keys(void **state)
 		 "      - { name: pg1, address: 127.0.0.1:5432 }\n"
 		 "      - { name: pg2, address: 127.0.0.1:5433 }\n", path);
 	c = load_ok(yaml);
-	assert_int_equal(c->pools[0].pg.pool_mode, PG_POOL_SESSION);
-	assert_int_equal(c->pools[0].pg.pool_size, 20);
-	assert_int_equal(c->pools[0].health.type, HEALTH_PG);
-	assert_string_equal(c->pools[0].pg.monitor_database, "postgres");
-	assert_string_equal(c->pools[0].pg.fence_command, "ssh db1 pg_ctl stop -m fast");
-	assert_non_null(c->pools[0].pg.auth);
-	assert_int_equal(c->pools[0].pg.server_auth,
+	assert_int_equal(PG(&c->pools[0])->pool_mode, PG_POOL_SESSION);
+	assert_int_equal(PG(&c->pools[0])->pool_size, 20);
+	assert_ptr_equal(c->pools[0].health.probe, &pg_probe);
+	assert_string_equal(PG(&c->pools[0])->monitor_database, "postgres");
+	assert_string_equal(PG(&c->pools[0])->fence_command, "ssh db1 pg_ctl stop -m fast");
+	assert_non_null(PG(&c->pools[0])->auth);
+	assert_int_equal(PG(&c->pools[0])->server_auth,
 			 PG_SERVER_AUTH_SCRAM | PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_TRUST);
 	config_free(c);
 	test_server_auth_key(path);
@@ -1136,10 +1170,10 @@ static void test_health(void **state)
 	(void)state;
 	/* Absent: a TCP connect every 2 s. */
 	c = load_ok(LISTENERS POOLS);
-	assert_int_equal(c->pools[0].health.type, HEALTH_TCP);
+	assert_ptr_equal(c->pools[0].health.probe, &tcp_probe);
 	assert_int_equal(c->pools[0].health.interval_ms, 2000);
-	assert_int_equal(c->pools[0].passive_fall, 3);
-	assert_int_equal(c->pools[0].slowstart_ms, 0);
+	assert_int_equal(HP(&c->pools[0])->passive_fall, 3);
+	assert_int_equal(HP(&c->pools[0])->slowstart_ms, 0);
 	config_free(c);
 	/* The example, as written: a path makes it an HTTP check. */
 	c = load_ok(LISTENERS
@@ -1150,13 +1184,13 @@ static void test_health(void **state)
 		    "    slowstart: 5s\n"
 		    "    backends:\n"
 		    "      - { name: ap1, address: 127.0.0.1:9001 }\n");
-	assert_int_equal(c->pools[0].health.type, HEALTH_HTTP);
-	assert_string_equal(c->pools[0].health.path, "/healthz");
-	assert_string_equal(c->pools[0].health.method, "GET");
-	assert_int_equal(c->pools[0].health.expect_min, 200);
-	assert_int_equal(c->pools[0].health.expect_max, 399);
+	assert_ptr_equal(c->pools[0].health.probe, &http_probe);
+	assert_string_equal(HC(&c->pools[0])->path, "/healthz");
+	assert_string_equal(HC(&c->pools[0])->method, "GET");
+	assert_int_equal(HC(&c->pools[0])->expect_min, 200);
+	assert_int_equal(HC(&c->pools[0])->expect_max, 399);
 	assert_int_equal(c->pools[0].health.timeout_ms, 500);
-	assert_int_equal(c->pools[0].slowstart_ms, 5000);
+	assert_int_equal(HP(&c->pools[0])->slowstart_ms, 5000);
 	config_free(c);
 	c = load_ok(LISTENERS
 		    "pools:\n"
@@ -1165,9 +1199,9 @@ static void test_health(void **state)
 		    "    health: { type: http, expect: 2xx, host: app.local }\n"
 		    "    backends:\n"
 		    "      - { name: ap1, address: 127.0.0.1:9001 }\n");
-	assert_int_equal(c->pools[0].health.expect_min, 200);
-	assert_int_equal(c->pools[0].health.expect_max, 299);
-	assert_string_equal(c->pools[0].health.host, "app.local");
+	assert_int_equal(HC(&c->pools[0])->expect_min, 200);
+	assert_int_equal(HC(&c->pools[0])->expect_max, 299);
+	assert_string_equal(HC(&c->pools[0])->host, "app.local");
 	config_free(c);
 	EXPECT_ERRORS(LISTENERS
 		      "pools:\n"
@@ -1176,8 +1210,27 @@ static void test_health(void **state)
 		      "    health: { type: tcp, path: /x, expect: 600 }\n"
 		      "    backends:\n"
 		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
-		      "t.yml:9:13: health.expect must be a status (200), a range (200-399) or a class (2xx), not '600'",
-		      "t.yml:9:13: health: path and host apply to type http; remove them or set type: http");
+		      "t.yml:9:26: health: 'path' applies to type http, and this check is of type tcp; "
+		      "remove it or set type: http",
+		      "t.yml:9:36: health: 'expect' applies to type http, and this check is of type tcp; "
+		      "remove it or set type: http");
+	EXPECT_ERRORS(LISTENERS
+		      "pools:\n"
+		      "  - name: app\n"
+		      "    protocol: http\n"
+		      "    health: { path: /x, expect: 600 }\n"
+		      "    backends:\n"
+		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
+		      "t.yml:9:33: health.expect must be a status (200), a range (200-399) or a class "
+		      "(2xx), not '600'");
+	EXPECT_ERRORS(LISTENERS
+		      "pools:\n"
+		      "  - name: app\n"
+		      "    protocol: http\n"
+		      "    health: { type: pg }\n"
+		      "    backends:\n"
+		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
+		      "t.yml:9:21: health type 'pg' does not apply to http pools (types: tcp, http)");
 }
 
 static void test_names_are_url_safe(void **state)

@@ -1,5 +1,5 @@
 /*
- * test_pgauth.c - pg/auth.c: auth file, md5, cleartext, SCRAM-SHA-256 as
+ * test_pgauth.c - pg/authfile.c, password.c and scram.c: auth file, md5, cleartext, SCRAM-SHA-256 as
  * server and as client.
  *
  * Known values, each checked against an independent source:
@@ -31,7 +31,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "pg/auth.h"
+#include "pg/authfile.h"
+#include "pg/password.h"
+#include "pg/scram.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 #define NAME "t.txt"

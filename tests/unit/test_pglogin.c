@@ -1,6 +1,6 @@
 /*
  * test_pglogin.c - pg/login.c: nodown logging into a server, against a
- * server played here with pg/wire's builders and pg/auth's SCRAM server.
+ * server played here with pg/wire's builders and pg/scram.c's SCRAM server.
  *
  * Covers the methods a pool's server_auth allows or refuses (trust,
  * cleartext, md5, SCRAM), a full SCRAM exchange, a server whose SCRAM
@@ -16,6 +16,7 @@
 
 #include "pg/login.h"
 #include "pg/pool.h"
+#include "pg/scram.h"
 
 #define ALL (PG_SERVER_AUTH_TRUST | PG_SERVER_AUTH_PASSWORD | PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_SCRAM)
 #define DEFAULT (PG_SERVER_AUTH_TRUST | PG_SERVER_AUTH_MD5 | PG_SERVER_AUTH_SCRAM)

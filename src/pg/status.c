@@ -1,0 +1,82 @@
+/*
+ * status.c - what the pg module adds to GET /status and GET /metrics:
+ * each backend's role, each pool's mode, pause, transactions in progress
+ * and switchovers.
+ * Runs on: the control thread; reads shared atomics, never locks.
+ */
+#include "status.h"
+
+#include "../core/daemon.h"
+#include "../core/metrics.h"
+#include "config.h"
+#include "switchover.h"
+
+static const char *const role_names[] = { "unknown", "primary", "standby" };
+
+const char *pg_role_name(int role)
+{
+	return role_names[role];
+}
+
+void pg_backend_status(struct daemon *d, int p, int b, json_t *j)
+{
+	json_object_set_new(j, "role", json_string(role_names[STAT_GET(d->live[p][b]->role)]));
+}
+
+void pg_pool_status(struct daemon *d, int p, json_t *j)
+{
+	const struct pool_cfg *pc = &d->cfg->pools[p];
+	struct pool_live *pl = d->snap->pools[p];
+	json_t *sw = pg_switchover_json(d, pc->name);
+
+	json_object_set_new(j, "pool_mode", json_string(pg_pool(pc)->pool_mode == PG_POOL_SESSION ?
+							"session" : "transaction"));
+	json_object_set_new(j, "paused", json_boolean(atomic_load(&pl->paused)));
+	json_object_set_new(j, "transactions", json_integer(atomic_load(&pl->in_tx)));
+	json_object_set_new(j, "switchover", sw ? sw : json_null());
+}
+
+/* Roles, pauses, switchovers. */
+void pg_metrics(struct daemon *d, struct metrics_text *t)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "nodown_pool_switchovers_total", "counter", "Switchovers by result: done, or aborted (aborted and failed ones)." },
+		{ "nodown_pool_switchover_stall_seconds_max", "gauge", "Longest time a switchover held new transactions." },
+		{ "nodown_pool_held_clients_total", "counter", "Clients that waited on a switchover pause." },
+		{ "nodown_pool_transactions", "gauge", "Client transactions in progress." },
+		{ "nodown_pool_paused", "gauge", "1 while a switchover holds new transactions." },
+	};
+
+	metrics_family(t, "nodown_backend_role", "gauge", "1 for the role health checks found (primary, standby, unknown).");
+	for (int p = 0; p < d->cfg->npools; p++)
+		for (int b = 0; d->cfg->pools[p].proto == &pg_module && b < d->cfg->pools[p].nbackends; b++)
+			for (int r = 0; r < 3; r++)
+				metrics_put(t, "nodown_backend_role{pool=\"%s\",backend=\"%s\",role=\"%s\"} %d\n",
+				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, role_names[r],
+				    STAT_GET(d->live[p][b]->role) == r);
+	for (size_t f = 0; f < ARRAY_LEN(fams); f++) {
+		metrics_family(t, fams[f].name, fams[f].type, fams[f].help);
+		for (int p = 0; p < d->cfg->npools; p++) {
+			struct pool_live *pl = d->snap->pools[p];
+			const char *pn = d->cfg->pools[p].name;
+
+			if (d->cfg->pools[p].proto != &pg_module)
+				continue;
+			if (f == 0) {
+				metrics_put(t, "%s{pool=\"%s\",result=\"done\"} %llu\n", fams[f].name, pn,
+				    STAT_GET(pl->switchovers));
+				metrics_put(t, "%s{pool=\"%s\",result=\"aborted\"} %llu\n", fams[f].name, pn,
+				    STAT_GET(pl->switchovers_aborted));
+			} else if (f == 1) {
+				metrics_put(t, "%s{pool=\"%s\"} %.3f\n", fams[f].name, pn, (double)STAT_GET(pl->stall_us_max) / 1e6);
+			} else {
+				metrics_put(t, "%s{pool=\"%s\"} %llu\n", fams[f].name, pn,
+				    f == 2 ? STAT_GET(pl->held) :
+				    f == 3 ? (unsigned long long)atomic_load(&pl->in_tx) :
+					     (unsigned long long)atomic_load(&pl->paused));
+			}
+		}
+	}
+}
