@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "health.h"
 #include "file.h"
 #include "log.h"
 #include "proto.h"
@@ -137,7 +138,7 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
-	PROTO_EACH(health_stop, d);
+	health_stop(d);
 	for (const struct proto_module *const *m = proto_modules; *m; m++)
 		if ((*m)->stop)
 			(*m)->stop(d);
@@ -339,7 +340,7 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 	for (int i = 0; i < cfg->workers; i++)
 		worker_publish(&d->workers[i], s);
 	snapshot_unref(old);
-	PROTO_EACH(health_apply, d);
+	health_apply(d);
 	state_save(d);
 	for (int p = 0; p < cfg->npools; p++)
 		nbe += cfg->pools[p].nbackends;
@@ -405,7 +406,7 @@ static int start(struct daemon *d, struct config *c)
 			 c->listeners[i].proto->name, addr,
 			 c->listeners[i].pool_name);
 	}
-	PROTO_EACH(health_apply, d);
+	health_apply(d);
 	d->started_ms = uv_now(d->loop);
 	log_info("nodown serving with %d worker(s), pid %d, %ld file descriptors, admin API on %s%s%s",
 		 c->workers, (int)getpid(), d->nofile, c->admin_socket,

@@ -13,7 +13,6 @@
 #include "worker.h"
 
 struct hcheck;
-struct pgcheck;
 struct pg_switchover;
 
 struct daemon {
@@ -31,10 +30,8 @@ struct daemon {
 	uint64_t started_ms;		/* when serving began */
 	long nofile;			/* the descriptor limit (raised to the hard one) */
 	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
-	struct hcheck **checks;		/* owned by http/health.c: one per backend */
+	struct hcheck **checks;		/* owned by core/health.c: one per backend */
 	int nchecks;
-	struct pgcheck **pgchecks;	/* owned by pg/health.c */
-	int npgchecks;
 	struct pg_switchover *switchovers;	/* owned by pg/switchover.c: running or last, per pool */
 };
 

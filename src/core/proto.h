@@ -96,11 +96,6 @@ struct proto_module {
 	bool (*reload_blocked)(struct daemon *d, struct errlist *errs);
 	/* The daemon stops: abandon long operations. May be NULL. */
 	void (*stop)(struct daemon *d);
-	/* Active health checks of this protocol's pools: make them match
-	 * the current snapshot, keeping the progress of backends that stay;
-	 * stop them all. */
-	void (*health_apply)(struct daemon *d);
-	void (*health_stop)(struct daemon *d);
 };
 
 /* Every module, NULL-terminated (src/modules.c). */

@@ -327,6 +327,16 @@ void worker_sweep(struct worker *w)
 	uv_async_send(&w->wake);
 }
 
+void worker_passive(struct worker *w, struct backend_live *live, bool ok, int fall,
+		    const char *pool, const char *name, const char *why)
+{
+	if (!backend_passive(live, ok, fall, pool, name, why))
+		return;
+	for (int i = 0; i < w->cfg->workers; i++)	/* not to a worker told to stop */
+		if (!atomic_load(&w->d->workers[i].stop_requested))
+			worker_sweep(&w->d->workers[i]);
+}
+
 static void refused_closed_cb(uv_handle_t *h)
 {
 	free(h);

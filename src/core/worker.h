@@ -107,6 +107,14 @@ void worker_flush_later(struct worker *w, struct wflush *f);
 /* Tell w that backend states changed (any thread). */
 void worker_sweep(struct worker *w);
 
+/*
+ * Passive health (worker thread): an exchange with backend `live` ended
+ * well or badly (backend_passive). When that marks it down, every worker
+ * is swept, as after a failed health check. Names are for the log.
+ */
+void worker_passive(struct worker *w, struct backend_live *live, bool ok, int fall,
+		    const char *pool, const char *name, const char *why);
+
 /* Ask w to stop gracefully (any thread). */
 void worker_stop(struct worker *w);
 

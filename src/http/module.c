@@ -32,6 +32,4 @@ const struct proto_module http_module = {
 	.worker_close = upstream_worker_close,
 	.worker_sweep = upstream_worker_sweep,
 	.pool_status = pool_status,
-	.health_apply = health_apply,
-	.health_stop = health_stop,
 };

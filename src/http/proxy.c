@@ -549,19 +549,11 @@ static void up_wait(struct hconn *c)
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Report a request's outcome on be for passive health; when that marks
- * be down, every worker drops its idle connections to it, as a failed
- * health check would. */
+/* Report a request's outcome on be for passive health. */
 static void passive(struct hconn *c, struct wbackend *be, bool ok, const char *why)
 {
-	struct worker *w = c->w;
-
-	if (!backend_passive(be->live, ok, c->pool->hcfg->passive_fall, c->pool->cfg->name,
-			     be->cfg->name, why))
-		return;
-	for (int i = 0; i < w->cfg->workers; i++)	/* not to a worker told to stop */
-		if (!atomic_load(&w->d->workers[i].stop_requested))
-			worker_sweep(&w->d->workers[i]);
+	worker_passive(c->w, be->live, ok, c->pool->hcfg->passive_fall, c->pool->cfg->name,
+		       be->cfg->name, why);
 }
 
 static bool method_is_idempotent(const char *p, struct span m)

@@ -1,16 +1,15 @@
 /*
- * health.c - health checks of pg pools: `SELECT pg_is_in_recovery()` as
- * the pool's monitor_user on every backend, every interval. The answer
- * says which backend is the primary ('f') and which are standbys ('t');
- * the primary is never assumed from the config order.
+ * health.c - the pg health probe: `SELECT pg_is_in_recovery()` (and a
+ * primary's timeline) as the pool's monitor_user, over a connection kept
+ * open between checks. The answer says which backend is the primary ('f')
+ * and which are standbys ('t'); the primary is never assumed from the
+ * config order.
  *
- * Owns: struct pgcheck, one per backend of a pg pool; the `role` word of
- *       each backend's live state (except while a switchover of its pool
- *       runs: the switchover sets roles then); the health word, as
- *       http/health.c does for http pools.
- * Invariant: one query per backend in flight; a backend is down after
- *            `fall` failed checks, up after `rise` good ones; its role is
- *            updated by every good check.
+ * Owns: the `role` and `timeline` words of each backend's live state
+ *       (except while a switchover of its pool runs: the switchover sets
+ *       roles then). Up and down are the core driver's (core/health.c).
+ * Invariant: a role is set only from an answer; a failed check that takes
+ *            a backend down, or finds it down, clears its role.
  * Runs on: the control thread's loop.
  */
 #include "health.h"
@@ -23,21 +22,13 @@
 #include "monitor.h"
 #include "status.h"
 
-struct pgcheck {
-	uv_timer_t timer;		/* the next check */
+/* A backend's probe: its monitor connection, and what it warned about. */
+struct pgprobe {
 	struct pg_mon *mon;		/* owned */
-	struct daemon *d;		/* borrowed */
-	const struct pool_cfg *pool;	/* borrowed from the current snapshot */
-	const char *be;			/* backend name, from the same */
-	struct backend_live *live;	/* a reference */
-	struct pool_live *plive;	/* a reference */
-	int pidx, bidx;			/* where it is in the current snapshot */
-	int ok_streak, fail_streak;
-	bool stopped;
+	struct hcheck *h;
+	bool running;			/* a query is in flight for the driver */
 	bool warned;			/* said it is a second primary */
 };
-
-const struct probe_type pg_probe = { .name = "pg", .keys = &schema_no_keys };
 
 static void sweep_workers(struct daemon *d)
 {
@@ -45,34 +36,28 @@ static void sweep_workers(struct daemon *d)
 		worker_sweep(&d->workers[i]);
 }
 
-static void check_closed_cb(uv_handle_t *h)
+static struct pool_live *plive(const struct hcheck *h)
 {
-	struct pgcheck *c = h->data;
-
-	backend_live_unref(c->live);
-	pool_live_unref(c->plive);
-	free(c);
+	return h->d->snap->pools[h->pidx];
 }
 
-static void next_check(struct pgcheck *c);
-
 /* The other usable primary of the pool, or -1. */
-static int other_primary(struct pgcheck *c)
+static int other_primary(const struct hcheck *h)
 {
-	for (int b = 0; b < c->pool->nbackends; b++) {
-		struct backend_live *o = c->d->live[c->pidx][b];
+	for (int b = 0; b < h->pool->nbackends; b++) {
+		struct backend_live *o = h->d->live[h->pidx][b];
 
-		if (b != c->bidx && STAT_GET(o->role) == ROLE_PRIMARY && backend_usable(o))
+		if (b != h->bidx && STAT_GET(o->role) == ROLE_PRIMARY && backend_usable(o))
 			return b;
 	}
 	return -1;
 }
 
-static void demote(struct pgcheck *c, struct backend_live *lv, const char *name, const char *why)
+static void demote(struct hcheck *h, struct backend_live *lv, const char *name, const char *why)
 {
 	atomic_store(&lv->role, ROLE_UNKNOWN);
-	atomic_fetch_add(&c->plive->epoch, 1);	/* sessions on it move on */
-	log_error("backend %s/%s: no longer used as the primary: %s", c->pool->name, name, why);
+	atomic_fetch_add(&plive(h)->epoch, 1);	/* sessions on it move on */
+	log_error("backend %s/%s: no longer used as the primary: %s", h->pool->name, name, why);
 }
 
 /*
@@ -83,152 +68,109 @@ static void demote(struct pgcheck *c, struct backend_live *lv, const char *name,
  * and one that may not take writes (maint, drained, down) never displaces
  * a usable one.
  */
-static void set_role(struct pgcheck *c, int role, int timeline)
+static void set_role(struct pgprobe *pp, int role, int timeline)
 {
-	int old = STAT_GET(c->live->role), o;
+	struct hcheck *h = pp->h;
+	int old = STAT_GET(h->live->role), o;
 
-	atomic_store(&c->live->timeline, timeline);
-	if (atomic_load(&c->plive->switching))
+	atomic_store(&h->live->timeline, timeline);
+	if (atomic_load(&plive(h)->switching))
 		return;
-	if (role == ROLE_PRIMARY && (o = other_primary(c)) >= 0) {
-		struct backend_live *other = c->d->live[c->pidx][o];
+	if (role == ROLE_PRIMARY && (o = other_primary(h)) >= 0) {
+		struct backend_live *other = h->d->live[h->pidx][o];
 		char why[200];
 
 		/* only a backend that may take writes takes the role from another
 		 * (not one an operator or a failed switchover put in maint) */
-		if (timeline <= STAT_GET(other->timeline) || !backend_usable(c->live)) {
-			if (!c->warned)
+		if (timeline <= STAT_GET(other->timeline) || !backend_usable(h->live)) {
+			if (!pp->warned)
 				log_error("backend %s/%s also says it is a primary, on timeline %d, while %s "
 					  "is (timeline %d); it gets no connections (fence it or rejoin it as "
-					  "a standby)", c->pool->name, c->be, timeline,
-					  c->pool->backends[o].name, STAT_GET(other->timeline));
-			c->warned = true;
+					  "a standby)", h->pool->name, h->be->name, timeline,
+					  h->pool->backends[o].name, STAT_GET(other->timeline));
+			pp->warned = true;
 			role = ROLE_UNKNOWN;
 		} else {
-			snprintf(why, sizeof(why), "%s is a primary on a newer timeline (%d > %d)", c->be,
-				 timeline, STAT_GET(other->timeline));
-			demote(c, other, c->pool->backends[o].name, why);
+			snprintf(why, sizeof(why), "%s is a primary on a newer timeline (%d > %d)",
+				 h->be->name, timeline, STAT_GET(other->timeline));
+			demote(h, other, h->pool->backends[o].name, why);
 		}
 	} else if (role == ROLE_PRIMARY) {
-		c->warned = false;
+		pp->warned = false;
 	}
 	if (old == role)
 		return;
-	atomic_store(&c->live->role, role);
+	atomic_store(&h->live->role, role);
 	if (old == ROLE_PRIMARY)	/* sessions on it move on their next transaction */
-		atomic_fetch_add(&c->plive->epoch, 1);
-	log_info("backend %s/%s: role %s -> %s (health check)", c->pool->name, c->be,
+		atomic_fetch_add(&plive(h)->epoch, 1);
+	log_info("backend %s/%s: role %s -> %s (health check)", h->pool->name, h->be->name,
 		 pg_role_name(old), pg_role_name(role));
-	sweep_workers(c->d);
+	sweep_workers(h->d);
 }
 
 static void result_cb(struct pg_mon *m, int status, const char *value, void *arg)
 {
-	struct pgcheck *c = arg;
-	int health = STAT_GET(c->live->health);
+	struct pgprobe *pp = arg;
+	struct hcheck *h = pp->h;
+	bool ok = status == 0 && (!strcmp(value, "t") || !strncmp(value, "f ", 2));
 
 	ND_UNUSED(m);
-	if (c->stopped)
-		return;
-	if (status == 0 && (!strcmp(value, "t") || !strncmp(value, "f ", 2))) {
-		c->fail_streak = 0;
-		set_role(c, value[0] == 'f' ? ROLE_PRIMARY : ROLE_STANDBY, value[0] == 'f' ? atoi(value + 2) : 0);
-		if (++c->ok_streak >= c->pool->health.rise && health == HEALTH_DOWN) {
-			atomic_store(&c->live->health, HEALTH_UP);
-			STAT_ADD(c->live->transitions, 1);
-			log_info("backend %s/%s: down -> up (%d successful checks)", c->pool->name, c->be,
-				 c->ok_streak);
-			sweep_workers(c->d);
-		}
-	} else {
-		c->ok_streak = 0;
-		if (++c->fail_streak >= c->pool->health.fall) {
-			if (health == HEALTH_UP) {
-				atomic_store(&c->live->health, HEALTH_DOWN);
-				STAT_ADD(c->live->transitions, 1);
-				log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", c->pool->name,
-					 c->be, c->fail_streak, status == 0 ? "unexpected answer" : value);
-				sweep_workers(c->d);
-			}
-			set_role(c, ROLE_UNKNOWN, 0);	/* also after traffic marked it down */
-		}
-	}
-	next_check(c);
+	if (!pp->running)
+		return;		/* cancelled */
+	pp->running = false;
+	if (ok)
+		set_role(pp, value[0] == 'f' ? ROLE_PRIMARY : ROLE_STANDBY,
+			 value[0] == 'f' ? atoi(value + 2) : 0);
+	health_result(h, ok, status == 0 ? "unexpected answer" : value);
+	/* down (now, or already, after traffic marked it): no role */
+	if (!ok && STAT_GET(h->live->health) == HEALTH_DOWN)
+		set_role(pp, ROLE_UNKNOWN, 0);
 }
 
-static void timer_cb(uv_timer_t *t)
+static void *pg_open(struct hcheck *h)
 {
-	struct pgcheck *c = t->data;
+	const struct pg_pool_cfg *pg = pg_pool(h->pool);
+	struct pgprobe *pp = xcalloc(1, sizeof(*pp));
 
-	if (!pg_mon_busy(c->mon))
-		/* the timeline from the current WAL file's name: it changes at
-		 * promotion, where the checkpoint's changes only later */
-		pg_mon_query(c->mon, "SELECT CASE WHEN pg_is_in_recovery() THEN 't' ELSE 'f ' || "
-			     "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
-			     c->pool->health.timeout_ms, result_cb, c);
+	pp->h = h;
+	pp->mon = xmalloc(sizeof(*pp->mon));
+	pg_mon_init(pp->mon, h->d->loop, &h->be->addr, pg_authfile_find(pg->auth, pg->monitor_user),
+		    pg->monitor_database, pg->server_auth);
+	return pp;
 }
 
-static void next_check(struct pgcheck *c)
+static void pg_run(struct hcheck *h, void *state)
 {
-	uint64_t delay = c->pool->health.interval_ms;
+	struct pgprobe *pp = state;
 
-	if (c->pool->health.jitter_ms)
-		delay += (uint64_t)rand() % c->pool->health.jitter_ms;
-	uv_timer_start(&c->timer, timer_cb, delay, 0);
+	pp->running = true;
+	/* the timeline from the current WAL file's name: it changes at
+	 * promotion, where the checkpoint's changes only later */
+	pg_mon_query(pp->mon, "SELECT CASE WHEN pg_is_in_recovery() THEN 't' ELSE 'f ' || "
+		     "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+		     h->pool->health.timeout_ms, result_cb, pp);
 }
 
-static void check_stop(struct pgcheck *c)
+/* A query that took too long: its connection goes (the next check opens
+ * another), so no answer of it is read as another's. */
+static void pg_cancel(struct hcheck *h, void *state)
 {
-	c->stopped = true;
-	pg_mon_free(c->mon);
-	uv_close((uv_handle_t *)&c->timer, check_closed_cb);
+	struct pgprobe *pp = state;
+
+	ND_UNUSED(h);
+	pp->running = false;
+	pg_mon_close(pp->mon);
 }
 
-void pg_health_stop(struct daemon *d)
+static void pg_close(void *state)
 {
-	for (int i = 0; i < d->npgchecks; i++)
-		check_stop(d->pgchecks[i]);
-	free(d->pgchecks);
-	d->pgchecks = NULL;
-	d->npgchecks = 0;
+	struct pgprobe *pp = state;
+
+	pg_mon_free(pp->mon);
+	free(pp);
 }
 
-/* Checks follow the current snapshot: restarted at every reload (the
- * roles found so far live on in the backends' live state). */
-void pg_health_apply(struct daemon *d)
-{
-	const struct config *cf = d->cfg;
-	int n = 0;
-
-	pg_health_stop(d);
-	for (int p = 0; p < cf->npools; p++)
-		if (cf->pools[p].proto == &pg_module)
-			n += cf->pools[p].nbackends;
-	d->pgchecks = xcalloc((size_t)n + 1, sizeof(*d->pgchecks));
-	for (int p = 0; p < cf->npools; p++) {
-		const struct pool_cfg *pc = &cf->pools[p];
-		const struct pg_pool_cfg *pg = pc->pcfg;
-
-		if (pc->proto != &pg_module)
-			continue;
-		for (int b = 0; b < pc->nbackends; b++) {
-			struct pgcheck *c = xcalloc(1, sizeof(*c));
-
-			c->d = d;
-			c->pool = pc;
-			c->be = pc->backends[b].name;
-			c->live = backend_live_ref(d->live[p][b]);
-			c->plive = pool_live_ref(d->snap->pools[p]);
-			c->pidx = p;
-			c->bidx = b;
-			c->mon = xmalloc(sizeof(*c->mon));
-			pg_mon_init(c->mon, d->loop, &pc->backends[b].addr,
-				    pg_authfile_find(pg->auth, pg->monitor_user), pg->monitor_database,
-				    pg->server_auth);
-			uv_timer_init(d->loop, &c->timer);
-			c->timer.data = c;
-			uv_timer_start(&c->timer, timer_cb, 0, 0);	/* the primary is wanted at once */
-			d->pgchecks[d->npgchecks++] = c;
-		}
-	}
-}
+const struct probe_type pg_probe = {
+	.name = "pg", .keys = &schema_no_keys,
+	.open = pg_open, .run = pg_run, .cancel = pg_cancel, .close = pg_close,
+};

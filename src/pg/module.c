@@ -30,6 +30,4 @@ const struct proto_module pg_module = {
 	.routes = &pg_switchover_routes,
 	.reload_blocked = pg_switchover_blocks_reload,
 	.stop = pg_switchover_stop_all,
-	.health_apply = pg_health_apply,
-	.health_stop = pg_health_stop,
 };

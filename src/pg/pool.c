@@ -576,8 +576,8 @@ static void server_failed(struct pgserver *s, const char *why, bool unreachable)
 	/* A warm server's failure is not held against the standby (its checks
 	 * judge it), and no waiter was counting on it. */
 	if (unreachable && !s->warm) {
-		ND_UNUSED(backend_passive(p->live[s->backend], false, 1, pc->name,
-					  pc->backends[s->backend].name, why));
+		worker_passive(p->w, p->live[s->backend], false, 1, pc->name,
+			       pc->backends[s->backend].name, why);
 	} else if (!unreachable && !s->warm && !list_empty(&b->waiters)) {
 		struct pgclient *c = pg_proxy_waiter(b->waiters.next);
 

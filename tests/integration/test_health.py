@@ -2,6 +2,8 @@
 and slow start. Checks run on the control thread; a down backend gets no
 new request and no client sees an error for it."""
 import json
+import socket
+import threading
 import time
 
 from conftest import free_port, http_get, run_cli, wait_for
@@ -86,3 +88,110 @@ def test_slowstart_ramps_a_returning_backend(nginx, nodown, cfg):
     late = [http_get(nd.port, "/whoami").header("X-Backend") for _ in range(20)]
     assert early.count("a") <= 6, early        # ramping from weight 1 of 10
     assert late.count("a") == 10, late         # full weight: one in two
+
+
+# ---- one driver for every protocol: progress survives reloads -----------------------
+
+class Relay:
+    """A TCP relay on a fixed port to `target`: refused (bound, not
+    listening) until open(), so a backend at this address can be down and
+    then come back without any change to the config."""
+
+    def __init__(self, target):
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+
+    def open(self):
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def _comes_up_while_reloading(nd, pool_index, name, timeout=10):
+    """Reload every 300 ms until backend `name` is up: with rise 4 and
+    checks every 200 ms, only checks whose progress survives each reload
+    can get there."""
+    sock = nd.cfg["admin"]["socket"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = run_cli("reload", "--socket", sock)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(run_cli("status", "--json", "--socket", sock).stdout)
+        if {b["name"]: b for b in st["pools"][pool_index]["backends"]}[name]["health"] == "up":
+            return True
+        time.sleep(0.3)
+    return False
+
+
+RISE4 = {"interval": "200ms", "timeout": "500ms", "rise": 4, "fall": 1}
+
+
+def test_http_check_progress_survives_reloads(nginx, nodown, cfg):
+    a, b = nginx("a"), nginx("b")
+    relay = Relay(a.port)
+    try:
+        nd = nodown(cfg([("a", relay.port), b], pool={"health": RISE4}))
+        assert wait_for(lambda: status(nd)["a"]["health"] == "down", timeout=5)
+        relay.open()
+        assert _comes_up_while_reloading(nd, 0, "a")
+    finally:
+        relay.close()
+
+
+def test_pg_check_progress_survives_reloads(pg_cluster_ro, nodown, tmp_path):
+    """The pg probe runs under the same driver: its progress survives a
+    reload (it restarted at every reload before), and so do its roles."""
+    from test_pg import pg_config
+    relay = Relay(pg_cluster_ro.port_of("pg2"))
+    try:
+        c = pg_config(tmp_path, pg_cluster_ro, pool={"health": RISE4})
+        c["pools"][0]["backends"][1]["address"] = f"127.0.0.1:{relay.port}"
+        nd = nodown(c)
+        sock = nd.cfg["admin"]["socket"]
+
+        def pg2():
+            st = json.loads(run_cli("status", "--json", "--socket", sock).stdout)
+            return st["pools"][0]["backends"][1]
+        assert wait_for(lambda: pg2()["health"] == "down", timeout=5)
+        relay.open()
+        assert _comes_up_while_reloading(nd, 0, "pg2"), pg2()
+        assert wait_for(lambda: pg2()["role"] == "standby", timeout=5)
+    finally:
+        relay.close()
