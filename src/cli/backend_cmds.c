@@ -10,7 +10,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "commands.h"
@@ -97,51 +96,46 @@ static json_t *call(const struct backend_cmd *bc, const char *sock, const char *
 	return j;
 }
 
-/* The backend's JSON from GET /status, or NULL. */
-static json_t *find_backend(const struct backend_cmd *bc, const char *sock, const char *pool,
-			    const char *be)
-{
-	json_t *root = call(bc, sock, "/status", "GET"), *p, *b, *found = NULL;
-	size_t i, j;
-
-	if (!root)
-		return NULL;
-	json_array_foreach(json_object_get(root, "pools"), i, p) {
-		if (strcmp(json_string_value(json_object_get(p, "name")), pool))
-			continue;
-		json_array_foreach(json_object_get(p, "backends"), j, b)
-			if (!strcmp(json_string_value(json_object_get(b, "name")), be))
-				found = json_incref(b);
-	}
-	json_decref(root);
-	return found;
-}
-
+/*
+ * Wait until nothing is in flight on the backend (a drain is then
+ * drained): long polls of GET /pools/P/backends/B?wait_idle=D, each
+ * answered as soon as it is so, or after at most 5 s.
+ */
 static int wait_idle(const struct backend_cmd *bc, const char *sock, const char *pool,
 		     const char *be, uint64_t timeout_ms)
 {
-	uint64_t start = nd_now_ms();
+	uint64_t start = nd_now_ms(), left;
 	long long active = -1;
+	char target[512];
 
 	for (;;) {
-		json_t *b = find_backend(bc, sock, pool, be);
-		bool settling;
+		const char *state;
+		json_t *b;
+		bool draining;
 
+		left = timeout_ms - (nd_now_ms() - start);
+		snprintf(target, sizeof(target), "/pools/%s/backends/%s?wait_idle=%llums", pool, be,
+			 (unsigned long long)(left < 5000 ? (left ? left : 1) : 5000));
+		b = call(bc, sock, target, "GET");
 		if (!b)
 			return 1;
 		active = json_integer_value(json_object_get(b, "active"));
-		/* the daemon marks a drain 'drained' within 250 ms of the last
-		 * request ending; wait for that too, so scripts see it */
-		settling = !strcmp(json_string_value(json_object_get(b, "state")), "draining");
+		state = json_string_value(json_object_get(b, "state"));
+		if (!state) {
+			fprintf(stderr, "nodown %s: %s\n", bc->name,
+				json_string_value(json_object_get(b, "error")));
+			json_decref(b);
+			return 1;
+		}
+		draining = !strcmp(state, "draining");
 		json_decref(b);
-		if (active == 0 && !settling) {
+		if (active == 0 && !draining) {
 			printf("%s/%s: nothing in flight (%.1fs)\n", pool, be,
 			       (double)(nd_now_ms() - start) / 1000);
 			return 0;
 		}
 		if (nd_now_ms() - start >= timeout_ms)
 			break;
-		usleep(100 * 1000);
 	}
 	fprintf(stderr, "nodown %s: %s/%s still has %lld request%s in flight after %.1fs; "
 		"it stays out of rotation (run 'nodown status' to watch, 'nodown ready' to undo)\n",

@@ -7,7 +7,6 @@
  */
 #include <getopt.h>
 #include <jansson.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "commands.h"
@@ -15,6 +14,7 @@
 
 const char switchover_usage[] =
 	"usage: nodown switchover POOL --to BACKEND [--timeout D] [--socket PATH | -c FILE]\n"
+	"       nodown switchover POOL --abort [--socket PATH | -c FILE]\n"
 	"\n"
 	"Make BACKEND, a streaming standby, the primary of pg pool POOL without a\n"
 	"failed client or a lost commit: new transactions (and logins) are held,\n"
@@ -26,8 +26,14 @@ const char switchover_usage[] =
 	"at or past it; then server connections move to it and held clients go on.\n"
 	"Each step is printed as it ends, then the report (stall, held clients, LSN).\n"
 	"\n"
+	"--abort stops a running switchover of POOL before its fence (or before\n"
+	"the promotion when there is no fence_command): clients go on, on the old\n"
+	"primary; after that point it is refused, and the switchover finishes or\n"
+	"fails by itself. Exit 0 once it is aborted.\n"
+	"\n"
 	"options:\n"
 	"      --to BACKEND    the standby to promote\n"
+	"      --abort         abort the running switchover of POOL\n"
 	"  -t, --timeout D     how long in-flight transactions may keep the pause\n"
 	"  -s, --socket PATH   the daemon's admin socket\n"
 	"  -c, --config FILE   read the admin socket path from this config\n"
@@ -65,25 +71,33 @@ static size_t print_steps(json_t *r, size_t shown)
 	return shown;
 }
 
-static int follow(const char *sock, const char *pool)
+/* Print the steps as they end; exit status 0 if it ends in state `want`. */
+static int follow(const char *sock, const char *pool, const char *want)
 {
 	char target[512];
 	size_t shown = 0;
 	int status;
 
-	snprintf(target, sizeof(target), "/pools/%s/switchover", pool);
 	for (;;) {
-		json_t *r = call(sock, "GET", target, &status);
+		json_t *r;
 		const char *state;
 
+		/* a long poll: answered at the next step, the end, or 5 s */
+		snprintf(target, sizeof(target), "/pools/%s/switchover?after=%zu&wait=5s", pool, shown);
+		r = call(sock, "GET", target, &status);
 		if (!r)
 			return 1;
+		if (status != 200) {
+			fprintf(stderr, "nodown switchover: %s\n", json_string_value(json_object_get(r, "error")));
+			json_decref(r);
+			return 1;
+		}
 		shown = print_steps(r, shown);
 		state = json_string_value(json_object_get(r, "state"));
 		if (!json_is_true(json_object_get(r, "running"))) {
-			int rc = strcmp(state, "done") ? 1 : 0;
+			int rc = strcmp(state, want) ? 1 : 0;
 
-			if (rc == 0)
+			if (!strcmp(state, "done"))
 				printf("done: %s is the primary of %s; clients held %lld ms (%lld waited), "
 				       "old primary at %s\n", json_string_value(json_object_get(r, "to")), pool,
 				       (long long)json_integer_value(json_object_get(r, "stall_ms")),
@@ -96,14 +110,46 @@ static int follow(const char *sock, const char *pool)
 			return rc;
 		}
 		json_decref(r);
-		usleep(20 * 1000);
 	}
+}
+
+/* --abort: ask the running switchover of pool to stop (before the fence). */
+static int abort_running(const char *sock, const char *pool)
+{
+	char target[512];
+	int status;
+	json_t *r;
+
+	snprintf(target, sizeof(target), "/pools/%s/switchover", pool);
+	r = call(sock, "GET", target, &status);
+	if (!r)
+		return 1;
+	if (status != 200 || !json_is_true(json_object_get(r, "running"))) {
+		fprintf(stderr, "nodown switchover: no switchover of %s is running\n", pool);
+		json_decref(r);
+		return 1;
+	}
+	snprintf(target, sizeof(target), "/operations/%lld/abort",
+		 (long long)json_integer_value(json_object_get(r, "id")));
+	json_decref(r);
+	r = call(sock, "POST", target, &status);
+	if (!r)
+		return 1;
+	if (status != 202) {
+		fprintf(stderr, "nodown switchover: %s\n", json_string_value(json_object_get(r, "error")));
+		json_decref(r);
+		return 1;
+	}
+	json_decref(r);
+	printf("abort of the switchover of %s asked:\n", pool);
+	return follow(sock, pool, "aborted");
 }
 
 int cmd_switchover(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 'T' },
+		{ "abort", no_argument, NULL, 'A' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
@@ -111,6 +157,7 @@ int cmd_switchover(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock_opt = NULL, *config = NULL, *to = NULL, *timeout = NULL;
+	bool abort_it = false;
 	char target[512], *sock;
 	uint64_t ms;
 	json_t *r;
@@ -120,6 +167,7 @@ int cmd_switchover(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "t:s:c:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'T': to = optarg; break;
+		case 'A': abort_it = true; break;
 		case 't': timeout = optarg; break;
 		case 's': sock_opt = optarg; break;
 		case 'c': config = optarg; break;
@@ -127,8 +175,9 @@ int cmd_switchover(int argc, char **argv)
 		default: fprintf(stderr, "\n%s", switchover_usage); return 2;
 		}
 	}
-	if (argc - optind != 1 || !to) {
-		fprintf(stderr, "nodown switchover: expected POOL and --to BACKEND\n\n%s", switchover_usage);
+	if (argc - optind != 1 || !to == !abort_it || (abort_it && timeout)) {
+		fprintf(stderr, "nodown switchover: expected POOL and either --to BACKEND or --abort\n\n%s",
+			switchover_usage);
 		return 2;
 	}
 	if (timeout && config_parse_duration(timeout, &ms) < 0) {
@@ -138,6 +187,11 @@ int cmd_switchover(int argc, char **argv)
 	sock = client_socket_path("switchover", sock_opt, config);
 	if (!sock)
 		return 1;
+	if (abort_it) {
+		rc = abort_running(sock, argv[optind]);
+		free(sock);
+		return rc;
+	}
 	snprintf(target, sizeof(target), "/pools/%s/switchover?to=%s%s%s", argv[optind], to,
 		 timeout ? "&pause_timeout=" : "", timeout ? timeout : "");
 	r = call(sock, "POST", target, &status);
@@ -153,7 +207,7 @@ int cmd_switchover(int argc, char **argv)
 	}
 	json_decref(r);
 	printf("switchover of %s to %s:\n", argv[optind], to);
-	rc = follow(sock, argv[optind]);
+	rc = follow(sock, argv[optind], "done");
 	free(sock);
 	return rc;
 }

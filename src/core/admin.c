@@ -33,6 +33,7 @@
 #include "fds.h"
 #include "log.h"
 #include "metrics.h"
+#include "op.h"
 #include "proto.h"
 #include "adminreq.h"
 #include "route.h"
@@ -54,6 +55,8 @@ struct admin_conn {
 	int closing_handles;
 	size_t len;			/* bytes of the head read so far */
 	struct adminreq req;		/* what they said */
+	bool routed;			/* handed to its handler: later bytes are not read */
+	struct admin_wait *wait;	/* a long poll in progress, if any */
 	char rbuf[1024];
 };
 
@@ -143,10 +146,14 @@ static void conn_closed_cb(uv_handle_t *h)
 	free(ac);
 }
 
+static json_t *wait_end(struct admin_wait *w);
+
 static void conn_close(struct admin_conn *ac)
 {
 	if (uv_is_closing((uv_handle_t *)&ac->h.stream))
 		return;
+	if (ac->wait)	/* the client left, or admin.timeout: the answer goes nowhere */
+		json_decref(wait_end(ac->wait));
 	list_del(&ac->node);
 	ac->closing_handles = 2;
 	uv_close((uv_handle_t *)&ac->timer, conn_closed_cb);
@@ -228,6 +235,79 @@ static void names_of(char *out, size_t n, const char *const *names, int count)
 	}
 }
 
+/* ---- long polls ---------------------------------------------------------- */
+
+static void wait_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* End w: its answer (which releases its arg), for the caller to send. */
+static json_t *wait_end(struct admin_wait *w)
+{
+	json_t *j = w->answer(w->arg);
+
+	list_del(&w->node);
+	w->ac->wait = NULL;
+	uv_close((uv_handle_t *)&w->timer, wait_closed_cb);
+	return j;
+}
+
+/* Answer w now (ready, or its time is up). */
+static void wait_answer(struct admin_wait *w)
+{
+	struct admin_conn *ac = w->ac;
+
+	admin_reply_json(ac, 200, wait_end(w));
+}
+
+static void wait_timeout_cb(uv_timer_t *t)
+{
+	wait_answer(t->data);
+}
+
+void admin_wait(struct admin_conn *ac, struct list *on, uint64_t ms, bool (*ready)(void *arg),
+		json_t *(*answer)(void *arg), void *arg)
+{
+	struct admin_wait *w;
+
+	if (ready(arg)) {
+		admin_reply_json(ac, 200, answer(arg));
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->ac = ac;
+	w->ready = ready;
+	w->answer = answer;
+	w->arg = arg;
+	list_append(on, &w->node);
+	ac->wait = w;
+	uv_timer_init(ac->h.stream.loop, &w->timer);
+	w->timer.data = w;
+	/* answered before admin.timeout closes the connection */
+	if (ms + 500 > ac->a->timeout_ms)
+		ms = ac->a->timeout_ms > 1000 ? ac->a->timeout_ms - 500 : ac->a->timeout_ms / 2;
+	uv_timer_start(&w->timer, wait_timeout_cb, ms, 0);
+}
+
+void admin_wait_kick(struct list *on)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, on) {
+		struct admin_wait *w = container_of(pos, struct admin_wait, node);
+
+		if (w->ready(w->arg))
+			wait_answer(w);
+	}
+}
+
+void admin_wait_drop(struct list *on)
+{
+	while (!list_empty(on))
+		wait_answer(container_of(on->next, struct admin_wait, node));
+}
+
 /* ---- endpoints ------------------------------------------------------------- */
 
 /* A request with parameters to an endpoint that takes none: 400. */
@@ -306,6 +386,96 @@ static void route_reload(struct admin_conn *ac, const struct route_match *m)
 	admin_reply_json(ac, 400, j);
 }
 
+/* Backend params[1] of pool params[0]: 0 with *p, *b, or -1 after a 404. */
+static int find_backend(struct admin_conn *ac, const struct route_match *m, int *p, int *b)
+{
+	const struct config *c = ac->a->d->cfg;
+	const char *be = m->params[1], *names[256];
+	char msg[3072], known[768];
+
+	if ((*p = find_pool(ac, m->params[0])) < 0)
+		return -1;
+	for (*b = 0; *b < c->pools[*p].nbackends && strcmp(c->pools[*p].backends[*b].name, be); ++*b)
+		names[*b < 256 ? *b : 255] = c->pools[*p].backends[*b].name;
+	if (*b < c->pools[*p].nbackends)
+		return 0;
+	names_of(known, sizeof(known), names, *b < 256 ? *b : 256);
+	snprintf(msg, sizeof(msg), "no backend '%s' in pool '%s' (backends: %s)", be, m->params[0], known);
+	admin_reply_error(ac, 404, msg);
+	return -1;
+}
+
+/* A long poll for a backend with nothing in flight (see route_backend_get). */
+struct idle_watch {
+	struct daemon *d;
+	char pool[ROUTE_MAX_SEGMENT + 1], be[ROUTE_MAX_SEGMENT + 1];
+};
+
+/* The watched backend in the current config (a reload may move it): its
+ * live state, or NULL when the config no longer has it. */
+static struct backend_live *watched(const struct idle_watch *w, int *p, int *b)
+{
+	const struct config *c = w->d->cfg;
+
+	for (*p = 0; *p < c->npools; ++*p) {
+		if (strcmp(c->pools[*p].name, w->pool))
+			continue;
+		for (*b = 0; *b < c->pools[*p].nbackends; ++*b)
+			if (!strcmp(c->pools[*p].backends[*b].name, w->be))
+				return w->d->live[*p][*b];
+	}
+	return NULL;
+}
+
+static bool idle_ready(void *arg)
+{
+	int p, b;
+	struct backend_live *lv = watched(arg, &p, &b);
+
+	return !lv || (atomic_load(&lv->active) == 0 && atomic_load(&lv->state) != BACKEND_DRAINING);
+}
+
+static json_t *idle_answer(void *arg)
+{
+	struct idle_watch *w = arg;
+	int p, b;
+	json_t *j = watched(w, &p, &b) ? backend_json(w->d, p, b) :
+		    json_pack("{s:s}", "error", "the backend left the config");
+
+	free(w);
+	return j;
+}
+
+/*
+ * GET /pools/POOL/backends/BACKEND[?wait_idle=D]: the backend's JSON; with
+ * wait_idle, once nothing is in flight on it and it is not draining (a
+ * drain is then drained), or after D (a long poll: `drain --wait`).
+ */
+static void route_backend_get(struct admin_conn *ac, const struct route_match *m)
+{
+	static const char *const known_q[] = { "wait_idle", NULL };
+	char val[32];
+	uint64_t ms = 0;
+	struct idle_watch *w;
+	int p, b, q = route_query(m->query, "wait_idle", known_q, val, sizeof(val));
+
+	if ((q != 0 && q != -ENOENT) || (q == 0 && config_parse_duration(val, &ms) < 0)) {
+		admin_reply_error(ac, 400, "GET /pools/POOL/backends/BACKEND[?wait_idle=DURATION]");
+		return;
+	}
+	if (find_backend(ac, m, &p, &b) < 0)
+		return;
+	if (!ms) {
+		admin_reply_json(ac, 200, backend_json(ac->a->d, p, b));
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->d = ac->a->d;
+	snprintf(w->pool, sizeof(w->pool), "%s", m->params[0]);
+	snprintf(w->be, sizeof(w->be), "%s", m->params[1]);
+	admin_wait(ac, &ac->a->d->idle_waits, ms, idle_ready, idle_answer, w);
+}
+
 /*
  * POST /pools/POOL/backends/BACKEND/ACTION[?value=N]; ACTION is drain,
  * ready, maint or weight (value 0-1000). Answers the backend's JSON.
@@ -314,22 +484,13 @@ static void route_backend(struct admin_conn *ac, const struct route_match *m)
 {
 	static const char *const known_q[] = { "value", NULL };
 	struct daemon *d = ac->a->d;
-	const char *be = m->params[1], *action = m->params[2], *names[256];
-	char msg[3072], known[768], val[32], *end;
+	const char *action = m->params[2];
+	char msg[3072], val[32], *end;
 	int p, b, weight = -1, state = -1, q;
 	long v;
 
-	if ((p = find_pool(ac, m->params[0])) < 0)
+	if (find_backend(ac, m, &p, &b) < 0)
 		return;
-	for (b = 0; b < d->cfg->pools[p].nbackends && strcmp(d->cfg->pools[p].backends[b].name, be); b++)
-		names[b < 256 ? b : 255] = d->cfg->pools[p].backends[b].name;
-	if (b == d->cfg->pools[p].nbackends) {
-		names_of(known, sizeof(known), names, b < 256 ? b : 256);
-		snprintf(msg, sizeof(msg), "no backend '%s' in pool '%s' (backends: %s)", be,
-			 m->params[0], known);
-		admin_reply_error(ac, 404, msg);
-		return;
-	}
 	if (!strcmp(action, "drain")) {
 		state = BACKEND_DRAINING;
 	} else if (!strcmp(action, "ready")) {
@@ -359,7 +520,10 @@ static const struct route routes[] = {
 	{ "GET", "/status", route_status },
 	{ "GET", "/metrics", route_metrics },
 	{ "POST", "/reload", route_reload },
+	{ "GET", "/pools/*/backends/*", route_backend_get },
 	{ "POST", "/pools/*/backends/*/*", route_backend },
+	{ "GET", "/operations", op_route_list },
+	{ "POST", "/operations/*/abort", op_route_abort },
 };
 
 const struct route *admin_routes(int *n)
@@ -442,6 +606,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		conn_close(ac);
 		return;
 	}
+	if (ac->routed)
+		return;		/* a long poll: only a close matters now */
 	ac->len += (size_t)n;
 	status = adminreq_feed(&ac->req, b->base, (size_t)n);
 	if (status == 431 || (status == 0 && !ac->req.done && ac->len > ADMIN_MAX_HEAD)) {
@@ -458,6 +624,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		admin_reply_error(ac, 401, "this admin listener needs 'Authorization: Bearer <admin.token>'");
 		return;
 	}
+	ac->routed = true;
 	route(ac);
 }
 

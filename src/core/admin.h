@@ -72,6 +72,29 @@ char *admin_status_json(struct daemon *d);
 void admin_reply_json(struct admin_conn *ac, int status, json_t *j);
 void admin_reply_error(struct admin_conn *ac, int status, const char *msg);
 
+/*
+ * A long poll: answer ac with answer(arg) as soon as ready(arg) is true,
+ * checked now and at every admin_wait_kick(on), or after ms (bounded
+ * below admin.timeout) whatever it says. answer is called exactly once,
+ * also when the client leaves first (its JSON then goes nowhere), so it
+ * is where arg is released.
+ */
+struct admin_wait {
+	struct list node;		/* on the owner's list */
+	struct admin_conn *ac;
+	uv_timer_t timer;
+	bool (*ready)(void *arg);
+	json_t *(*answer)(void *arg);	/* the JSON to send (taken) */
+	void *arg;
+};
+
+void admin_wait(struct admin_conn *ac, struct list *on, uint64_t ms, bool (*ready)(void *arg),
+		json_t *(*answer)(void *arg), void *arg);
+/* Something changed: answer the waits on `on` that are ready now. */
+void admin_wait_kick(struct list *on);
+/* The owner goes: answer every wait on `on` now. */
+void admin_wait_drop(struct list *on);
+
 /* True if the request has no query string; else answers 400. */
 bool admin_no_query(struct admin_conn *ac, const struct route_match *m);
 

@@ -25,6 +25,7 @@
 #include "health.h"
 #include "file.h"
 #include "log.h"
+#include "op.h"
 #include "proto.h"
 #include "state.h"
 
@@ -36,6 +37,8 @@ static int write_pid_file(const char *path)
 
 	return file_write_atomic(path, buf, (size_t)n, 0644);
 }
+
+static void check_drained(struct daemon *d);
 
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 {
@@ -61,23 +64,40 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 	atomic_store(&lv->by_operator, atomic_load(&lv->state) != BACKEND_READY ||
 				       atomic_load(&lv->weight) != pc->backends[b].weight);
 	state_save(d);
+	check_drained(d);	/* nothing in flight: drained at once */
 	if (d->stop_signals > 0)
 		return;		/* workers are stopping and close their pools anyway */
 	for (int i = 0; i < d->cfg->workers; i++)
 		worker_sweep(&d->workers[i]);
 }
 
-/* Every 250 ms: a draining backend with nothing in flight is drained. */
-static void drain_timer_cb(uv_timer_t *t)
+void daemon_set_backend_named(struct daemon *d, const char *pool, const char *backend, int state,
+			      int weight)
 {
-	struct daemon *d = t->data;
+	for (int p = 0; p < d->cfg->npools; p++) {
+		if (strcmp(d->cfg->pools[p].name, pool))
+			continue;
+		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
+			if (!strcmp(d->cfg->pools[p].backends[b].name, backend)) {
+				daemon_set_backend(d, p, b, state, weight);
+				return;
+			}
+		}
+	}
+	log_warn("backend %s/%s is no longer in the config; its state is left as it is", pool, backend);
+}
 
+/* A draining backend with nothing in flight is drained: checked when a
+ * worker's last request on a backend out of rotation ends, and when an
+ * operator drains. Long polls for an idle backend are answered. */
+static void check_drained(struct daemon *d)
+{
 	for (int p = 0; p < d->cfg->npools; p++) {
 		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
 			struct backend_live *lv = d->live[p][b];
 			int expect = BACKEND_DRAINING;
 
-			if (STAT_GET(lv->active) != 0 ||
+			if (atomic_load(&lv->active) != 0 ||
 			    !atomic_compare_exchange_strong(&lv->state, &expect, BACKEND_DRAINED))
 				continue;
 			STAT_ADD(lv->transitions, 1);
@@ -86,6 +106,12 @@ static void drain_timer_cb(uv_timer_t *t)
 			state_save(d);
 		}
 	}
+	admin_wait_kick(&d->idle_waits);
+}
+
+static void idle_async_cb(uv_async_t *a)
+{
+	check_drained(a->data);
 }
 
 void daemon_worker_exited(struct daemon *d)
@@ -137,11 +163,10 @@ static void worker_done_cb(uv_async_t *a)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->worker_done, NULL);
-	uv_close((uv_handle_t *)&d->drain_timer, NULL);
+	uv_close((uv_handle_t *)&d->idle_async, NULL);
+	admin_wait_drop(&d->idle_waits);
 	health_stop(d);
-	for (const struct proto_module *const *m = proto_modules; *m; m++)
-		if ((*m)->stop)
-			(*m)->stop(d);
+	op_stop_all(d);
 	admin_stop(&d->admin);	/* kept open until now, to watch the stop */
 }
 
@@ -317,13 +342,10 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 		errlist_add(errs, d->cfg->path, 0, 0, "nodown is stopping; nothing to reload");
 		return -1;
 	}
-	for (const struct proto_module *const *m = proto_modules; *m; m++)
-		if ((*m)->reload_blocked && (*m)->reload_blocked(d, errs))
-			return -1;
 	if (config_load(d->cfg->path, &cfg, errs) < 0) {
 		return -1;
 	}
-	if (config_restart_only(d->cfg, cfg, errs) < 0) {
+	if (config_restart_only(d->cfg, cfg, errs) < 0 || op_reload_blocked(d, cfg, errs)) {
 		config_free(cfg);
 		return -1;
 	}
@@ -440,9 +462,9 @@ int daemon_run(struct config *cfg)
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_init(d.loop, &d.sighup);
 	uv_async_init(d.loop, &d.worker_done, worker_done_cb);
-	uv_timer_init(d.loop, &d.drain_timer);
-	d.drain_timer.data = &d;
-	uv_timer_start(&d.drain_timer, drain_timer_cb, 250, 250);
+	uv_async_init(d.loop, &d.idle_async, idle_async_cb);
+	d.idle_async.data = &d;
+	list_init(&d.idle_waits);
 	d.sigterm.data = d.sigint.data = d.sighup.data = d.worker_done.data = &d;
 	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&d.sigint, signal_cb, SIGINT);

@@ -13,7 +13,7 @@
 #include "worker.h"
 
 struct hcheck;
-struct pg_switchover;
+struct op;
 
 struct daemon {
 	struct snapshot *snap;		/* what is served now; one reference */
@@ -29,10 +29,11 @@ struct daemon {
 	struct admin admin;		/* the admin API server */
 	uint64_t started_ms;		/* when serving began */
 	long nofile;			/* the descriptor limit (raised to the hard one) */
-	uv_timer_t drain_timer;		/* notices draining backends becoming drained */
+	uv_async_t idle_async;		/* worker -> daemon: a backend out of rotation has nothing in flight */
+	struct list idle_waits;		/* admin long polls for a backend to be idle */
 	struct hcheck **checks;		/* owned by core/health.c: one per backend */
 	int nchecks;
-	struct pg_switchover *switchovers;	/* owned by pg/switchover.c: running or last, per pool */
+	struct op *ops;			/* owned by core/op.c: running or last, per kind and pool */
 };
 
 /*
@@ -41,6 +42,12 @@ struct daemon {
  * drop pooled connections the backend may no longer use.
  */
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight);
+
+/* The same for the backend called `backend` of the pool called `pool` in
+ * the current config (an operation that outlives reloads knows names);
+ * logged and ignored if the config no longer has it. */
+void daemon_set_backend_named(struct daemon *d, const char *pool, const char *backend, int state,
+			      int weight);
 
 /*
  * Re-read the config file and serve it (SIGHUP, POST /reload; control

@@ -91,11 +91,7 @@ struct proto_module {
 	void (*metrics)(struct daemon *d, struct metrics_text *t);
 	/* Admin endpoints under /pools/POOL/ for its pools (core/admin.h). */
 	const struct route_table *routes;		/* may be NULL */
-	/* A reload is about to be applied: append why it cannot be now to
-	 * errs and return true (a switchover runs, say). May be NULL. */
-	bool (*reload_blocked)(struct daemon *d, struct errlist *errs);
-	/* The daemon stops: abandon long operations. May be NULL. */
-	void (*stop)(struct daemon *d);
+
 };
 
 /* Every module, NULL-terminated (src/modules.c). */

@@ -327,6 +327,14 @@ void worker_sweep(struct worker *w)
 	uv_async_send(&w->wake);
 }
 
+void worker_backend_done(struct worker *w, struct backend_live *b)
+{
+	/* seq_cst, as the daemon's state store and active load: one of the
+	 * two sides sees the other, so no drain stays undrained */
+	if (atomic_fetch_sub(&b->active, 1) == 1 && atomic_load(&b->state) != BACKEND_READY)
+		uv_async_send(&w->d->idle_async);
+}
+
 void worker_passive(struct worker *w, struct backend_live *live, bool ok, int fall,
 		    const char *pool, const char *name, const char *why)
 {

@@ -107,6 +107,11 @@ void worker_flush_later(struct worker *w, struct wflush *f);
 /* Tell w that backend states changed (any thread). */
 void worker_sweep(struct worker *w);
 
+/* A request (or transaction) in flight on backend b ended: one less in
+ * its `active`. The last one out of a backend out of rotation tells the
+ * daemon (a drain is then drained). Worker thread. */
+void worker_backend_done(struct worker *w, struct backend_live *b);
+
 /*
  * Passive health (worker thread): an exchange with backend `live` ended
  * well or badly (backend_passive). When that marks it down, every worker

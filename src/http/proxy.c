@@ -262,7 +262,7 @@ static void drop_upconn(struct hconn *c, bool reusable)
 	c->up = NULL;
 	if (u->state == UP_BUSY) {
 		u->be->active--;
-		STAT_ADD(u->be->live->active, -1);
+		worker_backend_done(c->w, u->be->live);
 	}
 	if (reusable && u->state == UP_BUSY)
 		upstream_release(u, true);

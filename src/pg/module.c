@@ -28,6 +28,4 @@ const struct proto_module pg_module = {
 	.backend_status = pg_backend_status,
 	.metrics = pg_metrics,
 	.routes = &pg_switchover_routes,
-	.reload_blocked = pg_switchover_blocks_reload,
-	.stop = pg_switchover_stop_all,
 };

@@ -74,6 +74,7 @@ struct pgclient {
 	struct wflush flush;		/* queued on the worker when out has bytes */
 	bool reading;
 	bool busy;			/* a transaction in progress, counted in pool in_tx */
+	struct backend_live *counted;	/* where the transaction counts in `active` */
 	bool close_after;		/* close once the output is written */
 	bool held_counted;
 	bool bootstrap;			/* logged in; waiting for a server's parameters */
@@ -114,9 +115,27 @@ static void client_read(struct pgclient *c, bool on);
 
 /* ---- cancel keys (pg/cancel.c) --------------------------------------------------- */
 
-/* c's queries now run on s (NULL: on none). */
-static void cancel_update(struct pgclient *c, struct pgserver *s)
+/* A transaction on a server counts in its backend's `active`, so a drain
+ * of the backend waits for it: recounted at every change of c's server or
+ * of its transaction. */
+static void count_active(struct pgclient *c)
 {
+	struct backend_live *want = c->busy && c->server ? c->pool->live[c->server->backend] : NULL;
+
+	if (want == c->counted)
+		return;
+	if (c->counted)
+		worker_backend_done(c->w, c->counted);
+	if (want)
+		atomic_fetch_add(&want->active, 1);
+	c->counted = want;
+}
+
+/* c's queries now run on s (NULL: on none): its cancel key and its count
+ * follow. */
+static void server_changed(struct pgclient *c, struct pgserver *s)
+{
+	count_active(c);
 	if (!c->cancel)
 		return;
 	if (s)
@@ -211,6 +230,7 @@ static void client_closed_cb(uv_handle_t *h)
 
 	if (--c->closing_handles > 0)
 		return;
+	BUG_ON(c->counted);	/* a client leaves its server before it closes */
 	gbuf_free(&c->in);
 	gbuf_free(&c->out);
 	gbuf_free(&c->wbuf);
@@ -239,6 +259,7 @@ static void tx_end(struct pgclient *c)
 	if (c->busy) {
 		c->busy = false;
 		atomic_fetch_sub(&c->pool->shared->in_tx, 1);
+		count_active(c);
 	}
 }
 
@@ -268,7 +289,7 @@ static void unlink_server(struct pgclient *c, bool clean)
 		reset_server(s, "DEALLOCATE ALL");	/* the statements of clients long gone */
 	c->server = NULL;
 	s->client = NULL;
-	cancel_update(c, NULL);
+	server_changed(c, NULL);
 	if (c->state == PC_LINKED)
 		c->state = PC_IDLE;
 	client_read(c, true);
@@ -299,7 +320,7 @@ static void leave_server(struct pgclient *c)
 	}
 	c->server = NULL;
 	s->client = NULL;
-	cancel_update(c, NULL);
+	server_changed(c, NULL);
 	pg_server_terminate(s, c->copy_in);
 }
 
@@ -803,6 +824,7 @@ static bool tx_begin(struct pgclient *c)
 		return true;
 	c->busy = true;
 	atomic_fetch_add(&pl->in_tx, 1);
+	count_active(c);
 	if (!atomic_load(&pl->paused)) {
 		c->tx_start_ms = uv_now(&c->w->loop);
 		return true;
@@ -978,7 +1000,7 @@ void pg_proxy_linked(struct pgclient *c, struct pgserver *s)
 		client_pump(c);
 		return;
 	}
-	cancel_update(c, s);
+	server_changed(c, s);
 	client_pump(c);
 }
 
@@ -1191,7 +1213,7 @@ void pg_proxy_server_gone(struct pgclient *c, struct pgserver *s)
 {
 	BUG_ON(c->server != s);
 	c->server = NULL;
-	cancel_update(c, NULL);
+	server_changed(c, NULL);
 	if (c->state == PC_CLOSING)
 		return;
 	c->state = PC_IDLE;
@@ -1284,7 +1306,7 @@ static void finish_login(struct pgclient *c, struct pgserver *s)
 	client_send(c, buf, pg_build_ready(buf, sizeof(buf), 'I'));
 	c->txstatus = 'I';
 	if (session)
-		cancel_update(c, s);
+		server_changed(c, s);
 	else
 		unlink_server(c, true);
 }

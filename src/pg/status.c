@@ -8,8 +8,8 @@
 
 #include "../core/daemon.h"
 #include "../core/metrics.h"
+#include "../core/op.h"
 #include "config.h"
-#include "switchover.h"
 
 static const char *const role_names[] = { "unknown", "primary", "standby" };
 
@@ -27,13 +27,13 @@ void pg_pool_status(struct daemon *d, int p, json_t *j)
 {
 	const struct pool_cfg *pc = &d->cfg->pools[p];
 	struct pool_live *pl = d->snap->pools[p];
-	json_t *sw = pg_switchover_json(d, pc->name);
+	struct op *sw = op_find(d, "switchover", pc->name);
 
 	json_object_set_new(j, "pool_mode", json_string(pg_pool(pc)->pool_mode == PG_POOL_SESSION ?
 							"session" : "transaction"));
 	json_object_set_new(j, "paused", json_boolean(atomic_load(&pl->paused)));
 	json_object_set_new(j, "transactions", json_integer(atomic_load(&pl->in_tx)));
-	json_object_set_new(j, "switchover", sw ? sw : json_null());
+	json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
 }
 
 /* Roles, pauses, switchovers. */

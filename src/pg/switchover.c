@@ -2,9 +2,10 @@
  * switchover.c - move a pg pool's primary to one of its standbys with no
  * failed client and no lost commit.
  *
- * Owns: struct pg_switchover, one per pool (the running or last one), and
- *       while it runs the `paused`/`switching` words of its pool and the
- *       roles of its backends.
+ * Owns: struct pg_switchover, the state of a switchover operation (the
+ *       engine, core/op.c, keeps its steps and report), and while it runs
+ *       the `paused`/`switching` words of its pool and the roles of its
+ *       backends.
  * Steps (each logged, timed and shown by GET /pools/P/switchover):
  *   check     the target streams from the current primary
  *   pause     no transaction starts (workers hold clients at their first
@@ -22,7 +23,10 @@
  *             their settings and prepared statements), clients released
  * Invariants: nothing is released onto the new primary before verify
  *             passed; an abort before fence releases clients onto the old
- *             primary, untouched.
+ *             primary, untouched; an operator's abort is honoured only
+ *             before the fence, at the next step boundary (or while the
+ *             pause waits); a reload that would change the pool's
+ *             backends waits for the end, any other goes on.
  * Runs on: the control thread's loop.
  */
 #include "switchover.h"
@@ -33,6 +37,7 @@
 
 #include "../core/admin.h"
 #include "../core/daemon.h"
+#include "../core/op.h"
 #include "../core/route.h"
 #include "../core/log.h"
 #include "config.h"
@@ -45,10 +50,10 @@ static const char *const step_names[] = { "check", "pause", "lsn", "fence", "cat
 					  "verify", "repoint", "done", "aborted", "failed" };
 
 struct pg_switchover {
-	struct pg_switchover *next;	/* the daemon's list */
+	struct op *op;			/* the engine's record of it */
 	struct daemon *d;
-	char pool[64], from[64], to[64];
-	const struct pool_cfg *pc;	/* of the snapshot it started on (reloads wait) */
+	char from[64], to[64];
+	const struct pool_cfg *pc;	/* of the snapshot it started on (op->snap) */
 	const struct pg_pool_cfg *pg;	/* pc's pg settings */
 	struct pool_live *pl;		/* a reference */
 	struct backend_live *from_live, *to_live;	/* references */
@@ -56,19 +61,18 @@ struct pg_switchover {
 	char from_host[80];		/* the primary's address as a standby would name it */
 	struct pg_mon *old_mon, *new_mon;	/* owned */
 	enum sw_step step;
-	uint64_t started_ms, step_ms, pause_ms, resume_ms;
+	uint64_t pause_ms, resume_ms;
 	uint64_t pause_timeout_ms;
 	uv_timer_t timer;
 	uv_process_t proc;
 	bool proc_running;		/* proc's handle is open (spawned, not yet closed) */
 	bool promote_sent;		/* the target may have been promoted */
 	bool target_behind;		/* verify found the target behind the recorded LSN */
+	bool abort_asked;		/* an operator asked to abort */
 	bool dying;			/* sw_free ran: memory goes once every handle closed */
 	bool timer_closed;		/* timer's close callback ran */
-	int pidx, to_idx;		/* pool and target in d->cfg (reloads wait for us) */
 	char lsn[64];
 	char detail[512];		/* why it aborted or failed */
-	json_t *steps;			/* [{step, ms, detail}] */
 	unsigned long long held_before;
 	unsigned long long warm_before;	/* pool's warm_adopted at the start */
 };
@@ -78,19 +82,6 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 static uint64_t now_ms(struct pg_switchover *s)
 {
 	return uv_now(s->d->loop);
-}
-
-static struct pg_switchover *find(struct daemon *d, const char *pool)
-{
-	for (struct pg_switchover *s = d->switchovers; s; s = s->next)
-		if (!strcmp(s->pool, pool))
-			return s;
-	return NULL;
-}
-
-static bool running(const struct pg_switchover *s)
-{
-	return s->step < SW_DONE;
 }
 
 static void sweep_workers(struct daemon *d)
@@ -182,7 +173,11 @@ static void pause_poll_cb(uv_timer_t *t)
 		step_to(s, SW_LSN, NULL);
 		return;
 	}
-	if (now_ms(s) - s->step_ms >= s->pause_timeout_ms) {
+	if (s->abort_asked) {
+		step_to(s, SW_ABORTED, "aborted by an operator");
+		return;
+	}
+	if (now_ms(s) - s->op->step_ms >= s->pause_timeout_ms) {
 		query(s, s->old_mon,
 		      "SELECT string_agg(usename || ' application_name=' || coalesce(application_name, '') || "
 		      "' in a transaction for ' || date_trunc('milliseconds', now() - xact_start)::text, '; ') "
@@ -252,13 +247,13 @@ static void fence_exit_cb(uv_process_t *p, int64_t status, int sig)
 /* Run cmd through /bin/sh with the switchover's facts in the environment. */
 static int run_command(struct pg_switchover *s, const char *cmd)
 {
-	char e_pool[128], e_old[160], e_new[160], e_lsn[100];
+	char e_pool[160], e_old[160], e_new[160], e_lsn[100];
 	char *args[] = { "/bin/sh", "-c", (char *)cmd, NULL };
 	char *env[] = { e_pool, e_old, e_new, e_lsn, "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
 	uv_process_options_t o = { 0 };
 	int r;
 
-	snprintf(e_pool, sizeof(e_pool), "NODOWN_POOL=%s", s->pool);
+	snprintf(e_pool, sizeof(e_pool), "NODOWN_POOL=%s", s->op->pool);
 	snprintf(e_old, sizeof(e_old), "NODOWN_OLD_PRIMARY=%s", s->pc->backends[0].address);
 	for (int i = 0; i < s->pc->nbackends; i++) {
 		if (!strcmp(s->pc->backends[i].name, s->from))
@@ -302,7 +297,7 @@ static void catchup_cb(struct pg_mon *m, int status, const char *value, void *ar
 		step_to(s, SW_PROMOTE, NULL);
 		return;
 	}
-	if (status < 0 || now_ms(s) - s->step_ms >= s->pg->promote_timeout_ms) {
+	if (status < 0 || now_ms(s) - s->op->step_ms >= s->pg->promote_timeout_ms) {
 		abort_or_fail(s, s->pg->fence_command != NULL,
 			      "the target did not replay up to the old primary's position in time: %s",
 			      status < 0 ? value : "promote_timeout reached");
@@ -357,7 +352,7 @@ static void verify_cb(struct pg_mon *m, int status, const char *value, void *arg
 		query(s, s->new_mon, sql, verify_lsn_cb);
 		return;
 	}
-	if (now_ms(s) - s->step_ms >= s->pg->promote_timeout_ms) {
+	if (now_ms(s) - s->op->step_ms >= s->pg->promote_timeout_ms) {
 		abort_or_fail(s, true, "the target is still in recovery after promote_timeout%s", "");
 		return;
 	}
@@ -379,29 +374,33 @@ static void quarantine_target(struct pg_switchover *s)
 		return;
 	log_error("switchover %s: %s may have been promoted and %s; it is put in maint "
 		  "so that no write reaches it: rejoin it as a standby of %s (pg_rewind), "
-		  "then 'nodown ready %s/%s'", s->pool, s->to,
+		  "then 'nodown ready %s/%s'", s->op->pool, s->to,
 		  s->target_behind ? "lacks commits of the old primary" : "the old primary takes writes again",
-		  s->from, s->pool, s->to);
-	daemon_set_backend(s->d, s->pidx, s->to_idx, BACKEND_MAINT, -1);
+		  s->from, s->op->pool, s->to);
+	daemon_set_backend_named(s->d, s->op->pool, s->to, BACKEND_MAINT, -1);
 }
 
-static void record(struct pg_switchover *s, enum sw_step done, const char *detail)
+/* The op's record: the step that ended, and the next one or the end. */
+static void op_record(struct pg_switchover *s, enum sw_step next, const char *detail)
 {
-	json_array_append_new(s->steps, json_pack("{s:s, s:I, s:s?}", "step", step_names[done],
-						  "ms", (json_int_t)(now_ms(s) - s->step_ms),
-						  "detail", detail));
+	if (next < SW_DONE)
+		op_step(s->op, step_names[next], detail);
+	else
+		op_end(s->op, next == SW_DONE ? OP_DONE : next == SW_ABORTED ? OP_ABORTED : OP_FAILED,
+		       next == SW_DONE ? NULL : detail);
 }
 
 static void step_to(struct pg_switchover *s, enum sw_step next, const char *detail)
 {
 	const struct pg_pool_cfg *pg = s->pg;
 
-	record(s, s->step, next >= SW_ABORTED ? NULL : detail);
-	log_info("switchover %s %s -> %s: %s done (%llums)%s%s", s->pool, s->from, s->to,
-		 step_names[s->step], (unsigned long long)(now_ms(s) - s->step_ms),
+	if (s->abort_asked && next <= SW_FENCE)	/* nothing irreversible done yet */
+		next = SW_ABORTED, detail = "aborted by an operator";
+	log_info("switchover %s %s -> %s: %s done (%llums)%s%s", s->op->pool, s->from, s->to,
+		 step_names[s->step], (unsigned long long)(now_ms(s) - s->op->step_ms),
 		 next >= SW_ABORTED ? "; " : "", next >= SW_ABORTED ? step_names[next] : "");
+	op_record(s, next, detail);
 	s->step = next;
-	s->step_ms = now_ms(s);
 	switch (next) {
 	case SW_CHECK:
 		return;
@@ -461,13 +460,13 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		return;
 	case SW_DONE:
 		log_info("switchover %s: %s is the primary; clients were held %llums",
-			 s->pool, s->to, (unsigned long long)(s->resume_ms - s->pause_ms));
+			 s->op->pool, s->to, (unsigned long long)(s->resume_ms - s->pause_ms));
 		return;
 	case SW_ABORTED:
 	case SW_FAILED:
 		uv_timer_stop(&s->timer);
 		STAT_ADD(s->pl->switchovers_aborted, 1);
-		log_warn("switchover %s %s -> %s %s: %s", s->pool, s->from, s->to, step_names[next],
+		log_warn("switchover %s %s -> %s %s: %s", s->op->pool, s->from, s->to, step_names[next],
 			 detail ? detail : "");
 		/* Aborted: onto the old primary, untouched. Failed (after the
 		 * fence or promotion began): roles as health checks now find them,
@@ -486,7 +485,6 @@ static void sw_maybe_free(struct pg_switchover *s)
 {
 	if (!s->dying || !s->timer_closed || s->proc_running)
 		return;
-	json_decref(s->steps);
 	pool_live_unref(s->pl);
 	backend_live_unref(s->from_live);
 	backend_live_unref(s->to_live);
@@ -501,8 +499,12 @@ static void sw_timer_closed_cb(uv_handle_t *h)
 	sw_maybe_free(s);
 }
 
-static void sw_free(struct pg_switchover *s)
+/* The engine is done with the op (replaced by a newer one, or the daemon
+ * stops). */
+static void sw_free(struct op *op)
 {
+	struct pg_switchover *s = op->arg;
+
 	s->dying = true;
 	pg_mon_free(s->old_mon);
 	pg_mon_free(s->new_mon);
@@ -533,76 +535,148 @@ static void from_host(const struct sockaddr_storage *addr, char *out, size_t n)
 	snprintf(out, n, "%s", strcmp(host, "::1") ? host : "127.0.0.1");
 }
 
-int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
-			uint64_t pause_timeout_ms, const char **why)
+/* ---- the operation kind ----------------------------------------------------------------- */
+
+/* Before the fence nothing is done that cannot be undone: the abort takes
+ * effect at the next step boundary, or within a millisecond in the pause. */
+static const char *sw_abort(struct op *op)
+{
+	struct pg_switchover *s = op->arg;
+
+	if (s->step >= SW_FENCE)
+		return "the old primary may be fenced or the target promoted already; it finishes "
+		       "or fails by itself";
+	s->abort_asked = true;
+	return NULL;
+}
+
+/* The daemon stops: clients held before the fence go on, on the old primary. */
+static void sw_stop(struct op *op)
+{
+	struct pg_switchover *s = op->arg;
+
+	if (s->step < SW_FENCE)
+		release(s);
+}
+
+static void sw_report(struct op *op, json_t *j)
+{
+	struct pg_switchover *s = op->arg;
+	uint64_t stall = s->resume_ms && s->pause_ms ? s->resume_ms - s->pause_ms :
+			 s->pause_ms && op_running(op) ? now_ms(s) - s->pause_ms : 0;
+
+	json_object_update_new(j, json_pack("{s:s, s:s, s:s?, s:I, s:I, s:I}",
+		"from", s->from, "to", s->to, "lsn", s->lsn[0] ? s->lsn : NULL,
+		"stall_ms", (json_int_t)stall,
+		"held_clients", (json_int_t)(STAT_GET(s->pl->held) - s->held_before),
+		"prewarmed", (json_int_t)(STAT_GET(s->pl->warm_adopted) - s->warm_before)));
+}
+
+/* A reload may change anything but the backends of the pool switching
+ * over (their order too: workers open servers to the target by index). */
+static const char *sw_reload_blocked(struct op *op, const struct config *next)
+{
+	const struct pool_cfg *pc = ((struct pg_switchover *)op->arg)->pc;
+
+	for (int p = 0; p < next->npools; p++) {
+		const struct pool_cfg *np = &next->pools[p];
+
+		if (strcmp(np->name, pc->name))
+			continue;
+		if (np->proto != pc->proto || np->nbackends != pc->nbackends)
+			break;
+		for (int b = 0; b < np->nbackends; b++)
+			if (strcmp(np->backends[b].name, pc->backends[b].name) ||
+			    !config_same_address(&np->backends[b].addr, &pc->backends[b].addr))
+				goto changed;
+		return NULL;
+	}
+changed:
+	return "the new config changes this pool or its backends; reload once it is over "
+	       "(or abort it)";
+}
+
+static const struct op_kind switchover_kind = {
+	.name = "switchover", .abort = sw_abort, .stop = sw_stop, .report = sw_report,
+	.reload_blocked = sw_reload_blocked, .free = sw_free,
+};
+
+/* pool's index in d's config, its target `to` and its primary (-1: none). */
+static const char *check_start(struct daemon *d, const char *pool, const char *target, int *pp,
+			       int *pfrom, int *pto)
 {
 	const struct config *c = d->cfg;
-	struct pg_switchover *s, **pp;
-	const struct pool_cfg *pc = NULL;
 	int p, from = -1, to = -1;
 
 	for (p = 0; p < c->npools && strcmp(c->pools[p].name, pool); p++)
 		;
 	if (p == c->npools)
-		return *why = "no such pool", -1;
-	pc = &c->pools[p];
-	if (pc->proto != &pg_module)
-		return *why = "switchover applies to pg pools", -1;
-	for (int b = 0; b < pc->nbackends; b++) {
-		if (!strcmp(pc->backends[b].name, target))
+		return "no such pool";
+	if (c->pools[p].proto != &pg_module)
+		return "switchover applies to pg pools";
+	for (int b = 0; b < c->pools[p].nbackends; b++) {
+		if (!strcmp(c->pools[p].backends[b].name, target))
 			to = b;
 		if (STAT_GET(d->live[p][b]->role) == ROLE_PRIMARY)
 			from = b;
 	}
 	if (to < 0)
-		return *why = "no such backend in this pool", -1;
+		return "no such backend in this pool";
 	if (from < 0)
-		return *why = "no primary is known in this pool (see 'nodown status')", -1;
+		return "no primary is known in this pool (see 'nodown status')";
 	if (from == to)
-		return *why = "the target is already the primary", -1;
+		return "the target is already the primary";
 	if (STAT_GET(d->live[p][to]->role) != ROLE_STANDBY || !backend_usable(d->live[p][to]))
-		return *why = "the target is not a healthy standby (see 'nodown status')", -1;
-	s = find(d, pool);
-	if (s && running(s))
-		return *why = "a switchover of this pool is already running", -1;
-	for (pp = &d->switchovers; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			sw_free(s);
-			break;
-		}
-	}
+		return "the target is not a healthy standby (see 'nodown status')";
+	*pp = p;
+	*pfrom = from;
+	*pto = to;
+	return NULL;
+}
+
+static struct pg_mon *mon_new(struct pg_switchover *s, const struct sockaddr_storage *addr)
+{
+	struct pg_mon *m = xmalloc(sizeof(*m));
+
+	pg_mon_init(m, s->d->loop, addr, pg_authfile_find(s->pg->auth, s->pg->monitor_user),
+		    s->pg->monitor_database, s->pg->server_auth);
+	return m;
+}
+
+struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *target,
+			       uint64_t pause_timeout_ms, const char **why)
+{
+	struct pg_switchover *s;
+	const struct pool_cfg *pc;
+	int p, from, to;
+
+	if ((*why = check_start(d, pool, target, &p, &from, &to)))
+		return NULL;
+	pc = &d->cfg->pools[p];
 	s = xcalloc(1, sizeof(*s));
+	s->op = op_start(d, &switchover_kind, pool, step_names[SW_CHECK], s);
+	if (!s->op) {
+		free(s);
+		*why = "a switchover of this pool is already running";
+		return NULL;
+	}
 	s->d = d;
-	s->pc = pc;
+	s->pc = pc;		/* in op->snap, which the op holds */
 	s->pg = pg_pool(pc);
-	snprintf(s->pool, sizeof(s->pool), "%s", pool);
 	snprintf(s->from, sizeof(s->from), "%s", pc->backends[from].name);
 	snprintf(s->to, sizeof(s->to), "%s", target);
 	s->pl = pool_live_ref(d->snap->pools[p]);
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
 	s->warm_before = STAT_GET(s->pl->warm_adopted);
-	s->pidx = p;
-	s->to_idx = to;
 	s->from_port = port_of(&pc->backends[from].addr);
 	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : s->pg->pause_timeout_ms;
-	s->steps = json_array();
-	s->old_mon = xmalloc(sizeof(*s->old_mon));
-	s->new_mon = xmalloc(sizeof(*s->new_mon));
-	pg_mon_init(s->old_mon, d->loop, &pc->backends[from].addr,
-		    pg_authfile_find(s->pg->auth, s->pg->monitor_user), s->pg->monitor_database,
-		    s->pg->server_auth);
-	pg_mon_init(s->new_mon, d->loop, &pc->backends[to].addr,
-		    pg_authfile_find(s->pg->auth, s->pg->monitor_user), s->pg->monitor_database,
-		    s->pg->server_auth);
+	s->old_mon = mon_new(s, &pc->backends[from].addr);
+	s->new_mon = mon_new(s, &pc->backends[to].addr);
 	uv_timer_init(d->loop, &s->timer);
 	s->timer.data = s;
-	s->started_ms = s->step_ms = now_ms(s);
 	s->step = SW_CHECK;
-	s->next = d->switchovers;
-	d->switchovers = s;
 	log_info("switchover %s: %s -> %s starting", pool, s->from, s->to);
 	/* Workers open servers to the target now, while traffic flows: once
 	 * it is promoted the held clients go on without waiting for logins. */
@@ -613,65 +687,38 @@ int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
 	query(s, s->new_mon, "SELECT status || ' ' || CASE WHEN sender_host LIKE '/%' THEN 'local' "
 	      "WHEN sender_host IN ('localhost', '::1') THEN '127.0.0.1' ELSE coalesce(sender_host, '') END "
 	      "|| ' ' || coalesce(sender_port::text, '') FROM pg_stat_wal_receiver", check_cb);
-	return 0;
-}
-
-json_t *pg_switchover_json(struct daemon *d, const char *pool)
-{
-	struct pg_switchover *s = find(d, pool);
-
-	if (!s)
-		return NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:s, s:s?, s:I, s:I, s:I, s:I, s:s?}",
-			 "pool", s->pool, "from", s->from, "to", s->to,
-			 "state", running(s) ? "running" : step_names[s->step], "running", running(s),
-			 "steps", s->steps, "step", step_names[s->step],
-			 "lsn", s->lsn[0] ? s->lsn : NULL,
-			 "stall_ms", (json_int_t)(s->resume_ms && s->pause_ms ? s->resume_ms - s->pause_ms :
-						 s->pause_ms && running(s) ? now_ms(s) - s->pause_ms : 0),
-			 "held_clients", (json_int_t)(STAT_GET(s->pl->held) - s->held_before),
-			 "prewarmed", (json_int_t)(STAT_GET(s->pl->warm_adopted) - s->warm_before),
-			 "elapsed_ms", (json_int_t)((running(s) ? now_ms(s) : s->step_ms) - s->started_ms),
-			 "error", s->detail[0] ? s->detail : NULL);
-}
-
-bool pg_switchover_blocks_reload(struct daemon *d, struct errlist *errs)
-{
-	for (struct pg_switchover *s = d->switchovers; s; s = s->next) {
-		if (running(s)) {
-			errlist_add(errs, d->cfg->path, 0, 0, "a switchover is running; reload once it is over");
-			return true;
-		}
-	}
-	return false;
-}
-
-void pg_switchover_stop_all(struct daemon *d)
-{
-	while (d->switchovers) {
-		struct pg_switchover *s = d->switchovers;
-
-		d->switchovers = s->next;
-		if (running(s) && s->step < SW_FENCE)
-			release(s);
-		sw_free(s);
-	}
+	return s->op;
 }
 
 /* ---- admin endpoints -------------------------------------------------------------------- */
 
-/* GET /pools/POOL/switchover: the running or last switchover's report. */
+/*
+ * GET /pools/POOL/switchover[?after=N&wait=D]: the running or last
+ * switchover's report; with wait, once more than N steps have ended or it
+ * is over, or after D (a long poll: nodown switchover follows it so).
+ */
 static void route_get(struct admin_conn *ac, const struct route_match *m)
 {
-	json_t *j;
+	static const char *const known_q[] = { "after", "wait", NULL };
+	struct op *op = op_find(admin_daemon(ac), "switchover", m->params[0]);
+	char after[16], wait[32], *end = "";
+	uint64_t wait_ms = 0;
+	unsigned long n = 0;
+	int r1 = route_query(m->query, "after", known_q, after, sizeof(after));
+	int r2 = route_query(m->query, "wait", known_q, wait, sizeof(wait));
 
-	if (!admin_no_query(ac, m))
+	if ((r1 != 0 && r1 != -ENOENT) || (r2 != 0 && r2 != -ENOENT) ||
+	    (r1 == 0 && ((n = strtoul(after, &end, 10)), *end || !after[0])) ||
+	    (r2 == 0 && config_parse_duration(wait, &wait_ms) < 0)) {
+		admin_reply_error(ac, 400, "GET /pools/POOL/switchover[?after=STEPS&wait=DURATION]");
 		return;
-	j = pg_switchover_json(admin_daemon(ac), m->params[0]);
-	if (!j)
+	}
+	if (!op)
 		admin_reply_error(ac, 404, "no switchover of this pool since nodown started");
+	else if (wait_ms)
+		op_wait(ac, op, n, wait_ms);
 	else
-		admin_reply_json(ac, 200, j);
+		admin_reply_json(ac, 200, op_json(op));
 }
 
 /* POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one (202). */
@@ -681,6 +728,7 @@ static void route_post(struct admin_conn *ac, const struct route_match *m)
 	const char *pool = m->params[0], *why;
 	char to[ROUTE_MAX_SEGMENT + 1], pause[32], msg[512];
 	uint64_t pause_ms = 0;
+	struct op *op;
 	int r;
 
 	if (route_query(m->query, "to", known_q, to, sizeof(to)) != 0 || !to[0] ||
@@ -689,12 +737,13 @@ static void route_post(struct admin_conn *ac, const struct route_match *m)
 		admin_reply_error(ac, 400, "POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=DURATION]");
 		return;
 	}
-	if (pg_switchover_start(admin_daemon(ac), pool, to, pause_ms, &why) < 0) {
+	op = pg_switchover_start(admin_daemon(ac), pool, to, pause_ms, &why);
+	if (!op) {
 		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
 		admin_reply_error(ac, 409, msg);
 		return;
 	}
-	admin_reply_json(ac, 202, pg_switchover_json(admin_daemon(ac), pool));
+	admin_reply_json(ac, 202, op_json(op));
 }
 
 static const struct route routes[] = {

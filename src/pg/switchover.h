@@ -9,29 +9,21 @@
 #include <stdint.h>
 
 struct daemon;
-struct errlist;
+struct op;
 struct route_table;
 
 /* GET and POST /pools/POOL/switchover (core/admin.h). */
 extern const struct route_table pg_switchover_routes;
 
 /*
- * Start moving pool `pool`'s primary to backend `target` (names). Returns
- * 0, or -1 with *why (unknown names, not a pg pool, one already running,
- * no primary known, the target is the primary). The checks that need the
- * servers (is the target a streaming standby of the primary?) run as the
- * first step. pause_timeout_ms 0: the pool's pause_timeout.
+ * Start moving pool `pool`'s primary to backend `target` (names), as an
+ * operation (core/op.h) whose report GET /pools/POOL/switchover shows.
+ * Returns it, or NULL with *why (unknown names, not a pg pool, one already
+ * running, no primary known, the target is the primary). The checks that
+ * need the servers (is the target a streaming standby of the primary?)
+ * run as the first step. pause_timeout_ms 0: the pool's pause_timeout.
  */
-int pg_switchover_start(struct daemon *d, const char *pool, const char *target,
-			uint64_t pause_timeout_ms, const char **why);
-
-/* The running or last switchover of pool, as JSON (NULL if none yet). */
-json_t *pg_switchover_json(struct daemon *d, const char *pool);
-
-/* A reload waits for running switchovers: true (and why in errs) if one runs. */
-bool pg_switchover_blocks_reload(struct daemon *d, struct errlist *errs);
-
-/* The daemon stops: abandon running switchovers (held clients resume). */
-void pg_switchover_stop_all(struct daemon *d);
+struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *target,
+			       uint64_t pause_timeout_ms, const char **why);
 
 #endif

@@ -101,7 +101,7 @@ MALFORMED = [
     (b"GET", b"/pools/app", 404),
     (b"GET", b"/pools/app/", 400),
     (b"POST", b"/pools/app/backends", 404),
-    (b"POST", b"/pools/app/backends/b1", 404),
+    (b"POST", b"/pools/app/backends/b1", 405),             # GET only
     (b"POST", b"/pools/app/backends/b1/", 400),
     (b"POST", b"/pools/app/backends//drain", 400),
     (b"POST", b"/pools//backends/b1/drain", 400),

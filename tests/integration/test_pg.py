@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port, run_cli, wait_for
+from conftest import NODOWN_BIN, free_port, run_cli, wait_for
 from helpers.pgcluster import lsn_int
 
 psycopg = pytest.importorskip("psycopg")
@@ -627,3 +627,87 @@ def test_server_reused_after_backpressure_is_read(pg_cluster_ro, nodown, tmp_pat
         s.sendall(_msg(b"Q", b"SELECT 42;\0"))
         assert b"D\0\0\0\x0c\0\x01\0\0\0\x0242" in _until_ready(s)   # a 10 s timeout fails
     s.close()
+
+
+# ---- the operation engine: a switchover is an operation -----------------------------
+
+def _admin(nd, method, target):
+    """(status, JSON) of one admin request on nd's socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    s.connect(nd.cfg["admin"]["socket"])
+    s.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_reload_and_abort_while_a_switchover_waits(pg_cluster, nodown, tmp_path):
+    """A switchover held in its pause by an open transaction: a reload that
+    leaves its pool alone goes through (reloads waited for any switchover
+    before), one that changes the pool's backends is refused, and an
+    operator's abort ends it, clients going on on the old primary."""
+    from conftest import to_yaml
+    c = pg_cluster
+    nd = start(nodown, tmp_path, c, pool={"pause_timeout": "30s"})
+    sock = nd.cfg["admin"]["socket"]
+    blocker = psycopg.connect(dsn(nd))
+    blocker.execute("SELECT 1")                     # an open transaction holds the pause
+    cli = subprocess.Popen([NODOWN_BIN, "switchover", "main", "--to", "pg2",
+                            "--socket", sock], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: _admin(nd, "GET", "/pools/main/switchover")[1].get("step") == "pause",
+                    timeout=10)
+    cfg = json.loads(json.dumps(nd.cfg))
+    cfg["listeners"].append({"name": "db2", "protocol": "pg", "bind": f"127.0.0.1:{free_port()}",
+                             "pool": "main"})
+    nd.config.write_text(to_yaml(cfg) + "\n")
+    r = run_cli("reload", "--socket", sock)
+    assert r.returncode == 0, r.stderr
+    cfg["pools"][0]["backends"].pop()               # pg2, the target, would go
+    nd.config.write_text(to_yaml(cfg) + "\n")
+    r = run_cli("reload", "--socket", sock)
+    assert r.returncode == 1 and "switchover of pool 'main' is running" in r.stderr, r.stderr
+    st, ops = _admin(nd, "GET", "/operations")
+    assert st == 200 and [o["kind"] for o in ops["operations"]] == ["switchover"]
+    r = run_cli("switchover", "main", "--abort", "--socket", sock)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out, err = cli.communicate(timeout=20)
+    assert cli.returncode == 1 and "aborted: aborted by an operator" in err, (out, err)
+    blocker.execute("SELECT 2")
+    blocker.commit()
+    with psycopg.connect(dsn(nd)) as conn:      # the held pause is over
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    blocker.close()
+    assert _roles(nd)["pg1"] == "primary"
+    st, body = _admin(nd, "POST", f"/operations/{ops['operations'][0]['id']}/abort")
+    assert st == 409 and "it is over" in body["error"]
+
+
+def test_drain_of_a_pg_backend_waits_for_its_transactions(pg_cluster_ro, nodown, tmp_path):
+    """A transaction in flight counts in its backend's `active`: a drain
+    of the primary stays `draining` until it ends, then is drained at
+    once (an event, not a poll); `drain --wait` returns at that moment."""
+    nd = start(nodown, tmp_path, pg_cluster_ro)
+    sock = nd.cfg["admin"]["socket"]
+    tx = psycopg.connect(dsn(nd))
+    tx.execute("SELECT 1")                          # BEGIN ... in flight on pg1
+    st, b = _admin(nd, "GET", "/pools/main/backends/pg1")
+    assert st == 200 and b["active"] == 1, b
+    waiter = subprocess.Popen([NODOWN_BIN, "drain", "main/pg1", "--wait",
+                               "--timeout", "20s", "--socket", sock],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: _admin(nd, "GET", "/pools/main/backends/pg1")[1]["state"] == "draining",
+                    timeout=5)
+    time.sleep(0.3)
+    assert waiter.poll() is None                    # still waiting for the transaction
+    t0 = time.monotonic()
+    tx.commit()
+    out, err = waiter.communicate(timeout=10)
+    assert waiter.returncode == 0 and "nothing in flight" in out, (out, err)
+    assert time.monotonic() - t0 < 2
+    assert _admin(nd, "GET", "/pools/main/backends/pg1")[1]["state"] == "drained"
+    tx.close()
+    assert run_cli("ready", "main/pg1", "--socket", sock).returncode == 0
