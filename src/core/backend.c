@@ -12,10 +12,11 @@
 #include "common.h"
 #include "log.h"
 
-struct backend_live *backend_live_new(int weight)
+struct backend_live *backend_live_new(int weight, size_t ext_size)
 {
 	struct backend_live *b = xcalloc(1, sizeof(*b));
 
+	b->ext = ext_size ? xcalloc(1, ext_size) : NULL;
 	atomic_store(&b->refs, 1);
 	atomic_store(&b->weight, weight);
 	return b;
@@ -29,16 +30,18 @@ struct backend_live *backend_live_ref(struct backend_live *b)
 
 void backend_live_unref(struct backend_live *b)
 {
-	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		free(b->ext);
 		free(b);
+	}
 }
 
-struct pool_live *pool_live_new(void)
+struct pool_live *pool_live_new(size_t ext_size)
 {
 	struct pool_live *p = xcalloc(1, sizeof(*p));
 
+	p->ext = ext_size ? xcalloc(1, ext_size) : NULL;
 	atomic_store(&p->refs, 1);
-	atomic_store(&p->warm_backend, -1);
 	return p;
 }
 
@@ -50,8 +53,10 @@ struct pool_live *pool_live_ref(struct pool_live *p)
 
 void pool_live_unref(struct pool_live *p)
 {
-	if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+	if (p && atomic_fetch_sub(&p->refs, 1) == 1) {
+		free(p->ext);
 		free(p);
+	}
 }
 
 const char *backend_op_state_name(int s)

@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum backend_state {
@@ -40,37 +41,41 @@ struct backend_live {
 	atomic_ullong transitions;		/* state or health changes */
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
-	atomic_int role;			/* enum backend_role: what health checks found (pg) */
-	atomic_int timeline;			/* a primary's timeline, as its last checkpoint says (pg) */
+	/* Pools with a primary (pg, redis): what health checks or a
+	 * switchover found. ROLE_UNKNOWN elsewhere. */
+	atomic_int role;			/* enum backend_role */
+	void *ext;				/* owned: the protocol's (backend_live_size bytes) */
 };
 
 enum backend_role { ROLE_UNKNOWN, ROLE_PRIMARY, ROLE_STANDBY };
 
 /*
  * The live state of a pool, shared like a backend's: kept across reloads
- * while the pool keeps its name. Used by protocols with a primary (pg).
+ * while the pool keeps its name and protocol. The words below serve pools
+ * with a primary, whose switchover holds new work while the primary moves;
+ * a protocol keeps what is its own alone in ext.
  */
 struct pool_live {
 	atomic_int refs;
-	atomic_bool paused;			/* switchover: new transactions wait */
+	atomic_bool paused;			/* switchover: new work (transactions, commands) waits */
 	atomic_bool switching;			/* a switchover runs: it, not health checks, sets roles */
 	atomic_uint epoch;			/* bumped when the primary changes */
-	atomic_int warm_backend;		/* switchover: open servers to it ahead (-1: none) */
-	atomic_uint warm_epoch;			/* the epoch those servers are for */
-	atomic_ullong warm_adopted;		/* servers opened ahead that served after a switchover */
-	atomic_int in_tx;			/* transactions in progress, all workers */
+	atomic_int in_flight;			/* work in progress through the pool, all workers */
 	atomic_ullong held;			/* clients that waited on a pause or for a primary */
 	atomic_ullong switchovers;		/* completed */
 	atomic_ullong switchovers_aborted;
 	atomic_ullong stall_us_max;		/* longest pause a switchover caused */
+	void *ext;				/* owned: the protocol's (pool_live_size bytes) */
 };
 
-struct pool_live *pool_live_new(void);
+/* A new pool live state with a zeroed protocol part of ext_size bytes. */
+struct pool_live *pool_live_new(size_t ext_size);
 struct pool_live *pool_live_ref(struct pool_live *p);
 void pool_live_unref(struct pool_live *p);
 
-/* A new live state (ready, up, `weight`) with one reference. */
-struct backend_live *backend_live_new(int weight);
+/* A new live state (ready, up, `weight`) with one reference, and a zeroed
+ * protocol part of ext_size bytes. */
+struct backend_live *backend_live_new(int weight, size_t ext_size);
 /* Take / drop a reference; the last drop frees it. Any thread. */
 struct backend_live *backend_live_ref(struct backend_live *b);
 void backend_live_unref(struct backend_live *b);

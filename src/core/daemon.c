@@ -218,8 +218,8 @@ static const struct backend_cfg *same_backend(struct daemon *d, const struct poo
 	for (int p = 0; d->snap && p < d->cfg->npools; p++) {
 		const struct pool_cfg *op = &d->cfg->pools[p];
 
-		if (strcmp(op->name, pc->name))
-			continue;
+		if (strcmp(op->name, pc->name) || op->proto != pc->proto)
+			continue;	/* a pool that changed protocol starts afresh */
 		for (int b = 0; b < op->nbackends; b++) {
 			if (!strcmp(op->backends[b].name, bc->name) &&
 			    config_same_address(&op->backends[b].addr, &bc->addr)) {
@@ -244,16 +244,18 @@ static void carry_live(struct daemon *d, struct snapshot *s, int *kept)
 		struct pool_live *pl = NULL;
 
 		for (int q = 0; d->snap && q < d->cfg->npools && !pl; q++)
-			if (!strcmp(d->cfg->pools[q].name, c->pools[p].name))
+			if (!strcmp(d->cfg->pools[q].name, c->pools[p].name) &&
+			    d->cfg->pools[q].proto == c->pools[p].proto)
 				pl = pool_live_ref(d->snap->pools[q]);
-		s->pools[p] = pl ? pl : pool_live_new();
+		s->pools[p] = pl ? pl : pool_live_new(c->pools[p].proto->pool_live_size);
 		for (int b = 0; b < c->pools[p].nbackends; b++) {
 			const struct backend_cfg *bc = &c->pools[p].backends[b], *old;
 			struct backend_live *lv = NULL;
 
 			old = same_backend(d, &c->pools[p], bc, &lv);
 			if (!old) {
-				s->live[p][b] = backend_live_new(bc->weight);
+				s->live[p][b] = backend_live_new(bc->weight,
+								 c->pools[p].proto->backend_live_size);
 				continue;
 			}
 			s->live[p][b] = backend_live_ref(lv);
@@ -383,9 +385,10 @@ static int start(struct daemon *d, struct config *c)
 	int r;
 
 	for (int p = 0; p < c->npools; p++) {
-		s->pools[p] = pool_live_new();
+		s->pools[p] = pool_live_new(c->pools[p].proto->pool_live_size);
 		for (int b = 0; b < c->pools[p].nbackends; b++)
-			s->live[p][b] = backend_live_new(c->pools[p].backends[b].weight);
+			s->live[p][b] = backend_live_new(c->pools[p].backends[b].weight,
+							 c->pools[p].proto->backend_live_size);
 	}
 	install(d, s);
 	if (state_load(d) < 0)

@@ -66,6 +66,9 @@ struct proto_module {
 	/* Health probes its pools may use, NULL-terminated: a `health` with
 	 * no `type` gets the first that takes every key given. */
 	const struct probe_type *const *probes;
+	/* Bytes of the protocol's own part (ext, zeroed at first) of each
+	 * pool's and each backend's live state (core/backend.h). */
+	size_t pool_live_size, backend_live_size;
 
 	/* ---- workers ---- */
 	/* A connection is waiting on wl: accept and own it. */

@@ -19,6 +19,7 @@
 #include "../core/daemon.h"
 #include "../core/log.h"
 #include "config.h"
+#include "live.h"
 #include "monitor.h"
 #include "status.h"
 
@@ -73,7 +74,7 @@ static void set_role(struct pgprobe *pp, int role, int timeline)
 	struct hcheck *h = pp->h;
 	int old = STAT_GET(h->live->role), o;
 
-	atomic_store(&h->live->timeline, timeline);
+	atomic_store(&pg_blive(h->live)->timeline, timeline);
 	if (atomic_load(&plive(h)->switching))
 		return;
 	if (role == ROLE_PRIMARY && (o = other_primary(h)) >= 0) {
@@ -82,17 +83,17 @@ static void set_role(struct pgprobe *pp, int role, int timeline)
 
 		/* only a backend that may take writes takes the role from another
 		 * (not one an operator or a failed switchover put in maint) */
-		if (timeline <= STAT_GET(other->timeline) || !backend_usable(h->live)) {
+		if (timeline <= STAT_GET(pg_blive(other)->timeline) || !backend_usable(h->live)) {
 			if (!pp->warned)
 				log_error("backend %s/%s also says it is a primary, on timeline %d, while %s "
 					  "is (timeline %d); it gets no connections (fence it or rejoin it as "
 					  "a standby)", h->pool->name, h->be->name, timeline,
-					  h->pool->backends[o].name, STAT_GET(other->timeline));
+					  h->pool->backends[o].name, STAT_GET(pg_blive(other)->timeline));
 			pp->warned = true;
 			role = ROLE_UNKNOWN;
 		} else {
 			snprintf(why, sizeof(why), "%s is a primary on a newer timeline (%d > %d)",
-				 h->be->name, timeline, STAT_GET(other->timeline));
+				 h->be->name, timeline, STAT_GET(pg_blive(other)->timeline));
 			demote(h, other, h->pool->backends[o].name, why);
 		}
 	} else if (role == ROLE_PRIMARY) {

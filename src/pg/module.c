@@ -5,6 +5,7 @@
 #include "core/proto.h"
 #include "config.h"
 #include "health.h"
+#include "live.h"
 #include "pool.h"
 #include "proxy.h"
 #include "status.h"
@@ -19,6 +20,8 @@ const struct proto_module pg_module = {
 	.pool_free = pg_pool_free,
 	.pool_check = pg_pool_check,
 	.probes = pg_probes,
+	.pool_live_size = sizeof(struct pg_pool_live),
+	.backend_live_size = sizeof(struct pg_backend_live),
 	.accept = pg_accept,
 	.gen_init = pg_gen_init,
 	.gen_free = pg_gen_free,

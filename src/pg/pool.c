@@ -30,6 +30,7 @@
 #include "../core/proto.h"
 #include "../core/stream.h"
 #include "../core/worker.h"
+#include "live.h"
 #include "login.h"
 #include "proxy.h"
 
@@ -510,8 +511,9 @@ void pg_pool_acquire(struct pgbucket *b, struct pgclient *c)
  */
 static void warm_sweep(struct pg_wpool *p, struct pgbucket *b)
 {
-	int target = atomic_load(&p->shared->warm_backend);
-	unsigned epoch = atomic_load(&p->shared->epoch), warm_epoch = atomic_load(&p->shared->warm_epoch);
+	struct pg_pool_live *pl = pg_plive(p->shared);
+	int target = atomic_load(&pl->warm_target) - 1;
+	unsigned epoch = atomic_load(&p->shared->epoch), warm_epoch = atomic_load(&pl->warm_epoch);
 
 	while (!list_empty(&b->warm)) {
 		struct pgserver *s = container_of(b->warm.next, struct pgserver, node);
@@ -521,7 +523,7 @@ static void warm_sweep(struct pg_wpool *p, struct pgbucket *b)
 			s->warm = false;
 			b->nwarm--;
 			b->nopen++;
-			STAT_ADD(p->shared->warm_adopted, 1);
+			STAT_ADD(pl->warm_adopted, 1);
 			pg_pool_release(s, true);	/* onto the idle list; serves a waiter */
 		} else if (target < 0 || s->epoch != warm_epoch || warm_epoch != epoch + 1) {
 			pg_server_close(s);
@@ -810,7 +812,7 @@ static void server_open(struct pgbucket *b, int backend, bool warm)
 	s->backend = backend;
 	s->state = PS_CONNECTING;
 	s->warm = warm;
-	s->epoch = atomic_load(warm ? &p->shared->warm_epoch : &p->shared->epoch);
+	s->epoch = atomic_load(warm ? &pg_plive(p->shared)->warm_epoch : &p->shared->epoch);
 	list_init(&s->node);
 	wflush_init(&s->flush, flush_cb);
 	if (warm)

@@ -73,7 +73,7 @@ struct pgclient {
 	bool writing;			/* a uv_write of wbuf is in flight */
 	struct wflush flush;		/* queued on the worker when out has bytes */
 	bool reading;
-	bool busy;			/* a transaction in progress, counted in pool in_tx */
+	bool busy;			/* a transaction in progress, counted in the pool's in_flight */
 	struct backend_live *counted;	/* where the transaction counts in `active` */
 	bool close_after;		/* close once the output is written */
 	bool held_counted;
@@ -258,7 +258,7 @@ static void tx_end(struct pgclient *c)
 {
 	if (c->busy) {
 		c->busy = false;
-		atomic_fetch_sub(&c->pool->shared->in_tx, 1);
+		atomic_fetch_sub(&c->pool->shared->in_flight, 1);
 		count_active(c);
 	}
 }
@@ -823,7 +823,7 @@ static bool tx_begin(struct pgclient *c)
 	if (c->busy)
 		return true;
 	c->busy = true;
-	atomic_fetch_add(&pl->in_tx, 1);
+	atomic_fetch_add(&pl->in_flight, 1);
 	count_active(c);
 	if (!atomic_load(&pl->paused)) {
 		c->tx_start_ms = uv_now(&c->w->loop);

@@ -32,7 +32,7 @@ void pg_pool_status(struct daemon *d, int p, json_t *j)
 	json_object_set_new(j, "pool_mode", json_string(pg_pool(pc)->pool_mode == PG_POOL_SESSION ?
 							"session" : "transaction"));
 	json_object_set_new(j, "paused", json_boolean(atomic_load(&pl->paused)));
-	json_object_set_new(j, "transactions", json_integer(atomic_load(&pl->in_tx)));
+	json_object_set_new(j, "transactions", json_integer(atomic_load(&pl->in_flight)));
 	json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
 }
 
@@ -74,7 +74,7 @@ void pg_metrics(struct daemon *d, struct metrics_text *t)
 			} else {
 				metrics_put(t, "%s{pool=\"%s\"} %llu\n", fams[f].name, pn,
 				    f == 2 ? STAT_GET(pl->held) :
-				    f == 3 ? (unsigned long long)atomic_load(&pl->in_tx) :
+				    f == 3 ? (unsigned long long)atomic_load(&pl->in_flight) :
 					     (unsigned long long)atomic_load(&pl->paused));
 			}
 		}

@@ -41,6 +41,7 @@
 #include "../core/route.h"
 #include "../core/log.h"
 #include "config.h"
+#include "live.h"
 #include "monitor.h"
 
 enum sw_step { SW_CHECK, SW_PAUSE, SW_LSN, SW_FENCE, SW_CATCHUP, SW_PROMOTE, SW_VERIFY,
@@ -100,7 +101,7 @@ static void release(struct pg_switchover *s)
 		if (stall > STAT_GET(s->pl->stall_us_max))
 			atomic_store(&s->pl->stall_us_max, stall);
 	}
-	atomic_store(&s->pl->warm_backend, -1);	/* warm servers not adopted now close */
+	atomic_store(&pg_plive(s->pl)->warm_target, 0);	/* warm servers not adopted now close */
 	atomic_store(&s->pl->switching, false);
 	atomic_store(&s->pl->paused, false);
 	sweep_workers(s->d);
@@ -169,7 +170,7 @@ static void pause_poll_cb(uv_timer_t *t)
 {
 	struct pg_switchover *s = t->data;
 
-	if (atomic_load(&s->pl->in_tx) == 0) {
+	if (atomic_load(&s->pl->in_flight) == 0) {
 		step_to(s, SW_LSN, NULL);
 		return;
 	}
@@ -451,7 +452,7 @@ static void step_to(struct pg_switchover *s, enum sw_step next, const char *deta
 		return;
 	case SW_REPOINT:
 		atomic_store(&s->from_live->role, ROLE_UNKNOWN);
-		atomic_store(&s->to_live->timeline, atomic_load(&s->from_live->timeline) + 1);
+		atomic_store(&pg_blive(s->to_live)->timeline, atomic_load(&pg_blive(s->from_live)->timeline) + 1);
 		atomic_store(&s->to_live->role, ROLE_PRIMARY);
 		atomic_fetch_add(&s->pl->epoch, 1);
 		release(s);
@@ -569,7 +570,7 @@ static void sw_report(struct op *op, json_t *j)
 		"from", s->from, "to", s->to, "lsn", s->lsn[0] ? s->lsn : NULL,
 		"stall_ms", (json_int_t)stall,
 		"held_clients", (json_int_t)(STAT_GET(s->pl->held) - s->held_before),
-		"prewarmed", (json_int_t)(STAT_GET(s->pl->warm_adopted) - s->warm_before)));
+		"prewarmed", (json_int_t)(STAT_GET(pg_plive(s->pl)->warm_adopted) - s->warm_before)));
 }
 
 /* A reload may change anything but the backends of the pool switching
@@ -668,7 +669,7 @@ struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *t
 	s->pl = pool_live_ref(d->snap->pools[p]);
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
-	s->warm_before = STAT_GET(s->pl->warm_adopted);
+	s->warm_before = STAT_GET(pg_plive(s->pl)->warm_adopted);
 	s->from_port = port_of(&pc->backends[from].addr);
 	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : s->pg->pause_timeout_ms;
@@ -680,8 +681,8 @@ struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *t
 	log_info("switchover %s: %s -> %s starting", pool, s->from, s->to);
 	/* Workers open servers to the target now, while traffic flows: once
 	 * it is promoted the held clients go on without waiting for logins. */
-	atomic_store(&s->pl->warm_epoch, atomic_load(&s->pl->epoch) + 1);
-	atomic_store(&s->pl->warm_backend, to);
+	atomic_store(&pg_plive(s->pl)->warm_epoch, atomic_load(&s->pl->epoch) + 1);
+	atomic_store(&pg_plive(s->pl)->warm_target, to + 1);
 	sweep_workers(d);
 	/* A sender given as a socket directory counts as this host. */
 	query(s, s->new_mon, "SELECT status || ' ' || CASE WHEN sender_host LIKE '/%' THEN 'local' "
