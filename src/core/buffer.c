@@ -7,9 +7,13 @@
  * Runs on: the owning worker's loop only; no locking.
  *
  * A connection that finds the pool empty stops reading and waits; memory
- * therefore never grows with load or body size, only with `max`.
+ * therefore never grows with load or body size, only with `max` (and, for
+ * output already accepted into growable buffers, with its owners'
+ * watermarks).
  */
 #include "buffer.h"
+
+#include "stream.h"
 
 void buf_waiter_init(struct buf_waiter *w, void (*wake)(struct buf_waiter *))
 {
@@ -58,10 +62,19 @@ struct buf *buf_get(struct bufpool *p)
 	return b;
 }
 
+/* n buffers' worth came back: wake as many waiters. */
+static void wake(struct bufpool *p, unsigned n)
+{
+	while (n-- > 0 && p->waiters.next != &p->waiters) {
+		struct buf_waiter *w = p->waiters.next;
+
+		bufpool_unwait(w);
+		w->wake(w);
+	}
+}
+
 void buf_put(struct bufpool *p, struct buf *b)
 {
-	struct buf_waiter *w;
-
 	if (!b)
 		return;
 	BUG_ON(p->used == 0);
@@ -73,11 +86,7 @@ void buf_put(struct bufpool *p, struct buf *b)
 	} else {
 		free(b);
 	}
-	w = p->waiters.next;
-	if (w != &p->waiters) {
-		bufpool_unwait(w);
-		w->wake(w);
-	}
+	wake(p, 1);
 }
 
 void buf_compact(struct buf *b)
@@ -107,4 +116,116 @@ void bufpool_unwait(struct buf_waiter *w)
 	w->prev->next = w->next;
 	w->next->prev = w->prev;
 	w->next = w->prev = w;
+}
+
+/* ---- growable buffers --------------------------------------------------------- */
+
+static size_t units(const struct gbuf *b, size_t bytes)
+{
+	return (bytes + b->pool->size - 1) / b->pool->size;
+}
+
+/* Move the pending bytes to the front; room for n more after them? */
+static bool compact(struct gbuf *b, size_t n)
+{
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n <= b->cap)
+		return true;
+	if (b->off > 0) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	return b->len + n <= b->cap;
+}
+
+static enum gbuf_room grow(struct gbuf *b, size_t n, size_t limit, bool input)
+{
+	size_t cap;
+
+	if (compact(b, n))
+		return GBUF_OK;
+	if (b->len + n > limit)
+		return GBUF_LIMIT;
+	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
+	if (b->pool) {
+		size_t more;
+
+		cap = units(b, cap) * b->pool->size;
+		more = units(b, cap) - units(b, b->cap);
+		if (input && b->pool->used + more > b->pool->max) {
+			b->pool->exhausted++;
+			return GBUF_NOMEM;
+		}
+		b->pool->used += (unsigned)more;
+	}
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+	return GBUF_OK;
+}
+
+enum gbuf_room gbuf_reserve_input(struct gbuf *b, size_t n, size_t limit)
+{
+	return grow(b, n, limit, true);
+}
+
+bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit)
+{
+	return grow(b, n, limit, false) == GBUF_OK;
+}
+
+void gbuf_append(struct gbuf *b, const void *p, size_t n)
+{
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void gbuf_consume(struct gbuf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+void gbuf_release(struct gbuf *b)
+{
+	if (b->len == b->off && b->cap)
+		gbuf_free(b);
+}
+
+void gbuf_free(struct gbuf *b)
+{
+	struct bufpool *pool = b->pool;
+
+	if (pool && b->cap) {
+		unsigned n = (unsigned)units(b, b->cap);
+
+		BUG_ON(pool->used < n);
+		pool->used -= n;
+		wake(pool, n);
+	}
+	free(b->p);
+	gbuf_init(b, pool);
+}
+
+int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb)
+{
+	struct gbuf t;
+	uv_buf_t b;
+	int r;
+
+	if (gbuf_pending(out) == 0)
+		return 0;
+	b = uv_buf_init(out->p + out->off, (unsigned)gbuf_pending(out));
+	r = stream_write_some(s, req, &b, 1, cb);
+	if (r == 1) {	/* the bytes uv_write holds go with wbuf */
+		t = *wbuf;
+		*wbuf = *out;
+		*out = t;
+	} else if (r == 0) {
+		out->off = out->len = 0;
+		gbuf_release(out);
+	}
+	return r;
 }

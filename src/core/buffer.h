@@ -1,11 +1,14 @@
 /*
- * buffer.h - fixed-size I/O buffers from a bounded, per-worker pool.
+ * buffer.h - I/O memory from a bounded, per-worker pool: fixed-size
+ * buffers (struct buf), and growable ones for whole messages of variable
+ * size (struct gbuf) whose memory is counted in the same budget.
  */
 #ifndef ND_BUFFER_H
 #define ND_BUFFER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include "common.h"
 
@@ -61,5 +64,49 @@ void bufpool_wait(struct bufpool *p, struct buf_waiter *w);
 /* Remove w from the wait list (no-op if not queued). */
 void bufpool_unwait(struct buf_waiter *w);
 void buf_waiter_init(struct buf_waiter *w, void (*wake)(struct buf_waiter *));
+
+/*
+ * A growable buffer. With a pool, its memory is counted there in whole
+ * buffers (`used`), so `buffers` bounds it as it bounds fixed buffers: an
+ * input waits when the pool is spent (GBUF_NOMEM: stop reading, wait with
+ * bufpool_wait), while output, already accepted, is always taken (and
+ * makes inputs wait longer; its owner caps it with a watermark). Without
+ * a pool (the control thread's connections) nothing is counted.
+ */
+struct gbuf {
+	char *p;
+	size_t off, len, cap;
+	struct bufpool *pool;		/* where cap is counted; NULL: nowhere */
+};
+
+enum gbuf_room { GBUF_OK, GBUF_LIMIT, GBUF_NOMEM };
+
+static inline void gbuf_init(struct gbuf *b, struct bufpool *pool)
+{
+	*b = (struct gbuf){ .pool = pool };
+}
+
+/* Room for n more bytes of input, `limit` bytes in all at most. */
+enum gbuf_room gbuf_reserve_input(struct gbuf *b, size_t n, size_t limit) ND_MUST_CHECK;
+/* The same for output: never GBUF_NOMEM; false when past `limit`. */
+bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit);
+void gbuf_append(struct gbuf *b, const void *p, size_t n);	/* after reserve */
+/* The first n pending bytes are handled; their memory stays until
+ * gbuf_release, so pointers into the buffer stay valid until then. */
+void gbuf_consume(struct gbuf *b, size_t n);
+/* Empty: give its memory back to the pool (call where no pointer into it
+ * is held, e.g. at the end of a read callback). */
+void gbuf_release(struct gbuf *b);
+void gbuf_free(struct gbuf *b);
+static inline size_t gbuf_pending(const struct gbuf *b) { return b->len - b->off; }
+
+/*
+ * Write out's pending bytes to stream s: at once as far as the socket takes
+ * them, the rest with uv_write(req, ..., cb), out's buffer then becoming
+ * *wbuf (swapped, so out is free for more). Returns 0 (all written, out
+ * empty), 1 (the rest in flight until cb) or a negative libuv error.
+ * Nothing pending: 0. Not while a write from *wbuf is in flight.
+ */
+int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb);
 
 #endif

@@ -43,64 +43,6 @@ const char *const pg_tracked_params[PG_TRACKED_PARAMS] = {
 
 /* ---- small buffers ----------------------------------------------------------- */
 
-bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit)
-{
-	if (b->off > 0 && b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + n <= b->cap)
-		return true;
-	if (b->off > 0) {
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-		if (b->len + n <= b->cap)
-			return true;
-	}
-	if (b->len + n > limit)
-		return false;
-	b->cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
-	b->p = xrealloc(b->p, b->cap);
-	return true;
-}
-
-void gbuf_append(struct gbuf *b, const void *p, size_t n)
-{
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-void gbuf_consume(struct gbuf *b, size_t n)
-{
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
-int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb)
-{
-	struct gbuf t;
-	uv_buf_t b;
-	int r;
-
-	if (gbuf_pending(out) == 0)
-		return 0;
-	b = uv_buf_init(out->p + out->off, (unsigned)gbuf_pending(out));
-	r = stream_write_some(s, req, &b, 1, cb);
-	if (r == 1) {	/* the bytes uv_write holds go with wbuf */
-		t = *wbuf;
-		*wbuf = *out;
-		*out = t;
-	} else if (r == 0) {
-		out->off = out->len = 0;
-	}
-	return r;
-}
-
-void gbuf_free(struct gbuf *b)
-{
-	free(b->p);
-	*b = (struct gbuf){ 0 };
-}
 
 void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *value, size_t vlen)
 {
@@ -329,9 +271,12 @@ void pg_server_close(struct pgserver *s)
 {
 	struct pgbucket *b = s->bucket;
 
-	if (s->state == PS_CLOSING)
+	/* closing, or closed by the worker's last sweep (worker_finish closes
+	 * every handle left, a server still finishing its Terminate too) */
+	if (s->state == PS_CLOSING || uv_is_closing((uv_handle_t *)&s->tcp))
 		return;
 	wflush_cancel(&s->flush);
+	bufpool_unwait(&s->bw);
 	if (s->state == PS_IDLE && !s->warm)
 		b->nidle--;
 	list_del(&s->node);	/* idle or warm list, if on one */
@@ -364,7 +309,8 @@ static void write_cb(uv_write_t *req, int status)
 
 	s->writing = false;
 	s->wbuf.off = s->wbuf.len = 0;
-	if (s->state == PS_CLOSING)
+	gbuf_release(&s->wbuf);
+	if (s->state == PS_CLOSING || status == UV_ECANCELED)
 		return;
 	if (status < 0) {
 		log_warn("pg server %s/%s: write failed: %s", s->bucket->pool->cfg->name,
@@ -434,6 +380,8 @@ static void link_client(struct pgserver *s, struct pgclient *c)
 }
 
 /* A server is free (or there is room for one): serve the first waiter. */
+static void server_buf_wake(struct buf_waiter *w);
+
 static void server_open(struct pgbucket *b, int backend, bool warm);
 
 /* An idle server of b to the primary new transactions go to (stale ones
@@ -671,12 +619,16 @@ static void login_msg(struct pgserver *s, const char *m, size_t n)
 	}
 }
 
+/* Reads wait while the worker's buffers are spent, unless a message is
+ * half read (it is finished: waiting there could deadlock). */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct pgserver *s = h->data;
+	bool more = gbuf_pending(&s->in) > 0;
 
 	ND_UNUSED(hint);
-	if (!gbuf_reserve(&s->in, 16384, SIZE_MAX)) {
+	if ((more && !gbuf_reserve(&s->in, 16384, SIZE_MAX)) ||
+	    (!more && gbuf_reserve_input(&s->in, 16384, SIZE_MAX) != GBUF_OK)) {
 		*b = uv_buf_init(NULL, 0);
 		return;
 	}
@@ -722,6 +674,8 @@ static bool idle_msg(struct pgserver *s)
 	return true;
 }
 
+static void server_input(struct pgserver *s, ssize_t nread);
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct pgserver *s = st->data;
@@ -729,6 +683,17 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	ND_UNUSED(buf);
 	if (nread == 0 || s->state == PS_CLOSING)
 		return;
+	if (nread == UV_ENOBUFS) {	/* the worker's buffers are spent */
+		uv_read_stop(st);
+		bufpool_wait(&s->bucket->pool->w->bufs, &s->bw);
+		return;
+	}
+	server_input(s, nread);
+	gbuf_release(&s->in);		/* all handled: its memory goes back */
+}
+
+static void server_input(struct pgserver *s, ssize_t nread)
+{
 	if (nread < 0) {
 		if (s->state == PS_LOGIN)
 			unreachable(s, nread == UV_EOF ? "the server closed the connection" : uv_strerror((int)nread));
@@ -765,10 +730,20 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			return;
 }
 
+/* Buffers came back: a server that stopped for them reads again. */
+static void server_buf_wake(struct buf_waiter *w)
+{
+	struct pgserver *s = container_of(w, struct pgserver, bw);
+
+	if (s->state != PS_CLOSING)
+		uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+}
+
 void pg_server_read(struct pgserver *s, bool on)
 {
 	if (s->state == PS_CLOSING)
 		return;
+	bufpool_unwait(&s->bw);		/* its owner decides now */
 	if (on)
 		uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
 	else
@@ -823,6 +798,11 @@ static void server_open(struct pgbucket *b, int backend, bool warm)
 	uv_tcp_init(&p->w->loop, &s->tcp);
 	uv_timer_init(&p->w->loop, &s->timer);
 	s->tcp.data = s->timer.data = s->creq.data = s->wreq.data = s;
+	gbuf_init(&s->in, &p->w->bufs);
+	gbuf_init(&s->out, &p->w->bufs);
+	gbuf_init(&s->wbuf, &p->w->bufs);
+	gbuf_init(&s->params, &p->w->bufs);
+	buf_waiter_init(&s->bw, server_buf_wake);
 	uv_tcp_nodelay(&s->tcp, 1);
 	uv_timer_start(&s->timer, login_timeout_cb, p->cfg->connect_timeout_ms, 0);
 	r = fds_tcp_connect(&s->creq, &s->tcp, (const struct sockaddr *)&p->cfg->backends[backend].addr,

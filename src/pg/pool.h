@@ -21,26 +21,6 @@ struct worker;
 struct wgen;
 struct pgclient;
 
-/* A growable byte buffer with a hard bound. */
-struct gbuf {
-	char *p;
-	size_t off, len, cap;
-};
-
-/* Room for n more bytes; false when that would pass `limit`. */
-bool gbuf_reserve(struct gbuf *b, size_t n, size_t limit);
-void gbuf_append(struct gbuf *b, const void *p, size_t n);	/* after reserve */
-void gbuf_consume(struct gbuf *b, size_t n);
-void gbuf_free(struct gbuf *b);
-static inline size_t gbuf_pending(const struct gbuf *b) { return b->len - b->off; }
-/*
- * Write out's pending bytes to stream s: at once as far as the socket takes
- * them, the rest with uv_write(req, ..., cb), out's buffer then becoming
- * *wbuf (swapped, so out is free for more). Returns 0 (all written, out
- * empty), 1 (the rest in flight until cb) or a negative libuv error.
- * Nothing pending: 0. Not while a write from *wbuf is in flight.
- */
-int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb);
 
 #define PG_TRACKED_PARAMS 6	/* reported parameters replayed on a new server */
 extern const char *const pg_tracked_params[PG_TRACKED_PARAMS];
@@ -86,6 +66,7 @@ struct pgserver {
 	struct gbuf in;			/* bytes from the server not yet handled */
 	struct gbuf out;		/* bytes to the server, written at the next flush */
 	struct gbuf wbuf;		/* bytes of the write in flight */
+	struct buf_waiter bw;		/* reading stopped until the worker's buffers free up */
 	bool writing;			/* a uv_write of wbuf is in flight */
 	struct wflush flush;		/* queued on the worker when out has bytes */
 	struct pg_login login;		/* during login */

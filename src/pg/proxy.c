@@ -70,6 +70,8 @@ struct pgclient {
 	struct list wait_node;		/* on a bucket's waiters while PC_WAITING */
 	struct pgserver *server;	/* while PC_LINKED */
 	struct gbuf in, out, wbuf;	/* from the client; to it; the write in flight */
+	struct buf_waiter bw;		/* reading stopped until the worker's buffers free up */
+	bool nomem;			/* the last read found them spent */
 	bool writing;			/* a uv_write of wbuf is in flight */
 	struct wflush flush;		/* queued on the worker when out has bytes */
 	bool reading;
@@ -154,6 +156,7 @@ static void client_write_cb(uv_write_t *req, int status)
 
 	c->writing = false;
 	c->wbuf.off = c->wbuf.len = 0;
+	gbuf_release(&c->wbuf);
 	if (c->state == PC_CLOSING)
 		return;
 	if (status < 0) {
@@ -216,6 +219,8 @@ static void client_error(struct pgclient *c, const char *severity, const char *s
 	if (n <= sizeof(buf))
 		client_send(c, buf, n);
 	if (!strcmp(severity, "FATAL")) {
+		log_info("pg client %s (%s@%s): FATAL %s: %s", c->peer, c->username[0] ? c->username : "-",
+			 c->database[0] ? c->database : "-", sqlstate, msg);
 		c->close_after = true;
 		client_flush(c);	/* closes it once written */
 	}
@@ -340,6 +345,7 @@ static void client_close(struct pgclient *c, const char *why)
 	pg_cancel_detach(c->cancel_req);
 	c->cancel_req = NULL;
 	wflush_cancel(&c->flush);
+	bufpool_unwait(&c->bw);
 	c->state = PC_CLOSING;
 	list_del(&c->link.node);
 	atomic_fetch_sub(&c->link.l->active, 1);
@@ -868,6 +874,7 @@ static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
  * bytes from it still to write (a COPY from a fast client, say). */
 static void client_read(struct pgclient *c, bool on)
 {
+	bufpool_unwait(&c->bw);		/* decided here now, not by a wake */
 	if (on == c->reading || c->state == PC_CLOSING)
 		return;
 	c->reading = on;
@@ -1538,9 +1545,18 @@ static void on_startup(struct pgclient *c)
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct pgclient *c = h->data;
+	enum gbuf_room r;
 
 	ND_UNUSED(hint);
-	if (!gbuf_reserve(&c->in, 16384, PG_CLIENT_MSG_MAX + 16384)) {
+	/* a new message waits while the worker's buffers are spent; a half-read
+	 * one is finished (waiting there could deadlock clients that each
+	 * hold part of one) */
+	if (gbuf_pending(&c->in) > 0)
+		r = gbuf_reserve(&c->in, 16384, PG_CLIENT_MSG_MAX + 16384) ? GBUF_OK : GBUF_LIMIT;
+	else
+		r = gbuf_reserve_input(&c->in, 16384, PG_CLIENT_MSG_MAX + 16384);
+	c->nomem = r == GBUF_NOMEM;
+	if (r != GBUF_OK) {
 		*b = uv_buf_init(NULL, 0);
 		return;
 	}
@@ -1593,6 +1609,12 @@ static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	ND_UNUSED(b);
 	if (nread == 0 || c->state == PC_CLOSING)
 		return;
+	if (nread == UV_ENOBUFS && c->nomem) {	/* the worker's buffers are spent */
+		uv_read_stop(st);
+		c->reading = false;
+		bufpool_wait(&c->w->bufs, &c->bw);
+		return;
+	}
 	if (nread < 0) {
 		if (nread == UV_ENOBUFS)
 			client_error(c, "FATAL", "54000", "message too large");
@@ -1601,9 +1623,15 @@ static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	c->in.len += (size_t)nread;
-	if (c->close_after)
-		return;
-	client_data(c);
+	if (!c->close_after)
+		client_data(c);
+	gbuf_release(&c->in);		/* all handled: its memory goes back */
+}
+
+/* Buffers came back: a client that stopped for them reads again. */
+static void client_buf_wake(struct buf_waiter *w)
+{
+	client_read(container_of(w, struct pgclient, bw), true);
 }
 
 static void startup_timeout_cb(uv_timer_t *t)
@@ -1666,6 +1694,10 @@ void pg_accept(struct wlistener *wl)
 	c->sid = (unsigned)atomic_fetch_add(&next_sid, 1);
 	list_init(&c->wait_node);
 	wflush_init(&c->flush, client_flush_cb);
+	gbuf_init(&c->in, &w->bufs);
+	gbuf_init(&c->out, &w->bufs);
+	gbuf_init(&c->wbuf, &w->bufs);
+	buf_waiter_init(&c->bw, client_buf_wake);
 	uv_tcp_init(&w->loop, &c->tcp);
 	uv_timer_init(&w->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->wreq.data = c;

@@ -633,7 +633,8 @@ class Nodown:
         return self.error_path.read_text()
 
     def stderr(self):
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from test_pg import _messages, _msg, _startup, dsn, pg_config, start
+from test_pg import _messages, _msg, _roles, _startup, dsn, pg_config, start
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -316,3 +316,93 @@ def test_server_auth_listing_the_method_logs_in(pg_cluster_ro, nodown, tmp_path)
     nd = start(nodown, tmp_path, pg_cluster_ro, pool={"server_auth": "scram-sha-256"})
     with psycopg.connect(dsn(nd), connect_timeout=10) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# ---- bounded memory -------------------------------------------------------------------
+
+def test_a_client_that_does_not_read_is_bounded(pg_cluster_ro, nodown, tmp_path):
+    """A client pipelines 100 MB of queries and reads none of the results:
+    nodown stops reading it once the buffers it may use are full, and its
+    memory stays within `buffers` (here 256 x 16 KiB = 4 MiB per process)."""
+    c = pg_config(tmp_path, pg_cluster_ro, workers=1, pool={"auth_type": "trust"})
+    c["buffers"] = {"size": "16k", "max": 256}
+    nd = nodown(c)
+    assert wait_for(lambda: _roles(nd) == {"pg1": "primary", "pg2": "standby"}, timeout=5)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=10)
+    s.sendall(_startup())
+    _messages(s)                                    # logged in: ReadyForQuery
+    base = _rss_kb(nd.pid)
+    q = _msg(b"Q", b"SELECT repeat('x', 1000), generate_series(1, 10)\0") * 1000
+    sent, peak, rest = 0, base, b""
+    s.setblocking(False)
+    deadline = time.monotonic() + 15
+    while sent < 100 << 20 and time.monotonic() < deadline:
+        rest = rest or q
+        try:
+            n = s.send(rest)
+            sent, rest = sent + n, rest[n:]
+        except BlockingIOError:
+            time.sleep(0.01)
+        peak = max(peak, _rss_kb(nd.pid))
+    s.close()
+    print(f"sent {sent >> 20} MB; RSS {base} KB -> peak {peak} KB")
+    assert sent < 100 << 20, "nodown read it all"
+    assert peak - base < 12 * 1024, (base, peak)
+
+
+def test_clients_wait_for_buffers_and_lose_nothing(pg_cluster_ro, nodown, tmp_path):
+    """With few buffers (64 x 16 KiB for the one worker), 30 clients each
+    pipeline 300 queries before reading a byte: the answers they have not
+    read fill the buffers, reading waits for room instead of growing, and
+    every client gets every answer, in order. A message half read is
+    finished whatever the pool says (clients holding parts of messages
+    must not wait on each other)."""
+    c = pg_config(tmp_path, pg_cluster_ro, workers=1, pool={"auth_type": "trust"})
+    c["buffers"] = {"size": "16k", "max": 64}
+    nd = nodown(c)
+    assert wait_for(lambda: _roles(nd) == {"pg1": "primary", "pg2": "standby"}, timeout=5)
+    base, peak, errors, got = _rss_kb(nd.pid), [0], [], {}
+    n_q = 300
+    NCLIENTS = 30
+
+    def client(i):
+        try:
+            s = socket.create_connection(("127.0.0.1", nd.port), timeout=30)
+            s.sendall(_startup())
+            _messages(s)
+            s.sendall(b"".join(_msg(b"Q", f"SELECT {i * 1000 + k}, repeat('x', 1000) "
+                                           f"FROM generate_series(1, 10)\0".encode())
+                               for k in range(n_q)))
+            time.sleep(1)                           # read nothing for a while
+            firsts, rows, buf, zs, first = [], 0, b"", 0, True
+            while zs < n_q:
+                data = s.recv(65536)
+                assert data, "closed"
+                buf += data
+                while len(buf) >= 5 and len(buf) > struct.unpack("!i", buf[1:5])[0]:
+                    n = 1 + struct.unpack("!i", buf[1:5])[0]
+                    t, m, buf = buf[:1], buf[5:n], buf[n:]
+                    if t == b"D":
+                        rows += 1
+                        if first:
+                            firsts.append(int(m[6:6 + struct.unpack("!i", m[2:6])[0]]))
+                        first = False
+                    elif t == b"Z":
+                        zs, first = zs + 1, True
+            got[i] = (rows, firsts)
+            s.close()
+        except Exception as e:                     # noqa: BLE001
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(NCLIENTS)]
+    for t in ts:
+        t.start()
+    while any(t.is_alive() for t in ts):
+        peak[0] = max(peak[0], _rss_kb(nd.pid))
+        time.sleep(0.05)
+    assert not errors, errors[:3]
+    for i in range(NCLIENTS):
+        assert got[i] == (n_q * 10, [i * 1000 + k for k in range(n_q)]), i
+    # 1 MiB of buffers, and what is half read: about 1.5 MiB here (9 MiB
+    # when pg memory was not counted in `buffers`)
+    assert peak[0] - base < 5 * 1024, (base, peak[0])
