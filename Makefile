@@ -78,7 +78,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit integration fuzz fuzz-check bench bench-pg demo clean
+.PHONY: all test layers unit integration fuzz fuzz-check bench bench-pg demo clean
 
 all: $(BUILD)/nodown
 
@@ -110,7 +110,14 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/nodown
 	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-test: unit fuzz-check integration
+test: layers unit fuzz-check integration
+
+# The core knows no protocol by name: it includes nothing of a protocol's
+# folder (every protocol is reached through its struct proto_module).
+layers:
+	@! grep -nE '#include "(\.\./)?(http|pg|redis)/' src/core/*.c src/core/*.h || \
+		{ echo "src/core includes a protocol's header (above); go through core/proto.h"; exit 1; }
+	@echo "layers: src/core includes no protocol header"
 
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SRCS := $(filter-out src/cli/%.c,$(SRCS))

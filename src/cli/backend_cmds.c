@@ -113,7 +113,7 @@ static int wait_idle(const struct backend_cmd *bc, const char *sock, const char 
 		json_t *b;
 		bool draining;
 
-		left = timeout_ms - (nd_now_ms() - start);
+		left = nd_now_ms() - start < timeout_ms ? timeout_ms - (nd_now_ms() - start) : 0;
 		snprintf(target, sizeof(target), "/pools/%s/backends/%s?wait_idle=%llums", pool, be,
 			 (unsigned long long)(left < 5000 ? (left ? left : 1) : 5000));
 		b = call(bc, sock, target, "GET");

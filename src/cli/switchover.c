@@ -26,10 +26,11 @@ const char switchover_usage[] =
 	"at or past it; then server connections move to it and held clients go on.\n"
 	"Each step is printed as it ends, then the report (stall, held clients, LSN).\n"
 	"\n"
-	"--abort stops a running switchover of POOL before its fence (or before\n"
-	"the promotion when there is no fence_command): clients go on, on the old\n"
-	"primary; after that point it is refused, and the switchover finishes or\n"
-	"fails by itself. Exit 0 once it is aborted.\n"
+	"--abort stops a running switchover of POOL while it is still in its\n"
+	"check, pause or lsn step (before the fence, where nothing has been done\n"
+	"that cannot be undone): clients go on, on the old primary. Later it is\n"
+	"refused, and the switchover finishes or fails by itself. Exit 0 once it\n"
+	"is aborted.\n"
 	"\n"
 	"options:\n"
 	"      --to BACKEND    the standby to promote\n"
@@ -125,7 +126,12 @@ static int abort_running(const char *sock, const char *pool)
 	if (!r)
 		return 1;
 	if (status != 200 || !json_is_true(json_object_get(r, "running"))) {
-		fprintf(stderr, "nodown switchover: no switchover of %s is running\n", pool);
+		const char *e = json_string_value(json_object_get(r, "error"));
+
+		if (status == 200 || (status == 404 && e && strstr(e, "no switchover")))
+			fprintf(stderr, "nodown switchover: no switchover of %s is running\n", pool);
+		else
+			fprintf(stderr, "nodown switchover: %s\n", e ? e : "unexpected answer");
 		json_decref(r);
 		return 1;
 	}

@@ -584,8 +584,10 @@ static void route(struct admin_conn *ac)
 				  "(letters, digits, '-', '_', '.'), no percent-encoding");
 	else if (i == ROUTE_NOT_FOUND)
 		admin_reply_error(ac, 404, "unknown endpoint; known: GET /status, GET /metrics, "
-				  "POST /reload, POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
-				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg pools)");
+				  "POST /reload, GET /pools/POOL/backends/BACKEND[?wait_idle=D], "
+				  "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
+				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg pools), "
+				  "GET /operations, POST /operations/ID/abort");
 	free(m);
 }
 

@@ -365,6 +365,7 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 		worker_publish(&d->workers[i], s);
 	snapshot_unref(old);
 	health_apply(d);
+	check_drained(d);	/* draining with nothing in flight: drained */
 	state_save(d);
 	for (int p = 0; p < cfg->npools; p++)
 		nbe += cfg->pools[p].nbackends;
@@ -432,6 +433,7 @@ static int start(struct daemon *d, struct config *c)
 			 c->listeners[i].pool_name);
 	}
 	health_apply(d);
+	check_drained(d);	/* draining in the state file, nothing in flight */
 	d->started_ms = uv_now(d->loop);
 	log_info("nodown serving with %d worker(s), pid %d, %ld file descriptors, admin API on %s%s%s",
 		 c->workers, (int)getpid(), d->nofile, c->admin_socket,

@@ -670,6 +670,7 @@ struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *t
 	s->from_live = backend_live_ref(d->live[p][from]);
 	s->to_live = backend_live_ref(d->live[p][to]);
 	s->warm_before = STAT_GET(pg_plive(s->pl)->warm_adopted);
+	s->held_before = STAT_GET(s->pl->held);		/* counted from the pause on */
 	s->from_port = port_of(&pc->backends[from].addr);
 	from_host(&pc->backends[from].addr, s->from_host, sizeof(s->from_host));
 	s->pause_timeout_ms = pause_timeout_ms ? pause_timeout_ms : s->pg->pause_timeout_ms;
