@@ -58,8 +58,8 @@ def _roles(nd):
     return {b["name"]: b["role"] for b in _status(nd)["pools"][0]["backends"]}
 
 
-def test_query_pooling_and_parameters(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_query_pooling_and_parameters(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with psycopg.connect(dsn(nd), autocommit=True) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
         assert conn.info.parameter_status("server_version").startswith("15")
@@ -75,8 +75,8 @@ def test_query_pooling_and_parameters(pg_cluster, nodown, tmp_path):
             assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == a
 
 
-def test_wrong_password_and_unknown_user(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_wrong_password_and_unknown_user(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with pytest.raises(psycopg.OperationalError) as e:
         psycopg.connect(dsn(nd, password="wrong"))
     assert "password authentication failed" in str(e.value)
@@ -88,24 +88,24 @@ def test_wrong_password_and_unknown_user(pg_cluster, nodown, tmp_path):
     assert out.returncode != 0 and "password authentication failed" in out.stderr
 
 
-def test_ssl_request_answered_n(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_ssl_request_answered_n(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with psycopg.connect(dsn(nd) + " sslmode=prefer") as conn:
         assert conn.execute("SELECT 1").fetchone()[0] == 1
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn(nd) + " sslmode=require")
 
 
-def test_server_side_prepared_statements(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_server_side_prepared_statements(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with psycopg.connect(dsn(nd), autocommit=True, prepare_threshold=0) as conn:
         for i in range(30):
             assert conn.execute("SELECT %s::int + 1", (i,)).fetchone()[0] == i + 1
             assert conn.execute("SELECT %s::text || 'x'", (str(i),)).fetchone()[0] == f"{i}x"
 
 
-def test_cancel_reaches_the_server(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_cancel_reaches_the_server(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with psycopg.connect(dsn(nd), autocommit=True) as conn:
         t = threading.Timer(0.5, conn.cancel)
         t.start()
@@ -116,8 +116,8 @@ def test_cancel_reaches_the_server(pg_cluster, nodown, tmp_path):
         assert conn.execute("SELECT 2").fetchone()[0] == 2
 
 
-def test_garbage_gets_an_error_and_others_carry_on(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_garbage_gets_an_error_and_others_carry_on(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with psycopg.connect(dsn(nd), autocommit=True) as other:
         for junk in (b"\x16\x03\x01\x00\xa5garbage",                    # TLS without SSLRequest
                      struct.pack("!ii", 8, 12345678),                    # unknown request code
@@ -329,7 +329,7 @@ def test_a_hung_fence_command_is_killed_with_what_it_started(pg_cluster, nodown,
         assert conn.execute("SELECT inet_server_port()").fetchone()[0] == pg_cluster.port_of("pg1")
 
 
-def test_psycopg_statement_cache_eviction(pg_cluster, nodown, tmp_path):
+def test_psycopg_statement_cache_eviction(pg_cluster_ro, nodown, tmp_path):
     """psycopg 3.1 evicts prepared statements with SQL DEALLOCATE name (as an
     unnamed extended-protocol statement): nodown deallocates the name it
     gave the statement instead, in both pooling modes. The same workload
@@ -345,7 +345,7 @@ def test_psycopg_statement_cache_eviction(pg_cluster, nodown, tmp_path):
                     assert conn.execute(f"SELECT {q} + %s::int", (1,)).fetchone()[0] == q + 1
             names = conn.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False).fetchone()[0]
             return names
-    c = pg_cluster
+    c = pg_cluster_ro
     assert workload(c.dsn(c.primary, "app", "app")) <= 3
     for mode in ("transaction", "session"):
         (tmp_path / mode).mkdir()
@@ -357,12 +357,12 @@ def test_psycopg_statement_cache_eviction(pg_cluster, nodown, tmp_path):
         nd.stop()
 
 
-def test_max_prepared_statements(pg_cluster, nodown, tmp_path):
+def test_max_prepared_statements(pg_cluster_ro, nodown, tmp_path):
     """Per client: a Parse beyond the limit is refused (53400). Per server:
     one that holds more (statements of clients long gone) is cleared when
     it goes back to the pool; clients that still use theirs prepare them
     again on next use."""
-    nd = start(nodown, tmp_path, pg_cluster, workers=1, pool={"pool_size": 1, "max_prepared_statements": 5})
+    nd = start(nodown, tmp_path, pg_cluster_ro, workers=1, pool={"pool_size": 1, "max_prepared_statements": 5})
     for i in range(10):                                 # 3 statements each, never closed
         with psycopg.connect(dsn(nd), autocommit=True, prepare_threshold=0) as conn:
             for q in range(3):
@@ -464,9 +464,9 @@ def test_unplanned_loss_of_the_primary(pg_cluster, nodown, tmp_path):
         assert "server connection was lost" in e or "terminat" in e or "closed" in e, e
 
 
-def test_copy_both_directions(pg_cluster, nodown, tmp_path):
-    c = pg_cluster
-    c.psql(c.primary, db="app", sql="CREATE TABLE cp (i int, s text); GRANT ALL ON cp TO app")
+def test_copy_both_directions(pg_cluster_ro, nodown, tmp_path):
+    c = pg_cluster_ro
+    c.psql(c.primary, db="app", sql="DROP TABLE IF EXISTS cp; CREATE TABLE cp (i int, s text); GRANT ALL ON cp TO app")
     nd = start(nodown, tmp_path, c)
     line = "x" * 200
     with psycopg.connect(dsn(nd), autocommit=True) as conn:
@@ -506,10 +506,10 @@ def _messages(sock, until=b"Z"):
         buf += data
 
 
-def test_protocol_version_negotiated(pg_cluster, nodown, tmp_path):
+def test_protocol_version_negotiated(pg_cluster_ro, nodown, tmp_path):
     """A client asking for 3.2 and a _pq_ option hears that nodown speaks
     3.0 without it (NegotiateProtocolVersion), then logs in as usual."""
-    nd = start(nodown, tmp_path, pg_cluster, pool={"auth_type": "trust"})
+    nd = start(nodown, tmp_path, pg_cluster_ro, pool={"auth_type": "trust"})
     s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
     s.sendall(_startup(version=(3 << 16) | 2, extra=b"_pq_.some_option\0on\0"))
     msgs = _messages(s)
@@ -541,8 +541,8 @@ def test_stray_copy_data_and_flush_start_no_transaction(pg_cluster, nodown, tmp_
     s.close()
 
 
-def test_settings_do_not_leak_between_clients(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster, workers=1, pool={"pool_size": 1})
+def test_settings_do_not_leak_between_clients(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro, workers=1, pool={"pool_size": 1})
     with psycopg.connect(dsn(nd), autocommit=True) as a, psycopg.connect(dsn(nd), autocommit=True) as b:
         default = b.execute("SHOW TimeZone").fetchone()[0]
         a.execute("SET TimeZone = 'Asia/Tokyo'")
@@ -552,8 +552,8 @@ def test_settings_do_not_leak_between_clients(pg_cluster, nodown, tmp_path):
         assert a.execute("SELECT pg_backend_pid()").fetchone() == b.execute("SELECT pg_backend_pid()").fetchone()
 
 
-def test_unsupported_startup_options_refused(pg_cluster, nodown, tmp_path):
-    nd = start(nodown, tmp_path, pg_cluster)
+def test_unsupported_startup_options_refused(pg_cluster_ro, nodown, tmp_path):
+    nd = start(nodown, tmp_path, pg_cluster_ro)
     with pytest.raises(psycopg.OperationalError) as e:
         psycopg.connect(dsn(nd) + " options='-c statement_timeout=1234'")
     assert "not supported" in str(e.value)
