@@ -620,11 +620,13 @@ static void login_msg(struct pgserver *s, const char *m, size_t n)
 }
 
 /* Reads wait while the worker's buffers are spent, unless a message is
- * half read (it is finished: waiting there could deadlock). */
+ * half read (it is finished: waiting there could deadlock) or the server
+ * is logging in (a few small messages, gone at its end; waiting there
+ * would run into connect_timeout and blame the backend for our load). */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct pgserver *s = h->data;
-	bool more = gbuf_pending(&s->in) > 0;
+	bool more = gbuf_pending(&s->in) > 0 || s->state == PS_LOGIN;
 
 	ND_UNUSED(hint);
 	if ((more && !gbuf_reserve(&s->in, 16384, SIZE_MAX)) ||

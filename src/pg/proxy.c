@@ -195,9 +195,39 @@ static void client_flush(struct pgclient *c)
 		client_drained(c);
 }
 
+/* Input emptied outside its own read callback (which gives the memory
+ * back itself), by a relay that a server's answer or a write let go on,
+ * goes back to the worker's buffers here, where nothing on the stack
+ * points into it: kept, it could hold every buffer while the servers that
+ * wait for one would free it (a client with nothing more to send is
+ * never read again). */
+static void release_input(struct pgclient *c)
+{
+	if (c->state == PC_CLOSING)
+		return;
+	gbuf_release(&c->in);
+	if (c->server)
+		gbuf_release(&c->server->in);
+}
+
+/* Ask for release_input at the next flush if c's or its server's input is
+ * empty and still holds memory. */
+static void release_input_later(struct pgclient *c)
+{
+	const struct pgserver *s = c->server;
+
+	if (c->state != PC_CLOSING &&
+	    ((c->in.cap && !gbuf_pending(&c->in)) || (s && s->in.cap && !gbuf_pending(&s->in))))
+		worker_flush_later(c->w, &c->flush);
+}
+
 static void client_flush_cb(struct wflush *f)
 {
-	client_flush(container_of(f, struct pgclient, flush));
+	struct pgclient *c = container_of(f, struct pgclient, flush);
+
+	release_input(c);
+	client_flush(c);
+	release_input(c);
 }
 
 /* Queue n bytes for the client; they leave at the worker's next flush. */
@@ -932,7 +962,7 @@ static bool start_tx(struct pgclient *c)
 	return false;
 }
 
-static void client_pump(struct pgclient *c)
+static void pump_msgs(struct pgclient *c)
 {
 	while ((c->state == PC_IDLE || c->state == PC_LINKED) && !c->close_after &&
 	       !c->session_waiting && !c->bootstrap && gbuf_pending(&c->in) >= 5) {
@@ -968,11 +998,18 @@ static void client_pump(struct pgclient *c)
 		}
 		/* Consumed first: relaying may lead to this client's next
 		 * messages being handled before it returns. The bytes stay
-		 * where they are until the next read. */
+		 * where they are until the read or flush that follows. */
 		gbuf_consume(&c->in, (size_t)n);
 		if (relay_client_msg(c, m, (size_t)n) < 0)
 			return;
 	}
+}
+
+/* Relay what the client sent, as far as its state lets it go. */
+static void client_pump(struct pgclient *c)
+{
+	pump_msgs(c);
+	release_input_later(c);
 }
 
 /* ---- server messages ------------------------------------------------------------------ */
@@ -1206,6 +1243,7 @@ void pg_proxy_server_data(struct pgclient *c, struct pgserver *s)
 		pg_server_read(s, true);
 	if (c->state == PC_IDLE || c->state == PC_LINKED)
 		client_pump(c);
+	release_input_later(c);
 }
 
 void pg_proxy_server_drained(struct pgclient *c)
