@@ -38,7 +38,7 @@ struct pg_pool_cfg {
 	uint64_t promote_timeout_ms;	/* switchover: fence + promotion must finish within this */
 	uint64_t failover_hold_ms;	/* primary lost: new transactions wait this long for a new one */
 	char *fence_command;		/* owned; run on the old primary before promotion; NULL = none */
-	char *promote_command;		/* owned; NULL = SELECT pg_promote() */
+	char *promote_command;		/* owned; NULL = SELECT pg_promote(false) */
 	int max_prepared_statements;	/* named statements per client, and kept per server */
 	unsigned server_auth;		/* enum pg_server_auth bits a server may ask for */
 };

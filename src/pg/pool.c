@@ -41,8 +41,7 @@ const char *const pg_tracked_params[PG_TRACKED_PARAMS] = {
 	"standard_conforming_strings", "application_name",
 };
 
-/* ---- small buffers ----------------------------------------------------------- */
-
+/* ---- tracked parameters ------------------------------------------------------ */
 
 void pg_vars_set(struct pg_vars *vs, const char *name, size_t nlen, const char *value, size_t vlen)
 {
@@ -379,7 +378,6 @@ static void link_client(struct pgserver *s, struct pgclient *c)
 	pg_proxy_linked(c, s);
 }
 
-/* A server is free (or there is room for one): serve the first waiter. */
 static void server_buf_wake(struct buf_waiter *w);
 
 static void server_open(struct pgbucket *b, int backend, bool warm);
@@ -397,6 +395,7 @@ static struct pgserver *fresh_idle(struct pg_wpool *p, struct pgbucket *b, int p
 	return NULL;
 }
 
+/* A server is free (or there is room for one): serve the first waiter. */
 static void wake_waiters(struct pgbucket *b)
 {
 	struct pg_wpool *p = b->pool;

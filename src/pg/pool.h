@@ -57,7 +57,7 @@ struct pgserver {
 	uv_write_t wreq;
 	uv_timer_t timer;		/* connect + login timeout; idle timeout */
 	struct pgbucket *bucket;	/* borrowed; holds a reference on its generation */
-	struct list node;		/* bucket->idle or bucket->all... see pool.c */
+	struct list node;		/* on bucket->idle or bucket->warm, if on one */
 	enum pgserver_state state;
 	int closing_handles;
 	int backend;			/* index in the pool's backends */

@@ -1,5 +1,6 @@
 /*
- * proxy.h - PostgreSQL client sessions: what pg/pool.c calls back.
+ * proxy.h - PostgreSQL client sessions: the module's accept (pg/module.c)
+ * and what pg/pool.c calls back.
  */
 #ifndef ND_PG_PROXY_H
 #define ND_PG_PROXY_H
