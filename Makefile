@@ -71,7 +71,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 LDFLAGS := -pthread $(SANFLAGS)
 
-SRCS := src/modules.c $(wildcard src/core/*.c src/http/*.c src/pg/*.c src/cli/*.c)
+SRCS := src/modules.c $(wildcard src/core/*.c src/http/*.c src/pg/*.c src/redis/*.c src/cli/*.c)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(filter-out $(BUILD)/src/cli/%.o,$(OBJS))
 LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o

@@ -5,6 +5,6 @@
  */
 #include "core/proto.h"
 
-extern const struct proto_module http_module, pg_module;
+extern const struct proto_module http_module, pg_module, redis_module;
 
-const struct proto_module *const proto_modules[] = { &http_module, &pg_module, NULL };
+const struct proto_module *const proto_modules[] = { &http_module, &pg_module, &redis_module, NULL };

@@ -83,6 +83,8 @@ static json_t *backend_json(struct daemon *d, int p, int b)
 		      "requests", (json_int_t)STAT_GET(st->requests),
 		      "connect_errors", (json_int_t)STAT_GET(st->connect_errors),
 		      "responses", resp);
+	if (pc->proto->roles)
+		json_object_set_new(j, "role", json_string(backend_role_name(STAT_GET(st->role))));
 	if (pc->proto->backend_status)
 		pc->proto->backend_status(d, p, b, j);
 	return j;

@@ -70,6 +70,13 @@ const char *backend_op_state_name(int s)
 	return "?";
 }
 
+const char *backend_role_name(int role)
+{
+	static const char *const names[] = { "unknown", "primary", "standby" };
+
+	return role >= 0 && role < (int)ARRAY_LEN(names) ? names[role] : "?";
+}
+
 const char *backend_state_name(struct backend_live *b)
 {
 	int s = STAT_GET(b->state);

@@ -99,6 +99,9 @@ static inline bool backend_usable(struct backend_live *b)
 /* Name of an operator state. */
 const char *backend_op_state_name(int s);
 
+/* "unknown", "primary" or "standby". */
+const char *backend_role_name(int role);
+
 /* The state people see: the operator's, or "down" when checks failed. */
 const char *backend_state_name(struct backend_live *b);
 

@@ -67,6 +67,11 @@ void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight)
 	check_drained(d);	/* nothing in flight: drained at once */
 	if (d->stop_signals > 0)
 		return;		/* workers are stopping and close their pools anyway */
+	daemon_sweep(d);
+}
+
+void daemon_sweep(struct daemon *d)
+{
 	for (int i = 0; i < d->cfg->workers; i++)
 		worker_sweep(&d->workers[i]);
 }

@@ -43,6 +43,9 @@ struct daemon {
  */
 void daemon_set_backend(struct daemon *d, int p, int b, int state, int weight);
 
+/* Backend states or roles changed: every worker reacts (control thread). */
+void daemon_sweep(struct daemon *d);
+
 /* The same for the backend called `backend` of the pool called `pool` in
  * the current config (an operation that outlives reloads knows names);
  * logged and ignored if the config no longer has it. */

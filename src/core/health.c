@@ -27,10 +27,15 @@
 
 static void next_check(struct hcheck *h);
 
-static void sweep_workers(struct daemon *d)
+int health_other_primary(const struct hcheck *h)
 {
-	for (int i = 0; i < d->cfg->workers; i++)
-		worker_sweep(&d->workers[i]);
+	for (int b = 0; b < h->pool->nbackends; b++) {
+		struct backend_live *o = h->d->live[h->pidx][b];
+
+		if (b != h->bidx && STAT_GET(o->role) == ROLE_PRIMARY && backend_usable(o))
+			return b;
+	}
+	return -1;
 }
 
 static void went_up(struct hcheck *h)
@@ -41,7 +46,7 @@ static void went_up(struct hcheck *h)
 	STAT_ADD(h->live->transitions, 1);
 	log_info("backend %s/%s: down -> up (%d successful checks)", h->pool->name, h->be->name,
 		 h->ok_streak);
-	sweep_workers(h->d);	/* waiters may now be served */
+	daemon_sweep(h->d);	/* waiters may now be served */
 }
 
 static void went_down(struct hcheck *h, const char *why)
@@ -50,7 +55,7 @@ static void went_down(struct hcheck *h, const char *why)
 	STAT_ADD(h->live->transitions, 1);
 	log_warn("backend %s/%s: up -> down (%d failed checks, last: %s)", h->pool->name,
 		 h->be->name, h->fail_streak, why);
-	sweep_workers(h->d);
+	daemon_sweep(h->d);
 }
 
 void health_result(struct hcheck *h, bool ok, const char *why)

@@ -76,6 +76,10 @@ typedef int (*probe_judge)(const char *resp, size_t len, const struct hcheck *h,
 void probe_tcp_run(struct hcheck *h, void **run, const char *req, probe_judge judge);
 void probe_tcp_cancel(void **run);
 
+/* For probes that find roles: the backend of h's pool other than h's that
+ * is the usable primary, or -1. */
+int health_other_primary(const struct hcheck *h);
+
 /* Make the checks match the current snapshot, keeping the progress of
  * backends that stay; stop them all (control thread). */
 void health_apply(struct daemon *d);

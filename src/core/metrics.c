@@ -93,6 +93,18 @@ static void states(struct metrics_text *t, struct daemon *d)
 				    !strcmp(backend_state_name(d->live[p][b]), names[s]));
 }
 
+/* Backends of pools with a primary (proto->roles). */
+static void roles(struct metrics_text *t, struct daemon *d)
+{
+	metrics_family(t, "nodown_backend_role", "gauge", "1 for the role health checks found (primary, standby, unknown).");
+	for (int p = 0; p < d->cfg->npools; p++)
+		for (int b = 0; d->cfg->pools[p].proto->roles && b < d->cfg->pools[p].nbackends; b++)
+			for (int r = ROLE_UNKNOWN; r <= ROLE_STANDBY; r++)
+				metrics_put(t, "nodown_backend_role{pool=\"%s\",backend=\"%s\",role=\"%s\"} %d\n",
+				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, backend_role_name(r),
+				    STAT_GET(d->live[p][b]->role) == r);
+}
+
 static void responses(struct metrics_text *t, struct daemon *d)
 {
 	metrics_family(t, "nodown_backend_responses_total", "counter",
@@ -171,6 +183,7 @@ char *metrics_render(struct daemon *d)
 	}
 	responses(&t, d);
 	states(&t, d);
+	roles(&t, d);
 	for (int p = 0; p < d->cfg->npools; p++) {
 		const struct proto_module *m = d->cfg->pools[p].proto;
 		int q;

@@ -63,6 +63,9 @@ struct proto_module {
 	 * report with CFG_ERR at schema_item_node(...). May be NULL. */
 	void (*pool_check)(struct cctx *cx, struct pool_cfg *p);
 	void (*listener_check)(struct cctx *cx, struct listener_cfg *l);
+	/* Its pools have a primary that health checks find: each backend
+	 * has a role (core/backend.h), shown in status and metrics. */
+	bool roles;
 	/* Health probes its pools may use, NULL-terminated: a `health` with
 	 * no `type` gets the first that takes every key given. */
 	const struct probe_type *const *probes;

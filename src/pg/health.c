@@ -31,27 +31,9 @@ struct pgprobe {
 	bool warned;			/* said it is a second primary */
 };
 
-static void sweep_workers(struct daemon *d)
-{
-	for (int i = 0; i < d->cfg->workers; i++)
-		worker_sweep(&d->workers[i]);
-}
-
 static struct pool_live *plive(const struct hcheck *h)
 {
 	return h->d->snap->pools[h->pidx];
-}
-
-/* The other usable primary of the pool, or -1. */
-static int other_primary(const struct hcheck *h)
-{
-	for (int b = 0; b < h->pool->nbackends; b++) {
-		struct backend_live *o = h->d->live[h->pidx][b];
-
-		if (b != h->bidx && STAT_GET(o->role) == ROLE_PRIMARY && backend_usable(o))
-			return b;
-	}
-	return -1;
 }
 
 static void demote(struct hcheck *h, struct backend_live *lv, const char *name, const char *why)
@@ -77,7 +59,7 @@ static void set_role(struct pgprobe *pp, int role, int timeline)
 	atomic_store(&pg_blive(h->live)->timeline, timeline);
 	if (atomic_load(&plive(h)->switching))
 		return;
-	if (role == ROLE_PRIMARY && (o = other_primary(h)) >= 0) {
+	if (role == ROLE_PRIMARY && (o = health_other_primary(h)) >= 0) {
 		struct backend_live *other = h->d->live[h->pidx][o];
 		char why[200];
 
@@ -105,8 +87,8 @@ static void set_role(struct pgprobe *pp, int role, int timeline)
 	if (old == ROLE_PRIMARY)	/* sessions on it move on their next transaction */
 		atomic_fetch_add(&plive(h)->epoch, 1);
 	log_info("backend %s/%s: role %s -> %s (health check)", h->pool->name, h->be->name,
-		 pg_role_name(old), pg_role_name(role));
-	sweep_workers(h->d);
+		 backend_role_name(old), backend_role_name(role));
+	daemon_sweep(h->d);
 }
 
 static void result_cb(struct pg_mon *m, int status, const char *value, void *arg)

@@ -19,6 +19,7 @@ const struct proto_module pg_module = {
 	.pool_keys = &pg_pool_keys,
 	.pool_free = pg_pool_free,
 	.pool_check = pg_pool_check,
+	.roles = true,
 	.probes = pg_probes,
 	.pool_live_size = sizeof(struct pg_pool_live),
 	.backend_live_size = sizeof(struct pg_backend_live),
@@ -28,7 +29,6 @@ const struct proto_module pg_module = {
 	.worker_close = pg_worker_close,
 	.worker_sweep = pg_worker_sweep,
 	.pool_status = pg_pool_status,
-	.backend_status = pg_backend_status,
 	.metrics = pg_metrics,
 	.routes = &pg_switchover_routes,
 };

@@ -1,7 +1,7 @@
 /*
  * status.c - what the pg module adds to GET /status and GET /metrics:
- * each backend's role, each pool's mode, pause, transactions in progress
- * and switchovers.
+ * each pool's mode, pause, transactions in progress and switchovers
+ * (backends' roles are the core's: pg_module.roles).
  * Runs on: the control thread; reads shared atomics, never locks.
  */
 #include "status.h"
@@ -10,18 +10,6 @@
 #include "../core/metrics.h"
 #include "../core/op.h"
 #include "config.h"
-
-static const char *const role_names[] = { "unknown", "primary", "standby" };
-
-const char *pg_role_name(int role)
-{
-	return role_names[role];
-}
-
-void pg_backend_status(struct daemon *d, int p, int b, json_t *j)
-{
-	json_object_set_new(j, "role", json_string(role_names[STAT_GET(d->live[p][b]->role)]));
-}
 
 void pg_pool_status(struct daemon *d, int p, json_t *j)
 {
@@ -36,7 +24,7 @@ void pg_pool_status(struct daemon *d, int p, json_t *j)
 	json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
 }
 
-/* Roles, pauses, switchovers. */
+/* Pauses, switchovers, transactions. */
 void pg_metrics(struct daemon *d, struct metrics_text *t)
 {
 	static const struct {
@@ -49,13 +37,6 @@ void pg_metrics(struct daemon *d, struct metrics_text *t)
 		{ "nodown_pool_paused", "gauge", "1 while a switchover holds new transactions." },
 	};
 
-	metrics_family(t, "nodown_backend_role", "gauge", "1 for the role health checks found (primary, standby, unknown).");
-	for (int p = 0; p < d->cfg->npools; p++)
-		for (int b = 0; d->cfg->pools[p].proto == &pg_module && b < d->cfg->pools[p].nbackends; b++)
-			for (int r = 0; r < 3; r++)
-				metrics_put(t, "nodown_backend_role{pool=\"%s\",backend=\"%s\",role=\"%s\"} %d\n",
-				    d->cfg->pools[p].name, d->cfg->pools[p].backends[b].name, role_names[r],
-				    STAT_GET(d->live[p][b]->role) == r);
 	for (size_t f = 0; f < ARRAY_LEN(fams); f++) {
 		metrics_family(t, fams[f].name, fams[f].type, fams[f].help);
 		for (int p = 0; p < d->cfg->npools; p++) {

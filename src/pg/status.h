@@ -10,11 +10,7 @@
 struct daemon;
 struct metrics_text;
 
-/* "unknown", "primary", "standby" (enum backend_role). */
-const char *pg_role_name(int role);
-
 void pg_pool_status(struct daemon *d, int p, json_t *pool);
-void pg_backend_status(struct daemon *d, int p, int b, json_t *backend);
 void pg_metrics(struct daemon *d, struct metrics_text *t);
 
 #endif

@@ -85,12 +85,6 @@ static uint64_t now_ms(struct pg_switchover *s)
 	return uv_now(s->d->loop);
 }
 
-static void sweep_workers(struct daemon *d)
-{
-	for (int i = 0; i < d->cfg->workers; i++)
-		worker_sweep(&d->workers[i]);
-}
-
 /* Clients go again: onto whichever primary the roles now say. */
 static void release(struct pg_switchover *s)
 {
@@ -104,7 +98,7 @@ static void release(struct pg_switchover *s)
 	atomic_store(&pg_plive(s->pl)->warm_target, 0);	/* warm servers not adopted now close */
 	atomic_store(&s->pl->switching, false);
 	atomic_store(&s->pl->paused, false);
-	sweep_workers(s->d);
+	daemon_sweep(s->d);
 }
 
 /* ---- steps --------------------------------------------------------------------------- */
@@ -684,7 +678,7 @@ struct op *pg_switchover_start(struct daemon *d, const char *pool, const char *t
 	 * it is promoted the held clients go on without waiting for logins. */
 	atomic_store(&pg_plive(s->pl)->warm_epoch, atomic_load(&s->pl->epoch) + 1);
 	atomic_store(&pg_plive(s->pl)->warm_target, to + 1);
-	sweep_workers(d);
+	daemon_sweep(d);
 	/* A sender given as a socket directory counts as this host. */
 	query(s, s->new_mon, "SELECT status || ' ' || CASE WHEN sender_host LIKE '/%' THEN 'local' "
 	      "WHEN sender_host IN ('localhost', '::1') THEN '127.0.0.1' ELSE coalesce(sender_host, '') END "

@@ -752,3 +752,55 @@ def pg_cluster_ro(pg_template, tmp_path_factory):
     """One primary + standby for the whole session: read it, never change
     its roles or stop its nodes (use pg_cluster for that)."""
     yield from _pg_cluster(pg_template, tmp_path_factory.mktemp("pg-ro-logs"))
+
+
+# ---- Redis --------------------------------------------------------------------
+
+REDIS_BIN = "/usr/bin/redis-server"
+
+
+class Redis:
+    """A redis-server on 127.0.0.1 (no persistence), optionally a replica
+    of another: Redis(dir, name, replicaof=port, password=...)."""
+
+    def __init__(self, directory, name, replicaof=None, password=None, extra=()):
+        self.dir = Path(directory) / f"redis-{name}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.port = free_port()
+        self.password = password
+        args = [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "no",
+                "--logfile", str(self.dir / "redis.log"),
+                "--repl-diskless-sync-delay", "0", "--shutdown-timeout", "0"]
+        if password:
+            args += ["--requirepass", password, "--masterauth", password]
+        if replicaof:
+            args += ["--replicaof", "127.0.0.1", str(replicaof)]
+        self.proc = subprocess.Popen(args + list(extra), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, what=f"redis {name}")
+
+    def client(self, **kw):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
+                           socket_timeout=5, **kw)
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGTERM, timeout=5)
+
+
+@pytest.fixture
+def redis_pair(tmp_path):
+    """A redis primary (r1) and its replica (r2), linked: -> (r1, r2)."""
+    if not os.path.exists(REDIS_BIN):
+        pytest.skip("redis-server is not installed")
+    started = [Redis(tmp_path, "r1")]
+    try:
+        started.append(Redis(tmp_path, "r2", replicaof=started[0].port))
+        r2 = started[1].client()
+        assert wait_for(lambda: r2.info("replication").get("master_link_status") == "up", 10)
+        yield started[0], started[1]
+    finally:
+        for r in reversed(started):
+            r.stop()

@@ -467,7 +467,7 @@ static void test_bad_enum(void **state)
 		      "    balance: random\n"
 		      "    backends:\n"
 		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
-		      "t.yml:3:15: 'protocol' must be one of http, pg, not 'tcp'",
+		      "t.yml:3:15: 'protocol' must be one of http, pg, redis, not 'tcp'",
 		      "t.yml:9:14: 'balance' must be one of round_robin, least_conn, not 'random'");
 }
 

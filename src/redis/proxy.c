@@ -1,0 +1,792 @@
+/*
+ * proxy.c - redis client connections: one server connection per client,
+ * to the pool's primary, and the relay of commands and replies between
+ * them.
+ *
+ * Why one server connection per client (not many clients multiplexed on
+ * few, as twemproxy does): every stateful command then behaves exactly as
+ * on a direct connection (SELECT, MULTI/EXEC/WATCH, SUBSCRIBE and RESP3
+ * pushes, blocking commands, CLIENT SETNAME/ID, HELLO, RESET), with no
+ * command table to keep in step with redis-server. The price is a server
+ * connection per client, as without nodown.
+ *
+ * Owns: struct rclient (a client and its server connection) from accept
+ *       to close.
+ * Invariants:
+ *   - bytes go to the server only as judged by the request reader, in
+ *     order; a command larger than a buffer is streamed (memory is the
+ *     worker's `buffers`, never the size of a value), and so is a reply;
+ *   - nothing reaches the server before the client has authenticated,
+ *     when the pool has a client_password; AUTH is then answered by nodown
+ *     (the server only ever sees nodown's own credentials);
+ *   - an answer of nodown's own (AUTH, errors) goes out only when every
+ *     command before it has had its reply, so replies stay in order;
+ *   - `pending` counts commands sent whose reply has not come back; a
+ *     client with pending > 0 counts in its backend's `active`;
+ *   - a malformed command gets "-ERR Protocol error: ..." and the
+ *     connection is closed once it is written; other clients carry on.
+ * Runs on: the owning worker's loop.
+ */
+#include "proxy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <openssl/crypto.h>
+
+#include "../core/fds.h"
+#include "../core/listener.h"
+#include "../core/proto.h"
+#include "../core/log.h"
+#include "config.h"
+#include "resp.h"
+
+#define REDIS_OUT_HIGH (256u << 10)	/* output queued before its source is not read */
+#define REDIS_READ_UNIT 16384
+
+enum rstate {
+	RC_WAITING,	/* for a usable primary, at most failover_hold */
+	RC_CONNECTING,	/* to the server, and logging in */
+	RC_LINKED,	/* commands flow */
+	RC_CLOSING,
+};
+
+struct rclient;
+
+/* One end: a socket, what was read from it and what is to be written. */
+struct rside {
+	uv_tcp_t tcp;
+	uv_write_t wreq;
+	struct gbuf in, out, wbuf;	/* read, not yet relayed; to write; being written */
+	struct buf_waiter bw;		/* reading stopped until the worker's buffers free up */
+	struct wflush flush;
+	struct resp_reader rd;		/* judges what is read */
+	struct rclient *r;
+	bool server;
+	bool reading, writing, nomem;
+};
+
+struct rclient {
+	struct rside c, s;		/* the client, its server */
+	uv_connect_t creq;
+	uv_timer_t timer;		/* waiting for a primary, connecting */
+	struct client_link link;
+	struct worker *w;
+	struct wgen *gen;		/* a reference */
+	struct redis_wpool *pool;	/* in gen */
+	enum rstate state;
+	int backend;			/* of the server connection; -1 when none */
+	bool s_open;			/* s.tcp is initialised (closed with the client) */
+	struct backend_live *counted;	/* where pending commands count in `active` */
+	int64_t pending;		/* commands sent, replies not yet relayed */
+	int login_left;			/* replies to nodown's own login commands, dropped */
+	size_t judged;			/* bytes of c.in the reader has judged */
+	bool classified, local;		/* the command being read: looked at; answered by nodown */
+	bool held_local;		/* a whole local command waits for earlier replies */
+	const char *held_error;		/* a protocol error waits for earlier replies */
+	bool authed;			/* needs no AUTH (or gave it) */
+	bool unbounded;			/* SUBSCRIBE/MONITOR: replies come unasked */
+	bool close_after;		/* close once the output is written */
+	bool stopping;			/* nodown stops: close once idle */
+	int closing_handles;
+	char peer[64];
+};
+
+static void client_close(struct rclient *r, const char *why);
+static void client_input(struct rclient *r);
+static void server_input(struct rclient *r);
+static void side_read(struct rside *d, bool on);
+static void try_connect(struct rclient *r);
+
+/* ---- accounting ----------------------------------------------------------------- */
+
+static void count_active(struct rclient *r)
+{
+	struct backend_live *want = r->pending > 0 && r->backend >= 0 ? r->pool->live[r->backend] : NULL;
+
+	if (want == r->counted)
+		return;
+	if (r->counted)
+		worker_backend_done(r->w, r->counted);
+	if (want)
+		atomic_fetch_add(&want->active, 1);
+	r->counted = want;
+}
+
+static bool idle(const struct rclient *r)
+{
+	return r->pending == 0 && !r->unbounded && !resp_in_value(&r->c.rd) && !r->held_local &&
+	       !r->held_error;
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+static void side_flush(struct rside *d);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct rside *d = req->data;
+	struct rclient *r = d->r;
+
+	d->writing = false;
+	d->wbuf.off = d->wbuf.len = 0;
+	gbuf_release(&d->wbuf);
+	if (r->state == RC_CLOSING)
+		return;
+	if (status < 0) {
+		client_close(r, d->server ? "server write failed" : NULL);
+		return;
+	}
+	side_flush(d);
+}
+
+/* Everything queued for d is written: its source may be read again. */
+static void drained(struct rside *d)
+{
+	struct rclient *r = d->r;
+
+	if (!d->server && r->close_after) {
+		client_close(r, NULL);
+		return;
+	}
+	if (!d->server && r->state == RC_LINKED) {
+		side_read(&r->s, true);
+		server_input(r);	/* replies held back by backpressure */
+	} else if (d->server) {
+		side_read(&r->c, true);
+		client_input(r);
+	}
+}
+
+static void side_flush(struct rside *d)
+{
+	int r;
+
+	if (d->writing || d->r->state == RC_CLOSING)
+		return;
+	r = gbuf_write((uv_stream_t *)&d->tcp, &d->wreq, &d->out, &d->wbuf, write_cb);
+	if (r < 0)
+		client_close(d->r, d->server ? "server write failed" : NULL);
+	else if (r == 1)
+		d->writing = true;
+	else
+		drained(d);
+}
+
+/* At the worker's flush, where nothing on the stack points into them,
+ * input buffers emptied by a relay give their memory back. */
+static void flush_cb(struct wflush *f)
+{
+	struct rside *d = container_of(f, struct rside, flush);
+	struct rclient *r = d->r;
+
+	side_flush(d);
+	if (r->state != RC_CLOSING) {
+		gbuf_release(&r->c.in);
+		gbuf_release(&r->s.in);
+	}
+}
+
+static void side_send(struct rside *d, const char *p, size_t n)
+{
+	if (n == 0 || !gbuf_reserve(&d->out, n, SIZE_MAX))
+		return;
+	gbuf_append(&d->out, p, n);
+	worker_flush_later(d->r->w, &d->flush);
+}
+
+static bool side_full(const struct rside *d)
+{
+	return gbuf_pending(&d->out) + gbuf_pending(&d->wbuf) >= REDIS_OUT_HIGH;
+}
+
+/* An error of nodown's own to the client; fatal ones close it once written. */
+static void client_error(struct rclient *r, bool fatal, const char *fmt, ...)
+	ND_PRINTF(3, 4);
+
+static void client_error(struct rclient *r, bool fatal, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(msg) - 3)
+		n = (int)sizeof(msg) - 3;
+	for (int i = 0; i < n; i++)	/* one line, whatever went into it */
+		if (msg[i] == '\r' || msg[i] == '\n')
+			msg[i] = ' ';
+	memcpy(msg + n, "\r\n", 2);
+	side_send(&r->c, msg, (size_t)n + 2);
+	if (fatal) {
+		r->close_after = true;
+		side_read(&r->c, false);
+		side_read(&r->s, false);
+	}
+}
+
+/* The server closed (after QUIT, or a CLIENT KILL): the client gets what
+ * it sent first, then the same end. */
+static void client_end(struct rclient *r, const char *why)
+{
+	if (why)
+		log_info("redis client %s: its server connection ended: %s", r->peer, why);
+	r->close_after = true;
+	side_read(&r->c, false);
+	side_read(&r->s, false);
+	worker_flush_later(r->w, &r->c.flush);
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct rside *d = h->data;
+	enum gbuf_room room;
+
+	ND_UNUSED(hint);
+	room = gbuf_reserve_input(&d->in, REDIS_READ_UNIT, SIZE_MAX);
+	d->nomem = room == GBUF_NOMEM;
+	if (room != GBUF_OK) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	*b = uv_buf_init(d->in.p + d->in.len, (unsigned)(d->in.cap - d->in.len));
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	struct rside *d = st->data;
+	struct rclient *r = d->r;
+
+	ND_UNUSED(b);
+	if (nread == 0 || r->state == RC_CLOSING)
+		return;
+	if (nread == UV_ENOBUFS && d->nomem) {	/* the worker's buffers are spent */
+		uv_read_stop(st);
+		d->reading = false;
+		bufpool_wait(&r->w->bufs, &d->bw);
+		return;
+	}
+	if (nread < 0) {
+		if (!d->server)
+			client_close(r, r->pending > 0 ? "the client left with commands in flight" : NULL);
+		else if (r->state == RC_CONNECTING)
+			client_error(r, true, "-ERR nodown: backend %s closed the connection while nodown "
+				     "logged in", r->pool->cfg->backends[r->backend].name);
+		else
+			client_end(r, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+		return;
+	}
+	d->in.len += (size_t)nread;
+	if (d->server)
+		server_input(r);
+	else
+		client_input(r);
+	gbuf_release(&d->in);
+}
+
+static void buf_wake(struct buf_waiter *w)
+{
+	side_read(container_of(w, struct rside, bw), true);
+}
+
+static void side_read(struct rside *d, bool on)
+{
+	bufpool_unwait(&d->bw);
+	if (on == d->reading || d->r->state == RC_CLOSING)
+		return;
+	if ((d->server && !d->r->s_open) || (on && !d->server && (d->r->close_after || d->r->held_error)))
+		return;
+	d->reading = on;
+	if (on)
+		uv_read_start((uv_stream_t *)&d->tcp, alloc_cb, read_cb);
+	else
+		uv_read_stop((uv_stream_t *)&d->tcp);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static bool cmd_is(const struct rclient *r, const char *name)
+{
+	return resp_arg_is(&r->c.rd, 0, name);
+}
+
+/* Does nodown answer the command being read itself? */
+static bool is_local(const struct rclient *r)
+{
+	if (!r->pool->rc->client_password)
+		return false;
+	return !r->authed || cmd_is(r, "AUTH");
+}
+
+/* Compare what the client gave with the password, in constant time. */
+static bool password_ok(const struct rclient *r, const struct resp_arg *a)
+{
+	const char *want = r->pool->rc->client_password;
+	size_t n = strlen(want);
+
+	return a->len == n && n <= RESP_ARG_CAP && CRYPTO_memcmp(a->p, want, n) == 0;
+}
+
+/* A whole command nodown answers: AUTH [user] password, or anything else
+ * before it. */
+static void run_local(struct rclient *r)
+{
+	const struct resp_reader *rd = &r->c.rd;
+
+	if (rd->argc == 0)
+		return;
+	if (!cmd_is(r, "AUTH")) {
+		if (resp_arg_is(rd, 0, "QUIT")) {
+			side_send(&r->c, "+OK\r\n", 5);
+			r->close_after = true;
+			return;
+		}
+		client_error(r, false, "-NOAUTH Authentication required.");
+		return;
+	}
+	if (rd->argc != 2 && rd->argc != 3) {
+		client_error(r, false, "-ERR wrong number of arguments for 'auth' command");
+		return;
+	}
+	if ((rd->argc == 3 && !resp_arg_is(rd, 1, "default")) ||
+	    !password_ok(r, &rd->argv[rd->argc == 3 ? 2 : 1])) {
+		log_info("redis client %s: AUTH failed", r->peer);
+		client_error(r, false, "-WRONGPASS invalid username-password pair or user is disabled.");
+		return;
+	}
+	r->authed = true;
+	side_send(&r->c, "+OK\r\n", 5);
+	try_connect(r);
+}
+
+/* The command just sent: does it make replies come unasked? */
+static void note_command(struct rclient *r)
+{
+	if (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
+	    cmd_is(r, "MONITOR"))
+		r->unbounded = true;
+	else if (cmd_is(r, "RESET"))
+		r->unbounded = false;
+	r->pending++;
+	STAT_ADD(r->pool->live[r->backend]->requests, 1);
+	count_active(r);
+}
+
+/* Send c.in[0, judged) to the server, or drop it (a local command's bytes). */
+static void pass_judged(struct rclient *r, bool drop)
+{
+	struct gbuf *in = &r->c.in;
+
+	if (!drop)
+		side_send(&r->s, in->p + in->off, r->judged);
+	gbuf_consume(in, r->judged);
+	r->judged = 0;
+}
+
+/*
+ * Judge and relay what the client sent, command by command. A command
+ * goes to the server as it is judged (streamed when it outgrows a
+ * buffer), unless nodown answers it: that one is kept whole (it is small)
+ * and answered once every reply before it is out.
+ */
+static void client_input(struct rclient *r)
+{
+	struct gbuf *in = &r->c.in;
+
+	while (r->state != RC_CLOSING && !r->close_after) {
+		size_t avail = gbuf_pending(in) - r->judged, used;
+		const char *why;
+		enum resp_result res;
+
+		if (r->held_error) {
+			if (r->pending == 0)
+				client_error(r, true, "-ERR Protocol error: %s", r->held_error);
+			return;
+		}
+		if (r->held_local) {
+			if (r->pending > 0)
+				return;		/* server_input resumes */
+			r->held_local = false;
+			run_local(r);
+			pass_judged(r, true);
+			continue;
+		}
+		if (r->state != RC_LINKED && r->authed) {
+			if (gbuf_pending(in) >= REDIS_READ_UNIT)
+				side_read(&r->c, false);	/* linking reads again */
+			return;			/* kept until the server is there */
+		}
+		if (side_full(&r->s)) {
+			side_read(&r->c, false);	/* drained() resumes */
+			return;
+		}
+		if (avail == 0)
+			return;
+		res = resp_feed(&r->c.rd, in->p + in->off + r->judged, avail, &used, &why);
+		r->judged += used;
+		if (res == RESP_ERROR) {	/* answered after the replies before it */
+			pass_judged(r, true);
+			log_info("redis client %s: protocol error: %s", r->peer, why);
+			r->held_error = why;
+			side_read(&r->c, false);
+			continue;
+		}
+		if (!r->classified && (r->c.rd.nkept > 0 || res == RESP_DONE)) {
+			r->classified = true;
+			r->local = is_local(r);
+		}
+		if (res == RESP_MORE) {
+			if (r->classified && !r->local)
+				pass_judged(r, false);	/* a big command, streamed */
+			else if (r->judged > REDIS_READ_UNIT) {
+				pass_judged(r, true);
+				client_error(r, true, "-ERR Protocol error: command too long before AUTH");
+			}
+			return;
+		}
+		r->classified = false;
+		if (r->c.rd.argc == 0) {		/* empty: no reply, as redis-server */
+			pass_judged(r, true);
+			continue;
+		}
+		if (r->local) {
+			r->held_local = true;
+			continue;
+		}
+		note_command(r);
+		pass_judged(r, false);
+	}
+}
+
+/* The server is logged in: what the client sent meanwhile goes on. */
+static void linked(struct rclient *r)
+{
+	r->state = RC_LINKED;
+	uv_timer_stop(&r->timer);
+	side_read(&r->c, true);
+	client_input(r);
+}
+
+/* Relay the server's replies, dropping those to nodown's own login. */
+static void server_input(struct rclient *r)
+{
+	struct gbuf *in = &r->s.in;
+
+	while (r->state != RC_CLOSING && gbuf_pending(in) > 0) {
+		size_t used;
+		const char *why;
+		enum resp_result res;
+
+		if (side_full(&r->c)) {
+			side_read(&r->s, false);	/* drained() resumes */
+			return;
+		}
+		res = resp_feed(&r->s.rd, in->p + in->off, gbuf_pending(in), &used, &why);
+		if (res == RESP_ERROR) {
+			client_error(r, true, "-ERR nodown: backend %s sent a malformed reply (%s)",
+				     r->pool->cfg->backends[r->backend].name, why);
+			return;
+		}
+		if (r->login_left > 0) {
+			if (res == RESP_DONE && r->s.rd.type == '-') {
+				char msg[200];
+
+				snprintf(msg, sizeof(msg), "%.*s", (int)(used > 150 ? 150 : used - 2), in->p + in->off);
+				gbuf_consume(in, used);
+				client_error(r, true, "-ERR nodown cannot log in to backend %s: %s",
+					     r->pool->cfg->backends[r->backend].name, msg + 1);
+				return;
+			}
+			gbuf_consume(in, used);
+			if (res == RESP_DONE && --r->login_left == 0)
+				linked(r);
+			continue;
+		}
+		side_send(&r->c, in->p + in->off, used);
+		gbuf_consume(in, used);
+		if (res == RESP_DONE && r->s.rd.type != '>' && r->pending > 0) {
+			r->pending--;
+			count_active(r);
+			if (r->pending == 0 && (r->held_local || r->held_error || gbuf_pending(&r->c.in) > 0))
+				client_input(r);
+			if (r->stopping && idle(r)) {
+				client_close(r, NULL);
+				return;
+			}
+		}
+	}
+	if (r->state != RC_CLOSING)
+		side_read(&r->s, true);
+}
+
+/* ---- the server connection -------------------------------------------------------- */
+
+/* The pool's usable primary, or -1. */
+static int primary(const struct redis_wpool *p)
+{
+	for (int b = 0; b < p->cfg->nbackends; b++)
+		if (STAT_GET(p->live[b]->role) == ROLE_PRIMARY && backend_usable(p->live[b]))
+			return b;
+	return -1;
+}
+
+static void put_bulk(struct rside *d, const char *s)
+{
+	char head[32];
+	size_t n = strlen(s);
+
+	side_send(d, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
+	side_send(d, s, n);
+	side_send(d, "\r\n", 2);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct rclient *r = req->data;
+	const struct redis_pool_cfg *rc = r->pool->rc;
+	const struct backend_cfg *be = &r->pool->cfg->backends[r->backend];
+
+	if (r->state != RC_CONNECTING)
+		return;		/* closed meanwhile */
+	worker_passive(r->w, r->pool->live[r->backend], status == 0, r->pool->cfg->health.fall,
+		       r->pool->cfg->name, be->name, status < 0 ? uv_strerror(status) : NULL);
+	if (status < 0) {
+		STAT_ADD(r->pool->live[r->backend]->connect_errors, 1);
+		client_error(r, true, "-ERR nodown: cannot connect to backend %s: %s", be->name,
+			     uv_strerror(status));
+		return;
+	}
+	if (rc->password) {
+		side_send(&r->s, rc->username ? "*3\r\n" : "*2\r\n", 4);
+		put_bulk(&r->s, "AUTH");
+		if (rc->username)
+			put_bulk(&r->s, rc->username);
+		put_bulk(&r->s, rc->password);
+		r->login_left = 1;
+	}
+	side_read(&r->s, true);
+	if (r->login_left == 0)
+		linked(r);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct rclient *r = t->data;
+
+	if (r->state == RC_WAITING)
+		client_error(r, true, "-ERR nodown: pool %s has no usable primary (waited failover_hold, "
+			     "%llums)", r->pool->cfg->name, (unsigned long long)r->pool->rc->failover_hold_ms);
+	else if (r->state == RC_CONNECTING)
+		client_error(r, true, "-ERR nodown: backend %s did not answer within connect_timeout",
+			     r->pool->cfg->backends[r->backend].name);
+}
+
+/* Connect to the primary, or wait for one (the sweep calls again). */
+static void try_connect(struct rclient *r)
+{
+	int b, err;
+
+	if (r->state != RC_WAITING || (r->pool->rc->client_password && !r->authed))
+		return;
+	b = primary(r->pool);
+	if (b < 0) {
+		if (!uv_is_active((uv_handle_t *)&r->timer))
+			uv_timer_start(&r->timer, timer_cb, r->pool->rc->failover_hold_ms, 0);
+		return;
+	}
+	r->backend = b;
+	r->state = RC_CONNECTING;
+	uv_tcp_init(&r->w->loop, &r->s.tcp);
+	r->s.tcp.data = &r->s;
+	r->s_open = true;
+	uv_tcp_nodelay(&r->s.tcp, 1);
+	uv_timer_stop(&r->timer);
+	uv_timer_start(&r->timer, timer_cb, r->pool->cfg->connect_timeout_ms, 0);
+	err = fds_tcp_connect(&r->creq, &r->s.tcp, (const struct sockaddr *)&r->pool->cfg->backends[b].addr,
+			      connect_cb);
+	if (err < 0)
+		client_error(r, true, "-ERR nodown: cannot connect to backend %s: %s",
+			     r->pool->cfg->backends[b].name, uv_strerror(err));
+}
+
+/* ---- life of a client ------------------------------------------------------------- */
+
+static void closed_cb(uv_handle_t *h)
+{
+	struct rclient *r = h->data;
+	struct worker *w;
+
+	if (h != (uv_handle_t *)&r->timer)
+		r = ((struct rside *)h->data)->r;
+	if (--r->closing_handles > 0)
+		return;
+	w = r->w;
+	BUG_ON(r->counted);
+	gbuf_free(&r->c.in);
+	gbuf_free(&r->c.out);
+	gbuf_free(&r->c.wbuf);
+	gbuf_free(&r->s.in);
+	gbuf_free(&r->s.out);
+	gbuf_free(&r->s.wbuf);
+	listener_unref(r->link.l);
+	worker_gen_release(w, r->gen);
+	free(r);
+	worker_client_gone(w);
+}
+
+static void client_close(struct rclient *r, const char *why)
+{
+	if (r->state == RC_CLOSING)
+		return;
+	if (why)
+		log_info("redis client %s: %s", r->peer, why);
+	r->pending = 0;
+	count_active(r);
+	wflush_cancel(&r->c.flush);
+	wflush_cancel(&r->s.flush);
+	bufpool_unwait(&r->c.bw);
+	bufpool_unwait(&r->s.bw);
+	r->state = RC_CLOSING;
+	list_del(&r->link.node);
+	atomic_fetch_sub(&r->link.l->active, 1);
+	r->closing_handles = r->s_open ? 3 : 2;
+	uv_close((uv_handle_t *)&r->timer, closed_cb);
+	uv_close((uv_handle_t *)&r->c.tcp, closed_cb);
+	if (r->s_open)
+		uv_close((uv_handle_t *)&r->s.tcp, closed_cb);
+}
+
+static void on_stop(struct client_link *l, enum stop_phase phase)
+{
+	struct rclient *r = container_of(l, struct rclient, link);
+
+	r->stopping = true;
+	if (phase == STOP_DEADLINE || (phase >= STOP_GRACE_OVER && idle(r)) ||
+	    (r->state != RC_LINKED && phase >= STOP_GRACE_OVER))
+		client_close(r, NULL);
+}
+
+/* Backend states changed: a waiting client may connect; one whose backend
+ * may no longer take commands is closed once idle (its next connection
+ * goes to the primary). */
+static void on_sweep(struct client_link *l)
+{
+	struct rclient *r = container_of(l, struct rclient, link);
+
+	if (r->state == RC_WAITING) {
+		try_connect(r);
+	} else if (r->state == RC_LINKED && idle(r) && r->backend >= 0 &&
+		   (!backend_usable(r->pool->live[r->backend]) ||
+		    STAT_GET(r->pool->live[r->backend]->role) != ROLE_PRIMARY)) {
+		client_close(r, NULL);
+	}
+}
+
+static void side_init(struct rclient *r, struct rside *d, bool server)
+{
+	d->r = r;
+	d->server = server;
+	gbuf_init(&d->in, &r->w->bufs);
+	gbuf_init(&d->out, &r->w->bufs);
+	gbuf_init(&d->wbuf, &r->w->bufs);
+	buf_waiter_init(&d->bw, buf_wake);
+	wflush_init(&d->flush, flush_cb);
+	d->wreq.data = d;
+}
+
+static bool loopback(const char *peer)
+{
+	return !strncmp(peer, "127.", 4) || !strcmp(peer, "::1") || !strncmp(peer, "::ffff:127.", 11);
+}
+
+void redis_accept(struct wlistener *wl)
+{
+	struct worker *w = wl->w;
+	const struct listener_cfg *lc = wl->cfg;
+	struct rclient *r;
+	struct resp_limits req, rep;
+
+	if (!worker_admit(wl))
+		return;
+	r = xcalloc(1, sizeof(*r));
+	r->w = w;
+	r->gen = worker_gen_hold(w);
+	r->pool = r->gen->pools[lc->pool->index];
+	r->state = RC_WAITING;
+	r->backend = -1;
+	r->authed = !r->pool->rc->client_password;
+	side_init(r, &r->c, false);
+	side_init(r, &r->s, true);
+	req = (struct resp_limits){ (int64_t)r->pool->rc->max_bulk, r->pool->rc->max_elements,
+				    r->pool->rc->max_inline };
+	rep = (struct resp_limits){ INT64_MAX, INT64_MAX, SIZE_MAX };
+	resp_reader_init(&r->c.rd, RESP_REQUEST, &req);
+	resp_reader_init(&r->s.rd, RESP_REPLY, &rep);
+	uv_tcp_init(&w->loop, &r->c.tcp);
+	uv_timer_init(&w->loop, &r->timer);
+	r->c.tcp.data = &r->c;
+	r->timer.data = r->creq.data = r;
+	r->link.on_stop = on_stop;
+	r->link.on_sweep = on_sweep;
+	if (worker_accept_client(wl, &r->link, &r->c.tcp, r->peer, sizeof(r->peer)) != 0) {
+		client_close(r, NULL);
+		return;
+	}
+	if (redis_listener(lc)->protected_mode && !r->pool->rc->client_password && !loopback(r->peer)) {
+		log_info("redis client %s refused: protected mode", r->peer);
+		client_error(r, true, "-DENIED nodown is in protected mode: pool %s has no client_password "
+			     "and this client is not on a loopback address. Set client_password in the "
+			     "pool, or 'protected: false' on listener %s if the network is trusted",
+			     r->pool->cfg->name, lc->name);
+		return;
+	}
+	side_read(&r->c, true);
+	try_connect(r);
+}
+
+/* ---- per-worker pools ------------------------------------------------------------- */
+
+void redis_gen_init(struct worker *w, struct wgen *g, struct wgen *prev)
+{
+	const struct config *c = g->snap->cfg;
+
+	ND_UNUSED(w);
+	ND_UNUSED(prev);
+	for (int i = 0; i < c->npools; i++) {
+		struct redis_wpool *p;
+
+		if (c->pools[i].proto != &redis_module)
+			continue;
+		p = g->pools[i] = xcalloc(1, sizeof(*p));
+		p->cfg = &c->pools[i];
+		p->rc = redis_pool(p->cfg);
+		p->live = g->snap->live[i];
+		p->shared = g->snap->pools[i];
+	}
+}
+
+void redis_gen_free(struct worker *w, struct wgen *g)
+{
+	ND_UNUSED(w);
+	for (int i = 0; i < g->snap->cfg->npools; i++)
+		if (g->snap->cfg->pools[i].proto == &redis_module)
+			free(g->pools[i]);
+}
+
+/* Server connections belong to clients: nothing is pooled to close. */
+void redis_worker_close(struct worker *w)
+{
+	ND_UNUSED(w);
+}
+
+/* Each client's on_sweep does the work. */
+void redis_worker_sweep(struct worker *w)
+{
+	ND_UNUSED(w);
+}
