@@ -22,7 +22,9 @@
  *   - an answer of nodown's own (AUTH, errors) goes out only when every
  *     command before it has had its reply, so replies stay in order;
  *   - `pending` counts commands sent whose reply has not come back; a
- *     client with pending > 0 counts in its backend's `active`;
+ *     client with pending > 0, or in a transaction (MULTI or WATCH to
+ *     EXEC, DISCARD, UNWATCH or RESET), counts in its backend's `active`
+ *     and is not idle: a drain or a stop waits for it;
  *   - a malformed command gets "-ERR Protocol error: ..." and the
  *     connection is closed once it is written; other clients carry on.
  * Runs on: the owning worker's loop.
@@ -85,7 +87,7 @@ struct rclient {
 	bool held_local;		/* a whole local command waits for earlier replies */
 	const char *held_error;		/* a protocol error waits for earlier replies */
 	bool authed;			/* needs no AUTH (or gave it) */
-	bool unbounded;			/* SUBSCRIBE/MONITOR: replies come unasked */
+	bool in_tx;			/* MULTI or WATCH sent, EXEC/DISCARD/UNWATCH/RESET not yet */
 	bool close_after;		/* close once the output is written */
 	bool stopping;			/* nodown stops: close once idle */
 	int closing_handles;
@@ -102,7 +104,8 @@ static void try_connect(struct rclient *r);
 
 static void count_active(struct rclient *r)
 {
-	struct backend_live *want = r->pending > 0 && r->backend >= 0 ? r->pool->live[r->backend] : NULL;
+	struct backend_live *want = (r->pending > 0 || r->in_tx) && r->backend >= 0 ?
+				    r->pool->live[r->backend] : NULL;
 
 	if (want == r->counted)
 		return;
@@ -115,7 +118,7 @@ static void count_active(struct rclient *r)
 
 static bool idle(const struct rclient *r)
 {
-	return r->pending == 0 && !r->unbounded && !resp_in_value(&r->c.rd) && !r->held_local &&
+	return r->pending == 0 && !r->in_tx && !resp_in_value(&r->c.rd) && !r->held_local &&
 	       !r->held_error;
 }
 
@@ -229,8 +232,8 @@ static void client_error(struct rclient *r, bool fatal, const char *fmt, ...)
 	}
 }
 
-/* The server closed (after QUIT, or a CLIENT KILL): the client gets what
- * it sent first, then the same end. */
+/* Close once what is queued for the client is written: its server closed
+ * (after QUIT, or a CLIENT KILL), or moved (a drain). */
 static void client_end(struct rclient *r, const char *why)
 {
 	if (why)
@@ -365,14 +368,16 @@ static void run_local(struct rclient *r)
 	try_connect(r);
 }
 
-/* The command just sent: does it make replies come unasked? */
+/* The command just sent: does it open or end a transaction (a client in
+ * one is never idle: closing it would fail its EXEC)? */
 static void note_command(struct rclient *r)
 {
-	if (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
-	    cmd_is(r, "MONITOR"))
-		r->unbounded = true;
+	if (cmd_is(r, "MULTI") || cmd_is(r, "WATCH"))
+		r->in_tx = true;
+	else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || cmd_is(r, "UNWATCH"))
+		r->in_tx = false;
 	else if (cmd_is(r, "RESET"))
-		r->unbounded = false;
+		r->in_tx = false;
 	r->pending++;
 	STAT_ADD(r->pool->live[r->backend]->requests, 1);
 	count_active(r);
@@ -473,6 +478,16 @@ static void linked(struct rclient *r)
 	client_input(r);
 }
 
+/* May the client's server no longer take its commands (drained, maint,
+ * down, no longer the primary)? Then it leaves once idle, and its next
+ * connection goes to the primary. */
+static bool moved(const struct rclient *r)
+{
+	struct backend_live *b = r->backend >= 0 ? r->pool->live[r->backend] : NULL;
+
+	return r->state == RC_LINKED && b && (!backend_usable(b) || STAT_GET(b->role) != ROLE_PRIMARY);
+}
+
 /* Relay the server's replies, dropping those to nodown's own login. */
 static void server_input(struct rclient *r)
 {
@@ -515,8 +530,8 @@ static void server_input(struct rclient *r)
 			count_active(r);
 			if (r->pending == 0 && (r->held_local || r->held_error || gbuf_pending(&r->c.in) > 0))
 				client_input(r);
-			if (r->stopping && idle(r)) {
-				client_close(r, NULL);
+			if (idle(r) && (r->stopping || moved(r))) {
+				client_end(r, NULL);
 				return;
 			}
 		}
@@ -647,6 +662,7 @@ static void client_close(struct rclient *r, const char *why)
 	if (why)
 		log_info("redis client %s: %s", r->peer, why);
 	r->pending = 0;
+	r->in_tx = false;
 	count_active(r);
 	wflush_cancel(&r->c.flush);
 	wflush_cancel(&r->s.flush);
@@ -672,20 +688,16 @@ static void on_stop(struct client_link *l, enum stop_phase phase)
 		client_close(r, NULL);
 }
 
-/* Backend states changed: a waiting client may connect; one whose backend
- * may no longer take commands is closed once idle (its next connection
- * goes to the primary). */
+/* Backend states changed: a waiting client may connect; an idle one whose
+ * server moved leaves (the others when their last reply is out). */
 static void on_sweep(struct client_link *l)
 {
 	struct rclient *r = container_of(l, struct rclient, link);
 
-	if (r->state == RC_WAITING) {
+	if (r->state == RC_WAITING)
 		try_connect(r);
-	} else if (r->state == RC_LINKED && idle(r) && r->backend >= 0 &&
-		   (!backend_usable(r->pool->live[r->backend]) ||
-		    STAT_GET(r->pool->live[r->backend]->role) != ROLE_PRIMARY)) {
-		client_close(r, NULL);
-	}
+	else if (idle(r) && moved(r))
+		client_end(r, NULL);
 }
 
 static void side_init(struct rclient *r, struct rside *d, bool server)

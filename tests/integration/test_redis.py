@@ -285,3 +285,25 @@ def test_drain_closes_idle_clients_of_the_backend(redis_pair, nodown, tmp_path):
     assert r.returncode == 0, r.stderr
     assert wait_for(lambda: admin_json(nd)["listeners"][0]["active"] == 0, 5)
     assert wait_for(lambda: admin_json(nd)["pools"][0]["backends"][0]["state"] == "drained", 5)
+
+
+def test_drain_lets_a_transaction_finish(redis_pair, nodown, tmp_path):
+    """A client between MULTI and EXEC (no command in flight) is not idle:
+    a drain waits for its EXEC instead of closing it."""
+    from conftest import run_cli
+    nd = start(nodown, tmp_path, redis_pair)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"MULTI\r\nINCR t\r\n")
+    assert wait_for(lambda: s.recv(100, socket.MSG_PEEK) == b"+OK\r\n+QUEUED\r\n", 5)
+    s.recv(100)
+    r = run_cli("drain", "cache/r1", "--socket", str(tmp_path / "nd.sock"))
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: admin_json(nd)["pools"][0]["backends"][0]["state"] == "draining", 5)
+    s.sendall(b"EXEC\r\n")
+    got = b""
+    while not got.endswith(b"\r\n:1\r\n"):
+        b = s.recv(100)
+        assert b, got
+        got += b
+    assert got == b"*1\r\n:1\r\n"
+    assert wait_for(lambda: admin_json(nd)["listeners"][0]["active"] == 0, 5)   # closed once idle
