@@ -7,6 +7,7 @@
 #   make fuzz-check run each fuzz target over its seed corpus (part of test)
 #   make bench      bench/http.sh
 #   make bench-pg   bench/pg.sh (pgbench: direct, PgBouncer, nodown; switchover stall)
+#   make bench-redis bench/redis.sh (redis-benchmark: direct, twemproxy, nodown)
 #   SANITIZE=1      build and test with AddressSanitizer + UndefinedBehaviorSanitizer
 
 SANITIZE ?= 0
@@ -43,8 +44,9 @@ DEPS_fuzz := fuzz
 DEPS_fuzz-check := fuzz
 DEPS_bench := bench
 DEPS_bench-pg := bench
+DEPS_bench-redis := bench
 DEPS_demo := demo
-GOALS := all test unit integration fuzz fuzz-check bench bench-pg demo
+GOALS := all test unit integration fuzz fuzz-check bench bench-pg bench-redis demo
 
 .PHONY: $(GOALS)
 $(GOALS):
@@ -78,7 +80,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test layers unit integration fuzz fuzz-check bench bench-pg demo clean
+.PHONY: all test layers unit integration fuzz fuzz-check bench bench-pg bench-redis demo clean
 
 all: $(BUILD)/nodown
 
@@ -165,6 +167,9 @@ bench: all
 
 bench-pg: all
 	bench/pg.sh
+
+bench-redis: all
+	bench/redis.sh
 
 demo: all
 	$(PYTHON) examples/demo.py --bin $(abspath $(BUILD)/nodown)
