@@ -157,7 +157,7 @@ static const struct command commands[] = {
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
 	{ "switchover", "move a pg pool's primary to a standby with no failed client", switchover_usage, cmd_switchover },
 	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
-	{ "load", "constant-rate HTTP load with error counts and latency percentiles", load_usage, cmd_load },
+	{ "load", "constant-rate HTTP or Redis load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },
 };
 

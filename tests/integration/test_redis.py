@@ -307,3 +307,43 @@ def test_drain_lets_a_transaction_finish(redis_pair, nodown, tmp_path):
         got += b
     assert got == b"*1\r\n:1\r\n"
     assert wait_for(lambda: admin_json(nd)["listeners"][0]["active"] == 0, 5)   # closed once idle
+
+
+def _load(*args, timeout=60):
+    import json
+    import subprocess
+    from conftest import NODOWN_BIN
+    p = subprocess.run([NODOWN_BIN, "load", "redis", *args, "--json", "-q"], capture_output=True,
+                       text=True, timeout=timeout)
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else None), p.stderr
+
+
+def test_load_redis_counts_and_classes(redis_pair, nodown, tmp_path):
+    """`nodown load redis`: every command answered through nodown; writes
+    sent straight to the replica are counted as readonly errors."""
+    r1, r2 = redis_pair
+    nd = start(nodown, tmp_path, redis_pair)
+    rc, r, err = _load(f"127.0.0.1:{nd.port}", "--rate", "500", "--duration", "1s", "--mix",
+                       "set=1,get=1,incr=1,del=1,ping=1", "--keys", "50", "--max-errors", "0")
+    assert rc == 0, err
+    assert r["errors"] == 0 and 490 <= r["ok"] <= 510
+    assert 0 < r1.client().dbsize() <= 50
+    rc, r, _ = _load(f"127.0.0.1:{r2.port}", "--rate", "200", "--duration", "500ms", "--mix", "set=1,get=1",
+                     "--max-errors", "0")
+    assert rc == 1 and r["error_classes"]["readonly"] == r["requests"] // 2 and r["ok"] == r["requests"] // 2
+    rc, r, _ = _load(f"127.0.0.1:{free_port()}", "--rate", "50", "--duration", "300ms")
+    assert rc == 0 and r["error_classes"]["connect"] == r["requests"] > 0
+    c = redis_config(tmp_path, r1, r2, pool={"client_password": "pw"})
+    c["listeners"][0]["bind"] = f"127.0.0.1:{free_port()}"
+    c["admin"]["socket"] = str(tmp_path / "nd2.sock")
+    nd2 = nodown(c)
+    assert wait_for(lambda: roles(nd2)["r1"] == "primary", 5)
+    rc, r, err = _load(f"127.0.0.1:{nd2.port}", "-a", "pw", "--rate", "200", "--duration", "300ms",
+                       "--max-errors", "0")
+    assert rc == 0 and r["ok"] == r["requests"] > 0, err
+    rc, r, _ = _load(f"127.0.0.1:{nd2.port}", "--rate", "100", "--duration", "300ms")
+    assert r["error_classes"]["err"] == r["requests"] > 0          # NOAUTH
+    from conftest import run_cli
+    assert run_cli("load", "redis", "nothere", "--rate", "1", "--duration", "1s").returncode == 1
+    assert run_cli("load", "redis", "127.0.0.1:1", "--rate", "1", "--duration", "1s",
+                   "--mix", "flushall=1").returncode == 2
