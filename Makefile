@@ -110,7 +110,7 @@ unit: $(UNIT_BINS)
 	@failed=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || failed=1; done; exit $$failed
 
 integration: $(BUILD)/nodown
-	NODOWN_BIN=$(abspath $(BUILD)/nodown) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	NODOWN_BIN=$(abspath $(BUILD)/nodown) NODOWN_SANITIZED=$(SANITIZE) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: layers unit fuzz-check integration
 

@@ -93,6 +93,19 @@ static struct pgserver *stale_idle(struct pg_wpool *p, struct pgbucket *b, bool 
 	return NULL;
 }
 
+/* Every server a worker has open, whatever its state and generation, so
+ * that the worker's end closes each through its own callbacks (freed, not
+ * just its handles closed). Servers live on their worker's thread only:
+ * one list per thread. */
+static _Thread_local struct list all_servers;
+
+static struct list *worker_servers(void)
+{
+	if (!all_servers.next)
+		list_init(&all_servers);
+	return &all_servers;
+}
+
 /* One at a time: closing a server wakes waiters, who may take idle ones. */
 static void close_idle(struct pg_wpool *p, bool all)
 {
@@ -161,11 +174,19 @@ void pg_gen_free(struct worker *w, struct wgen *g)
 	}
 }
 
+/* The worker ends: every server goes, idle or not (one still finishing a
+ * reset or its Terminate too). */
 void pg_worker_close(struct worker *w)
 {
-	for (int i = 0; i < w->cfg->npools; i++)
-		if (wpool_at(w->cur, i))
-			close_idle(wpool_at(w->cur, i), true);
+	struct list *all = worker_servers();
+
+	ND_UNUSED(w);
+	for (struct list *n = all->next, *next; n != all; n = next) {
+		struct pgserver *s = container_of(n, struct pgserver, all_node);
+
+		next = n->next;
+		pg_server_close(s);
+	}
 }
 
 /* FNV-1a of user NUL database. */
@@ -260,6 +281,7 @@ static void server_handle_closed_cb(uv_handle_t *h)
 		free(s->parses[(s->parses_head + i) % s->parses_cap].srvname);
 	free(s->parses);
 	pg_login_free(&s->login);
+	list_del(&s->all_node);
 	free(s);
 	worker_gen_release(p->w, p->gen);
 }
@@ -270,8 +292,7 @@ void pg_server_close(struct pgserver *s)
 {
 	struct pgbucket *b = s->bucket;
 
-	/* closing, or closed by the worker's last sweep (worker_finish closes
-	 * every handle left, a server still finishing its Terminate too) */
+	/* closing already (pg_worker_close closes every server, in any state) */
 	if (s->state == PS_CLOSING || uv_is_closing((uv_handle_t *)&s->tcp))
 		return;
 	wflush_cancel(&s->flush);
@@ -790,6 +811,7 @@ static void server_open(struct pgbucket *b, int backend, bool warm)
 	s->warm = warm;
 	s->epoch = atomic_load(warm ? &pg_plive(p->shared)->warm_epoch : &p->shared->epoch);
 	list_init(&s->node);
+	list_append(worker_servers(), &s->all_node);
 	wflush_init(&s->flush, flush_cb);
 	if (warm)
 		b->nwarm++;

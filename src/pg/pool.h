@@ -58,6 +58,7 @@ struct pgserver {
 	uv_timer_t timer;		/* connect + login timeout; idle timeout */
 	struct pgbucket *bucket;	/* borrowed; holds a reference on its generation */
 	struct list node;		/* on bucket->idle or bucket->warm, if on one */
+	struct list all_node;		/* on its worker's list of every open server (pg/pool.c) */
 	enum pgserver_state state;
 	int closing_handles;
 	int backend;			/* index in the pool's backends */

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import SANITIZED, wait_for
 from test_pg import _messages, _msg, _roles, _startup, dsn, pg_config, start
 
 psycopg = pytest.importorskip("psycopg")
@@ -233,7 +233,7 @@ def test_failed_logins_leave_no_state(pg_cluster_ro, nodown, tmp_path):
     for i in range(6000):
         s, _, _ = _sasl_start(nd.port, f"ghost{i}-{'x' * 40}")
         s.close()
-    assert _rss_kb(nd.pid) - base < 1024, (base, _rss_kb(nd.pid))
+    assert SANITIZED or _rss_kb(nd.pid) - base < 1024, (base, _rss_kb(nd.pid))
 
 
 def test_unknown_users_look_like_wrong_passwords(pg_cluster_ro, nodown, tmp_path):
@@ -289,7 +289,7 @@ def test_a_waiting_client_is_not_read(pg_cluster_ro, nodown, tmp_path):
         except BlockingIOError:
             time.sleep(0.05)
     assert sent < len(big), "nodown read all of it"
-    assert _rss_kb(nd.pid) - base < 8 * 1024
+    assert SANITIZED or _rss_kb(nd.pid) - base < 8 * 1024
     holder.sendall(_msg(b"Q", b"COMMIT\0"))
     _messages(holder)
     holder.close()
@@ -347,7 +347,7 @@ def test_a_client_that_does_not_read_is_bounded(pg_cluster_ro, nodown, tmp_path)
     s.close()
     print(f"sent {sent >> 20} MB; RSS {base} KB -> peak {peak} KB")
     assert sent < 100 << 20, "nodown read it all"
-    assert peak - base < 12 * 1024, (base, peak)
+    assert SANITIZED or peak - base < 12 * 1024, (base, peak)
 
 
 def test_clients_wait_for_buffers_and_lose_nothing(pg_cluster_ro, nodown, tmp_path):
@@ -405,4 +405,4 @@ def test_clients_wait_for_buffers_and_lose_nothing(pg_cluster_ro, nodown, tmp_pa
         assert got[i] == (n_q * 10, [i * 1000 + k for k in range(n_q)]), i
     # 1 MiB of buffers, and what is half read: about 1.5 MiB here (9 MiB
     # when pg memory was not counted in `buffers`)
-    assert peak[0] - base < 5 * 1024, (base, peak[0])
+    assert SANITIZED or peak[0] - base < 5 * 1024, (base, peak[0])
