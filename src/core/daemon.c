@@ -368,8 +368,8 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 	install(d, s);
 	for (int i = 0; i < cfg->workers; i++)
 		worker_publish(&d->workers[i], s);
-	snapshot_unref(old);
-	health_apply(d);
+	health_apply(d);	/* ends the old checks on the old config: before it may go */
+	snapshot_unref(old);	/* workers may have let go of it already */
 	check_drained(d);	/* draining with nothing in flight: drained */
 	state_save(d);
 	for (int p = 0; p < cfg->npools; p++)
