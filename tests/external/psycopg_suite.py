@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -146,7 +147,7 @@ def main():
                 procs.append(proc)
             dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres password={pw}"
             t0 = time.monotonic()
-            rc, counts, failing = run_suite(checkout, dsn, a.pytest_args.split(), tmp / f"pytest-{mode}.log")
+            rc, counts, failing = run_suite(checkout, dsn, shlex.split(a.pytest_args), tmp / f"pytest-{mode}.log")
             results[mode] = (counts, failing, time.monotonic() - t0)
             print(f"{mode:12s} " + "  ".join(f"{k} {v}" for k, v in counts.items()) +
                   f"  ({results[mode][2]:.0f}s, log {tmp}/pytest-{mode}.log)", flush=True)
