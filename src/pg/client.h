@@ -137,6 +137,8 @@ void pgc_startup_timeout_cb(uv_timer_t *t);
 void pgc_replay_vars(struct pgclient *c, struct pgserver *s);
 /* The SETs on s are all answered; one of them failed (ErrorResponse m). */
 void pgc_replay_done(struct pgclient *c, struct pgserver *s);
+/* RESET ALL on s (a client changed a setting there); answers dropped. */
+void pgc_reset_settings(struct pgserver *s);
 void pgc_replay_failed(struct pgclient *c, const char *m, size_t n);
 /* At login: the ParameterStatus messages of s's login, as c now has them. */
 void pgc_send_login_params(struct pgclient *c, struct pgserver *s);

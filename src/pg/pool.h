@@ -85,6 +85,7 @@ struct pgserver {
 	uint64_t idle_since_ms;
 	unsigned epoch;			/* the pool's primary epoch it was opened in */
 	bool terminating;		/* Terminate queued: closed once it is written */
+	bool settings_changed;		/* a client's SET or RESET ran on it: RESET ALL before the next */
 };
 
 /* Server connections of one (user, database) on one worker. */

@@ -236,10 +236,14 @@ void pgc_unlink_server(struct pgclient *c, bool clean)
 
 	if (!s)
 		return;
-	if (clean && c->pool->pg->pool_mode == PG_POOL_SESSION)
+	if (clean && c->pool->pg->pool_mode == PG_POOL_SESSION) {
 		pgc_reset_server(s, "DISCARD ALL");	/* the next client gets a clean session */
-	else if (clean && s->nstmts > c->pool->pg->max_prepared_statements)
-		pgc_reset_server(s, "DEALLOCATE ALL");	/* the statements of clients long gone */
+	} else if (clean) {
+		if (s->settings_changed)	/* no client's SET reaches the next one */
+			pgc_reset_settings(s);
+		if (s->nstmts > c->pool->pg->max_prepared_statements)
+			pgc_reset_server(s, "DEALLOCATE ALL");	/* the statements of clients long gone */
+	}
 	c->server = NULL;
 	s->client = NULL;
 	pgc_server_changed(c, NULL);
@@ -657,7 +661,10 @@ static bool on_server_msg(struct pgclient *c, struct pgserver *s, const char *m,
 		if (c->pid)
 			pg_notification_repid((char *)m, n, s->pid, c->pid);
 		return true;
-	case 'C':	/* CommandComplete: the client dropped its statements */
+	case 'C':	/* CommandComplete: the client dropped its statements, or
+			 * changed a setting (SET, RESET; SET ROLE too) */
+		if (tag_is(m, n, "SET") || tag_is(m, n, "RESET"))
+			s->settings_changed = true;
 		if (tag_is(m, n, "DEALLOCATE ALL") || tag_is(m, n, "DISCARD ALL")) {
 			pgc_server_was_reset(s, tag_is(m, n, "DISCARD ALL"));
 			pgc_forget_all_stmts(c);

@@ -8,6 +8,9 @@
  * Owns: nothing; it keeps c->vars (what the client wants) and s->vars
  *       (what the server has) in step.
  * Invariants:
+ *   - no other setting follows a client in transaction mode, and none
+ *     reaches another client: a server on which a client ran SET or RESET
+ *     gets RESET ALL when that client's transaction ends;
  *   - a server a client gets is first sent SETs of what the client wants,
  *     else of what a fresh server reports (so no client inherits another's
  *     TimeZone), for every tracked parameter it does not already have;
@@ -70,6 +73,20 @@ void pgc_replay_vars(struct pgclient *c, struct pgserver *s)
 	pg_server_send(s, msg, n);
 	free(msg);
 	gbuf_free(&q);
+}
+
+/*
+ * RESET ALL on s, its answers dropped, after a transaction-mode client ran
+ * SET or RESET there: a setting it changed (default_transaction_read_only,
+ * search_path, statement_timeout, a role...) must not reach the next
+ * client of s. s's tracked parameters are unknown until reported again, so
+ * the next client's are all set again.
+ */
+void pgc_reset_settings(struct pgserver *s)
+{
+	s->settings_changed = false;
+	pg_vars_free(&s->vars);
+	pgc_inject(s, "RESET ALL");
 }
 
 /*

@@ -99,8 +99,10 @@ void pgc_server_was_reset(struct pgserver *s, bool discard)
 		if (name)
 			server_add_stmt(s, name);
 	}
-	if (discard)
+	if (discard) {
 		pg_vars_free(&s->vars);
+		s->settings_changed = false;
+	}
 }
 
 /*

@@ -711,3 +711,21 @@ def test_drain_of_a_pg_backend_waits_for_its_transactions(pg_cluster_ro, nodown,
     assert _admin(nd, "GET", "/pools/main/backends/pg1")[1]["state"] == "drained"
     tx.close()
     assert run_cli("ready", "main/pg1", "--socket", sock).returncode == 0
+
+
+def test_untracked_settings_do_not_leak_between_clients(pg_cluster_ro, nodown, tmp_path):
+    """In transaction mode a SET of a parameter nodown does not carry
+    (default_transaction_read_only, search_path, statement_timeout, a role)
+    never reaches the next client of the same server: RESET ALL follows the
+    transaction that ran it. Tracked ones still follow their client."""
+    nd = start(nodown, tmp_path, pg_cluster_ro, workers=1, pool={"pool_size": 1})
+    with psycopg.connect(dsn(nd), autocommit=True) as a, psycopg.connect(dsn(nd), autocommit=True) as b:
+        a.execute("SET default_transaction_read_only = on")
+        a.execute("SET search_path = nowhere")
+        a.execute("SET TimeZone = 'Asia/Tokyo'")
+        assert b.execute("SELECT pg_backend_pid()").fetchone() == a.execute("SELECT pg_backend_pid()").fetchone()
+        assert b.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
+        assert b.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+        b.execute("CREATE TEMP TABLE t_rw (i int) ON COMMIT DROP")   # b can write
+        assert a.execute("SHOW TimeZone").fetchone()[0] == "Asia/Tokyo"   # tracked: follows a
+        assert b.execute("SHOW TimeZone").fetchone()[0] != "Asia/Tokyo"
