@@ -125,6 +125,45 @@ static size_t units(const struct gbuf *b, size_t bytes)
 	return (bytes + b->pool->size - 1) / b->pool->size;
 }
 
+/*
+ * A growable buffer's memory is the data of a struct buf. Blocks of one
+ * unit come from the pool's free list and go back to it, as fixed buffers
+ * do: the common case (a read or a write of up to one unit) then costs no
+ * malloc, and the heap is not trimmed and grown again at every request.
+ */
+static struct buf *block_of(char *p)
+{
+	return (struct buf *)(p - offsetof(struct buf, data));
+}
+
+static char *block_resize(struct gbuf *b, size_t cap)
+{
+	struct bufpool *pool = b->pool;
+	struct buf *blk;
+
+	if (!b->p && pool && cap == pool->size && pool->free) {
+		blk = pool->free;
+		pool->free = blk->next;
+		pool->nfree--;
+		return blk->data;
+	}
+	blk = xrealloc(b->p ? block_of(b->p) : NULL, sizeof(struct buf) + cap);
+	return blk->data;
+}
+
+static void block_put(struct bufpool *pool, char *p, size_t cap)
+{
+	struct buf *blk = block_of(p);
+
+	if (pool && cap == pool->size && pool->nfree < pool->keep) {
+		blk->next = pool->free;
+		pool->free = blk;
+		pool->nfree++;
+	} else {
+		free(blk);
+	}
+}
+
 /* Move the pending bytes to the front; room for n more after them? */
 static bool compact(struct gbuf *b, size_t n)
 {
@@ -148,7 +187,7 @@ static enum gbuf_room grow(struct gbuf *b, size_t n, size_t limit, bool input)
 		return GBUF_OK;
 	if (b->len + n > limit)
 		return GBUF_LIMIT;
-	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
+	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
 	if (b->pool) {
 		size_t more;
 
@@ -160,7 +199,7 @@ static enum gbuf_room grow(struct gbuf *b, size_t n, size_t limit, bool input)
 		}
 		b->pool->used += (unsigned)more;
 	}
-	b->p = xrealloc(b->p, cap);
+	b->p = block_resize(b, cap);
 	b->cap = cap;
 	return GBUF_OK;
 }
@@ -197,16 +236,16 @@ void gbuf_release(struct gbuf *b)
 void gbuf_free(struct gbuf *b)
 {
 	struct bufpool *pool = b->pool;
+	unsigned n = pool && b->cap ? (unsigned)units(b, b->cap) : 0;
 
-	if (pool && b->cap) {
-		unsigned n = (unsigned)units(b, b->cap);
-
+	if (b->p)
+		block_put(pool, b->p, b->cap);
+	gbuf_init(b, pool);
+	if (n) {
 		BUG_ON(pool->used < n);
 		pool->used -= n;
 		wake(pool, n);
 	}
-	free(b->p);
-	gbuf_init(b, pool);
 }
 
 int gbuf_write(uv_stream_t *s, uv_write_t *req, struct gbuf *out, struct gbuf *wbuf, uv_write_cb cb)
