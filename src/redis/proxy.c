@@ -20,8 +20,12 @@
  *     when the pool has a client_password; AUTH is then answered by nodown
  *     (the server only ever sees nodown's own credentials);
  *   - an answer of nodown's own (AUTH, errors) goes out only when every
- *     command before it has had its reply, so replies stay in order;
- *   - `pending` counts commands sent whose reply has not come back; a
+ *     counted command before it has had its reply, so replies stay in
+ *     order (in subscribe mode, where commands are not counted, an AUTH
+ *     may overtake the replies to commands sent in that mode);
+ *   - `pending` counts commands sent whose reply has not come back (not
+ *     in subscribe mode or MONITOR, where replies come unasked: such a
+ *     client has nothing in flight between messages, until RESET); a
  *     client with pending > 0, or in a transaction (MULTI or WATCH to
  *     EXEC, DISCARD, UNWATCH or RESET), counts in its backend's `active`
  *     and is not idle: a drain or a stop waits for it;
@@ -88,6 +92,7 @@ struct rclient {
 	const char *held_error;		/* a protocol error waits for earlier replies */
 	bool authed;			/* needs no AUTH (or gave it) */
 	bool in_tx;			/* MULTI or WATCH sent, EXEC/DISCARD/UNWATCH/RESET not yet */
+	bool unbounded;			/* (P|S)SUBSCRIBE or MONITOR sent: replies come unasked */
 	bool close_after;		/* close once the output is written */
 	bool stopping;			/* nodown stops: close once idle */
 	int closing_handles;
@@ -155,10 +160,9 @@ static void drained(struct rside *d)
 	if (!d->server && r->state == RC_LINKED) {
 		side_read(&r->s, true);
 		server_input(r);	/* replies held back by backpressure */
-	} else if (d->server) {
-		side_read(&r->c, true);
-		client_input(r);
 	}
+	if (r->state != RC_CLOSING)
+		client_input(r);	/* commands held back by either watermark */
 }
 
 static void side_flush(struct rside *d)
@@ -372,14 +376,22 @@ static void run_local(struct rclient *r)
  * one is never idle: closing it would fail its EXEC)? */
 static void note_command(struct rclient *r)
 {
-	if (cmd_is(r, "MULTI") || cmd_is(r, "WATCH"))
-		r->in_tx = true;
-	else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || cmd_is(r, "UNWATCH"))
-		r->in_tx = false;
-	else if (cmd_is(r, "RESET"))
-		r->in_tx = false;
-	r->pending++;
 	STAT_ADD(r->pool->live[r->backend]->requests, 1);
+	if (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
+	    cmd_is(r, "MONITOR")) {
+		/* replies no longer match commands (several per command, and
+		 * messages): commands from here on are not counted until RESET;
+		 * the replies to those before still are (they come first) */
+		r->unbounded = true;
+	} else if (cmd_is(r, "MULTI") || cmd_is(r, "WATCH")) {
+		r->in_tx = true;
+	} else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || cmd_is(r, "UNWATCH")) {
+		r->in_tx = false;
+	} else if (cmd_is(r, "RESET")) {
+		r->in_tx = r->unbounded = false;
+	}
+	if (!r->unbounded)
+		r->pending++;
 	count_active(r);
 }
 
@@ -400,7 +412,7 @@ static void pass_judged(struct rclient *r, bool drop)
  * buffer), unless nodown answers it: that one is kept whole (it is small)
  * and answered once every reply before it is out.
  */
-static void client_input(struct rclient *r)
+static void pump(struct rclient *r)
 {
 	struct gbuf *in = &r->c.in;
 
@@ -423,14 +435,10 @@ static void client_input(struct rclient *r)
 			continue;
 		}
 		if (r->state != RC_LINKED && r->authed) {
-			if (gbuf_pending(in) >= REDIS_READ_UNIT)
-				side_read(&r->c, false);	/* linking reads again */
 			return;			/* kept until the server is there */
 		}
-		if (side_full(&r->s)) {
-			side_read(&r->c, false);	/* drained() resumes */
-			return;
-		}
+		if (side_full(&r->s) || side_full(&r->c))
+			return;			/* drained() goes on */
 		if (avail == 0)
 			return;
 		res = resp_feed(&r->c.rd, in->p + in->off + r->judged, avail, &used, &why);
@@ -486,6 +494,26 @@ static bool moved(const struct rclient *r)
 	struct backend_live *b = r->backend >= 0 ? r->pool->live[r->backend] : NULL;
 
 	return r->state == RC_LINKED && b && (!backend_usable(b) || STAT_GET(b->role) != ROLE_PRIMARY);
+}
+
+/*
+ * What the client sent goes on as far as it can; then the client is read
+ * only if what it sends can go somewhere: not while a command of nodown's
+ * own waits for earlier replies, nor while the output to its server or to
+ * itself is at the watermark (a client that pipelines without reading,
+ * even before AUTH, is stopped there), nor past a unit of input kept
+ * while its server is not there yet.
+ */
+static void client_input(struct rclient *r)
+{
+	bool blocked;
+
+	pump(r);
+	if (r->state == RC_CLOSING)
+		return;
+	blocked = r->held_local || side_full(&r->s) || side_full(&r->c) ||
+		  (r->state != RC_LINKED && r->authed && gbuf_pending(&r->c.in) >= REDIS_READ_UNIT);
+	side_read(&r->c, !blocked);
 }
 
 /* Relay the server's replies, dropping those to nodown's own login. */

@@ -347,3 +347,45 @@ def test_load_redis_counts_and_classes(redis_pair, nodown, tmp_path):
     assert run_cli("load", "redis", "nothere", "--rate", "1", "--duration", "1s").returncode == 1
     assert run_cli("load", "redis", "127.0.0.1:1", "--rate", "1", "--duration", "1s",
                    "--mix", "flushall=1").returncode == 2
+
+
+def test_subscribers_have_nothing_in_flight(redis_pair, nodown, tmp_path):
+    """Pub/sub replies come unasked (RESP3 pushes, several confirmations per
+    command, messages): a subscriber counts nothing in flight, so `active`
+    goes back to 0; an AUTH held behind the HELLO before it waits for
+    HELLO's reply."""
+    nd = start(nodown, tmp_path, redis_pair, pool={"client_password": "pw"})
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"AUTH pw\r\nHELLO 3\r\nSUBSCRIBE a b\r\nAUTH pw\r\nUNSUBSCRIBE\r\nPING\r\n")
+    got = b""
+    while not got.endswith(b"+PONG\r\n"):
+        b = s.recv(65536)
+        assert b, got
+        got += b
+    assert got.count(b"subscribe") == 4
+    assert got.index(b"%7\r\n") < got.index(b"+OK\r\n", 5)      # HELLO's map before the 2nd AUTH's OK
+    assert wait_for(lambda: admin_json(nd)["pools"][0]["backends"][0]["active"] == 0, 5)
+    s.close()
+
+
+def test_a_client_that_does_not_read_is_bounded_before_auth(redis_pair, nodown, tmp_path):
+    """Commands nodown answers itself (NOAUTH before AUTH) stop being read
+    at the output watermark: 30 MB of pipelined PINGs from a client that
+    never reads grow nothing, and other clients are served."""
+    c = redis_config(tmp_path, *redis_pair, pool={"client_password": "pw"}, workers=1)
+    nd = nodown(c)
+    assert wait_for(lambda: roles(nd)["r1"] == "primary", 5)
+    before = peak_rss_kb(nd.pid)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.setblocking(False)
+    sent, chunk = 0, b"P\r\n" * 100000
+    deadline = time.monotonic() + 5
+    while sent < 30 << 20 and time.monotonic() < deadline:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    assert sent < 30 << 20, "nodown read all of it"
+    assert client(nd, password="pw").ping()
+    assert SANITIZED or peak_rss_kb(nd.pid) - before < 8 * 1024, (before, peak_rss_kb(nd.pid))
+    s.close()
