@@ -42,4 +42,16 @@ char *xstrndup(const char *s, size_t n);
 uint64_t nd_now_ms(void);
 uint64_t nd_now_ns(void);
 
+/* The value of hexadecimal digit c, or -1. */
+static inline int nd_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

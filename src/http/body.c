@@ -60,17 +60,6 @@ static bool is_tchar(unsigned char c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t';
@@ -241,14 +230,14 @@ static int size_byte(struct http_body *b, unsigned char c, const char **why)
 	}
 	switch (b->st) {
 	case CS_SIZE0:
-		if ((h = hexval(c)) < 0)
+		if ((h = nd_hexval(c)) < 0)
 			break;
 		b->size = (uint64_t)h;
 		b->digits = h ? 1 : 0;
 		b->st = CS_SIZE;
 		return 0;
 	case CS_SIZE:
-		if ((h = hexval(c)) >= 0) {
+		if ((h = nd_hexval(c)) >= 0) {
 			if ((b->size || h) && ++b->digits > MAX_SIZE_DIGITS) {
 				*why = "a chunk size is too large";
 				return -1;

@@ -231,17 +231,6 @@ static bool is_blank(char c)	/* isspace() in the C locale */
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static char unescape(char c)
 {
 	switch (c) {
@@ -325,7 +314,7 @@ static int inline_byte(struct resp_reader *r, char c)
 		r->state = S_DQ;
 		return STEP_MORE;
 	case S_DQ_X:
-		if (hex_value(c) >= 0) {
+		if (nd_hexval((unsigned char)c) >= 0) {
 			r->hex = (unsigned char)c;
 			r->state = S_DQ_XH;
 			return STEP_MORE;
@@ -334,10 +323,10 @@ static int inline_byte(struct resp_reader *r, char c)
 		r->state = S_DQ;
 		return inline_byte(r, c);
 	case S_DQ_XH:
-		h = hex_value(c);
+		h = nd_hexval((unsigned char)c);
 		r->state = S_DQ;
 		if (h >= 0) {
-			arg_put(r, (char)(hex_value((char)r->hex) * 16 + h));
+			arg_put(r, (char)(nd_hexval((unsigned char)r->hex) * 16 + h));
 			return STEP_MORE;
 		}
 		arg_put(r, 'x');
