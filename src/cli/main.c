@@ -155,7 +155,7 @@ static const struct command commands[] = {
 	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },
 	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
-	{ "switchover", "move a pg pool's primary to a standby with no failed client", switchover_usage, cmd_switchover },
+	{ "switchover", "move a pg or redis pool's primary with no failed client", switchover_usage, cmd_switchover },
 	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
 	{ "load", "constant-rate HTTP or Redis load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },

@@ -1,6 +1,6 @@
 /*
- * switchover.c - `nodown switchover POOL --to BACKEND`: move a pg pool's
- * primary, showing each step as the daemon finishes it.
+ * switchover.c - `nodown switchover POOL --to BACKEND`: move a pg or redis
+ * pool's primary, showing each step as the daemon finishes it.
  *
  * Exit codes: 0 done; 1 refused, aborted (clients resumed on the old
  * primary) or failed, or the daemon could not be reached; 2 usage error.
@@ -16,21 +16,31 @@ const char switchover_usage[] =
 	"usage: nodown switchover POOL --to BACKEND [--timeout D] [--socket PATH | -c FILE]\n"
 	"       nodown switchover POOL --abort [--socket PATH | -c FILE]\n"
 	"\n"
-	"Make BACKEND, a streaming standby, the primary of pg pool POOL without a\n"
-	"failed client or a lost commit: new transactions (and logins) are held,\n"
-	"those in flight finish (at most D, default the pool's pause_timeout; if\n"
-	"they do not, the switchover is aborted, clients go on on the old primary\n"
-	"and the blocking sessions are named), the old primary's WAL position is\n"
-	"recorded, fence_command runs if set, the target replays up to that\n"
-	"position, is promoted (pg_promote() or promote_command) and checked to be\n"
-	"at or past it; then server connections move to it and held clients go on.\n"
-	"Each step is printed as it ends, then the report (stall, held clients, LSN).\n"
+	"Make BACKEND, a standby (pg) or replica (redis) of the current primary,\n"
+	"the primary of POOL without a failed client or a lost write.\n"
 	"\n"
-	"--abort stops a running switchover of POOL while it is still in its\n"
-	"check, pause or lsn step (before the fence, where nothing has been done\n"
-	"that cannot be undone): clients go on, on the old primary. Later it is\n"
-	"refused, and the switchover finishes or fails by itself. Exit 0 once it\n"
-	"is aborted.\n"
+	"pg pools: new transactions (and logins) are held, those in flight finish\n"
+	"(at most D, default the pool's pause_timeout; if they do not, the\n"
+	"switchover is aborted, clients go on on the old primary and the blocking\n"
+	"sessions are named), the old primary's WAL position is recorded,\n"
+	"fence_command runs if set, the target replays up to that position, is\n"
+	"promoted (pg_promote() or promote_command) and checked to be at or past\n"
+	"it; then server connections move to it and held clients go on.\n"
+	"\n"
+	"redis pools: new commands are held (a MULTI block finishes), those in\n"
+	"flight finish (at most D; blocked ones, BLPOP and the like, abort it and\n"
+	"are named), the old primary is fenced (CLIENT PAUSE WRITE), the target\n"
+	"catches up with its offset, is promoted (REPLICAOF NO ONE), the old one\n"
+	"becomes its replica, and every client moves with its session (database,\n"
+	"name, protocol, subscriptions). The clients still connected directly to\n"
+	"the old primary are listed at the end.\n"
+	"\n"
+	"Each step is printed as it ends, then the report (stall, held clients).\n"
+	"\n"
+	"--abort stops a running switchover of POOL while nothing has been done\n"
+	"that cannot be undone (pg: before the fence; redis: before the\n"
+	"promotion): clients go on, on the old primary. Later it is refused, and\n"
+	"the switchover finishes or fails by itself. Exit 0 once it is aborted.\n"
 	"\n"
 	"options:\n"
 	"      --to BACKEND    the standby to promote\n"
@@ -64,12 +74,38 @@ static size_t print_steps(json_t *r, size_t shown)
 
 		st = json_array_get(steps, shown);
 		detail = json_string_value(json_object_get(st, "detail"));
-		printf("  %-8s %5lld ms%s%s\n", json_string_value(json_object_get(st, "step")),
+		printf("  %-10s %5lld ms%s%s\n", json_string_value(json_object_get(st, "step")),
 		       (long long)json_integer_value(json_object_get(st, "ms")), detail ? "  " : "",
 		       detail ? detail : "");
 	}
 	fflush(stdout);
 	return shown;
+}
+
+/* The end of a switchover that succeeded, and who stayed behind. */
+static void print_done(json_t *r, const char *pool)
+{
+	json_t *lingering = json_object_get(r, "lingering"), *e;
+	const char *lsn = json_string_value(json_object_get(r, "lsn"));
+	size_t i;
+
+	printf("done: %s is the primary of %s; clients held %lld ms (%lld waited)",
+	       json_string_value(json_object_get(r, "to")), pool,
+	       (long long)json_integer_value(json_object_get(r, "stall_ms")),
+	       (long long)json_integer_value(json_object_get(r, "held_clients")));
+	if (lsn)
+		printf(", old primary at %s", lsn);
+	printf("\n");
+	if (json_array_size(lingering) == 0)
+		return;
+	printf("%zu clients are still connected directly to the old primary %s (not through nodown):\n",
+	       json_array_size(lingering), json_string_value(json_object_get(r, "from")));
+	json_array_foreach(lingering, i, e)
+		printf("  id=%s addr=%s name=%s db=%s age=%ss idle=%ss last command=%s\n",
+		       json_string_value(json_object_get(e, "id")), json_string_value(json_object_get(e, "addr")),
+		       json_string_value(json_object_get(e, "name")), json_string_value(json_object_get(e, "db")),
+		       json_string_value(json_object_get(e, "age")), json_string_value(json_object_get(e, "idle")),
+		       json_string_value(json_object_get(e, "cmd")));
 }
 
 /* Print the steps as they end; exit status 0 if it ends in state `want`. */
@@ -99,11 +135,7 @@ static int follow(const char *sock, const char *pool, const char *want)
 			int rc = strcmp(state, want) ? 1 : 0;
 
 			if (!strcmp(state, "done"))
-				printf("done: %s is the primary of %s; clients held %lld ms (%lld waited), "
-				       "old primary at %s\n", json_string_value(json_object_get(r, "to")), pool,
-				       (long long)json_integer_value(json_object_get(r, "stall_ms")),
-				       (long long)json_integer_value(json_object_get(r, "held_clients")),
-				       json_string_value(json_object_get(r, "lsn")));
+				print_done(r, pool);
 			else
 				fprintf(stderr, "nodown switchover: %s: %s\n", state,
 					json_string_value(json_object_get(r, "error")));

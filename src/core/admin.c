@@ -37,6 +37,7 @@
 #include "proto.h"
 #include "adminreq.h"
 #include "route.h"
+#include "switchover.h"
 
 #define ADMIN_MAX_HEAD 8192
 
@@ -122,6 +123,8 @@ char *admin_status_json(struct daemon *d)
 			json_array_append_new(bs, backend_json(d, i, b));
 		pj = json_pack("{s:s, s:s, s:o}", "name", pc->name, "protocol", pc->proto->name,
 			       "backends", bs);
+		if (pc->proto->switchover)
+			switchover_pool_status(d, i, pj);
 		if (pc->proto->pool_status)
 			pc->proto->pool_status(d, i, pj);
 		json_array_append_new(ps, pj);
@@ -322,7 +325,7 @@ bool admin_no_query(struct admin_conn *ac, const struct route_match *m)
 }
 
 /* The pool named `name`, or -1 after answering 404 with the known ones. */
-static int find_pool(struct admin_conn *ac, const char *name)
+int admin_find_pool(struct admin_conn *ac, const char *name)
 {
 	const struct config *c = ac->a->d->cfg;
 	const char *names[256];
@@ -395,7 +398,7 @@ static int find_backend(struct admin_conn *ac, const struct route_match *m, int 
 	const char *be = m->params[1], *names[256];
 	char msg[3072], known[768];
 
-	if ((*p = find_pool(ac, m->params[0])) < 0)
+	if ((*p = admin_find_pool(ac, m->params[0])) < 0)
 		return -1;
 	for (*b = 0; *b < c->pools[*p].nbackends && strcmp(c->pools[*p].backends[*b].name, be); ++*b)
 		names[*b < 256 ? *b : 255] = c->pools[*p].backends[*b].name;
@@ -524,6 +527,8 @@ static const struct route routes[] = {
 	{ "POST", "/reload", route_reload },
 	{ "GET", "/pools/*/backends/*", route_backend_get },
 	{ "POST", "/pools/*/backends/*/*", route_backend },
+	{ "GET", "/pools/*/switchover", switchover_route_get },
+	{ "POST", "/pools/*/switchover", switchover_route_post },
 	{ "GET", "/operations", op_route_list },
 	{ "POST", "/operations/*/abort", op_route_abort },
 };
@@ -555,7 +560,7 @@ static int route_module(struct admin_conn *ac, const char *meth, size_t mlen, co
 			r = ROUTE_METHOD;
 		if (i < 0)
 			continue;
-		if ((p = find_pool(ac, m->params[0])) < 0)
+		if ((p = admin_find_pool(ac, m->params[0])) < 0)
 			return 0;
 		if (c->pools[p].proto == *mod) {
 			((admin_handler)t->routes[i].handler)(ac, m);
@@ -588,7 +593,7 @@ static void route(struct admin_conn *ac)
 		admin_reply_error(ac, 404, "unknown endpoint; known: GET /status, GET /metrics, "
 				  "POST /reload, GET /pools/POOL/backends/BACKEND[?wait_idle=D], "
 				  "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
-				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg pools), "
+				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg and redis pools), "
 				  "GET /operations, POST /operations/ID/abort");
 	free(m);
 }

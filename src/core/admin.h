@@ -101,6 +101,10 @@ bool admin_no_query(struct admin_conn *ac, const struct route_match *m);
 /* The daemon the request is for. */
 struct daemon *admin_daemon(const struct admin_conn *ac);
 
+/* The index of the pool called name in the current config; else the
+ * request is answered (404, naming the pools there are) and -1. */
+int admin_find_pool(struct admin_conn *ac, const char *name);
+
 /* The core's route table, for fuzz/fuzz_admin_route.c. */
 const struct route *admin_routes(int *n);
 

@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "proto.h"
+#include "switchover.h"
 
 void metrics_put(struct metrics_text *t, const char *fmt, ...)
 {
@@ -184,6 +185,7 @@ char *metrics_render(struct daemon *d)
 	responses(&t, d);
 	states(&t, d);
 	roles(&t, d);
+	switchover_metrics(d, &t);
 	for (int p = 0; p < d->cfg->npools; p++) {
 		const struct proto_module *m = d->cfg->pools[p].proto;
 		int q;

@@ -20,6 +20,7 @@
 
 struct daemon;
 struct metrics_text;
+struct op;
 struct listener;
 struct wgen;
 struct worker;
@@ -97,6 +98,14 @@ struct proto_module {
 	void (*metrics)(struct daemon *d, struct metrics_text *t);
 	/* Admin endpoints under /pools/POOL/ for its pools (core/admin.h). */
 	const struct route_table *routes;		/* may be NULL */
+	/* Start moving pool p's primary, backend `from`, to backend `to`, a
+	 * healthy standby (core/switchover.c checked that much), as an
+	 * operation of kind "switchover" (core/op.h); pause_timeout_ms 0:
+	 * the pool's own. NULL with *why if refused. NULL: the protocol has
+	 * no switchover. Pools with one get a pause (pool_live.paused) and
+	 * its status fields and metrics. */
+	struct op *(*switchover)(struct daemon *d, int p, int from, int to, uint64_t pause_timeout_ms,
+				 const char **why);
 
 };
 

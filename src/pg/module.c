@@ -30,5 +30,5 @@ const struct proto_module pg_module = {
 	.worker_sweep = pg_worker_sweep,
 	.pool_status = pg_pool_status,
 	.metrics = pg_metrics,
-	.routes = &pg_switchover_routes,
+	.switchover = pg_switchover_start,
 };

@@ -26,13 +26,15 @@ static const struct field pool_keys[] = {
 	{ .key = "max_bulk", .type = F_SIZE, .off = P(max_bulk), .min = 1, .max = 1LL << 40 },
 	{ .key = "max_inline", .type = F_SIZE, .off = P(max_inline), .min = 64, .max = 1 << 30 },
 	{ .key = "max_elements", .type = F_INT, .off = P(max_elements), .min = 1, .max = 1 << 30 },
+	{ .key = "pause_timeout", .type = F_DURATION, .off = P(pause_timeout_ms), .min = 1, .max = DUR_MAX },
+	{ .key = "promote_timeout", .type = F_DURATION, .off = P(promote_timeout_ms), .min = 1, .max = DUR_MAX },
 };
 #undef P
 
 static void pool_defaults(void *pcfg)
 {
 	*(struct redis_pool_cfg *)pcfg = (struct redis_pool_cfg){
-		.failover_hold_ms = 10000,
+		.failover_hold_ms = 10000, .pause_timeout_ms = 10000, .promote_timeout_ms = 10000,
 		.max_bulk = 512u << 20, .max_inline = 64u << 10, .max_elements = 1 << 20,
 	};
 }

@@ -22,6 +22,8 @@ struct redis_pool_cfg {
 	uint64_t max_bulk;		/* longest bulk string a client may send (proto-max-bulk-len) */
 	uint64_t max_inline;		/* longest inline command */
 	int max_elements;		/* most arguments of one command */
+	uint64_t pause_timeout_ms;	/* switchover: commands in flight must end within this */
+	uint64_t promote_timeout_ms;	/* switchover: bound on each server command, catch-up, moving clients */
 };
 
 extern const struct proto_module redis_module;

@@ -1,7 +1,7 @@
 /*
  * health.c - the redis health probe: `ROLE` (and `INFO replication`, for
  * servers older than 2.8.12 that answer ROLE with an error), after `AUTH`
- * when the pool has a password, over the core's TCP probe machinery. The
+ * when the pool has a password and `CLIENT SETNAME nodown`, over the core's TCP probe machinery. The
  * answer says which backend is the primary ("master") and which are
  * replicas; the primary is never assumed from the config order.
  *
@@ -19,6 +19,7 @@
 #include "../core/daemon.h"
 #include "../core/log.h"
 #include "config.h"
+#include "monitor.h"
 
 /* A check's state: its request (AUTH?, ROLE, INFO replication). */
 struct redis_probe_state {
@@ -48,6 +49,9 @@ static void *redis_open(struct hcheck *h)
 			put_bulk(st->req, sizeof(st->req), rc->username);
 		put_bulk(st->req, sizeof(st->req), rc->password);
 	}
+	/* named, so that a switchover's list of clients left on the old
+	 * primary leaves it out */
+	strcat(st->req, "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$6\r\n" REDIS_MON_NAME "\r\n");
 	strcat(st->req, "*1\r\n$4\r\nROLE\r\n*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n");
 	return st;
 }
@@ -57,6 +61,8 @@ static void set_role(const struct hcheck *h, int role)
 	struct redis_probe_state *st = h->state;
 	int old = STAT_GET(h->live->role), o;
 
+	if (atomic_load(&h->d->snap->pools[h->pidx]->switching))
+		return;		/* the switchover sets roles */
 	if (role == ROLE_PRIMARY && (o = health_other_primary(h)) >= 0) {
 		if (!st->warned)
 			log_error("backend %s/%s also says it is a primary, while %s is; it gets no "
@@ -130,6 +136,9 @@ static int judge(const char *resp, size_t len, const struct hcheck *h, const cha
 		}
 		p = e + 2;
 	}
+	if (!(e = line_end(p, end)))	/* CLIENT SETNAME's */
+		return -1;
+	p = e + 2;
 	if (p == end)
 		return -1;
 	if (*p == '-') {	/* no ROLE (or no right to it): INFO's answer after it */

@@ -45,7 +45,9 @@
 #include "../core/proto.h"
 #include "../core/log.h"
 #include "config.h"
+#include "live.h"
 #include "resp.h"
+#include "session.h"
 
 #define REDIS_OUT_HIGH (256u << 10)	/* output queued before its source is not read */
 #define REDIS_READ_UNIT 16384
@@ -54,6 +56,7 @@ enum rstate {
 	RC_WAITING,	/* for a usable primary, at most failover_hold */
 	RC_CONNECTING,	/* to the server, and logging in */
 	RC_LINKED,	/* commands flow */
+	RC_MOVING,	/* its server connection closes: the primary moved */
 	RC_CLOSING,
 };
 
@@ -83,9 +86,19 @@ struct rclient {
 	enum rstate state;
 	int backend;			/* of the server connection; -1 when none */
 	bool s_open;			/* s.tcp is initialised (closed with the client) */
+	bool s_closing;			/* s.tcp is being closed, the client stays (RC_MOVING) */
 	struct backend_live *counted;	/* where pending commands count in `active` */
 	int64_t pending;		/* commands sent, replies not yet relayed */
-	int login_left;			/* replies to nodown's own login commands, dropped */
+	int login_left;			/* replies to nodown's login and session replay, dropped */
+	bool marker;			/* then replies to replayed subscriptions, dropped up to a PING's */
+	bool restoring;			/* counted in the pool's `restoring` */
+	bool flying;			/* counted in the pool's in_flight: a command is in progress */
+	bool paused;			/* a switchover's pause holds its next command */
+	bool held_counted;		/* counted in the pool's `held` for this pause */
+	bool capture;			/* the command being relayed changes subscriptions */
+	bool in_multi;			/* MULTI sent, EXEC/DISCARD/RESET not yet */
+	uint64_t sent, replied;		/* counted commands sent, and replies to them relayed */
+	struct rsession sess;		/* what it set on its server connection */
 	size_t judged;			/* bytes of c.in the reader has judged */
 	bool classified, local;		/* the command being read: looked at; answered by nodown */
 	bool held_local;		/* a whole local command waits for earlier replies */
@@ -104,6 +117,8 @@ static void client_input(struct rclient *r);
 static void server_input(struct rclient *r);
 static void side_read(struct rside *d, bool on);
 static void try_connect(struct rclient *r);
+static int primary(const struct redis_wpool *p);
+static void closed_cb(uv_handle_t *h);
 
 /* ---- accounting ----------------------------------------------------------------- */
 
@@ -119,6 +134,59 @@ static void count_active(struct rclient *r)
 	if (want)
 		atomic_fetch_add(&want->active, 1);
 	r->counted = want;
+}
+
+/* Nothing in progress any more: leave the pool's in_flight (a switchover
+ * waits for it to reach 0). */
+static void settle(struct rclient *r)
+{
+	if (r->flying && r->pending == 0 && !r->in_tx && !resp_in_value(&r->c.rd)) {
+		r->flying = false;
+		atomic_fetch_sub(&r->pool->shared->in_flight, 1);
+	}
+}
+
+/*
+ * May the client begin a new command? Not while a switchover pauses the
+ * pool, unless it is in a transaction, which finishes. Counted in
+ * in_flight first, then the pause read: the switchover sets the pause,
+ * then reads the count, so one of the two sees the other and no command
+ * slips past a pause.
+ */
+static bool may_start(struct rclient *r)
+{
+	struct pool_live *pl = r->pool->shared;
+
+	if (!r->flying) {
+		r->flying = true;
+		atomic_fetch_add(&pl->in_flight, 1);
+	}
+	r->paused = !r->in_tx && atomic_load(&pl->paused);
+	if (!r->paused) {
+		r->held_counted = false;
+		return true;
+	}
+	if (!r->held_counted) {
+		r->held_counted = true;
+		STAT_ADD(pl->held, 1);
+	}
+	settle(r);
+	return false;
+}
+
+/* The client's server connection opens (+1) or closes (-1). */
+static void count_conn(struct rclient *r, int d)
+{
+	atomic_fetch_add(&redis_blive(r->pool->live[r->backend])->conns, d);
+}
+
+/* The client's session is being restored on a new server, or is no longer. */
+static void count_restoring(struct rclient *r, bool on)
+{
+	if (r->restoring == on)
+		return;
+	r->restoring = on;
+	atomic_fetch_add(&redis_plive(r->pool->shared)->restoring, on ? 1 : -1);
 }
 
 static bool idle(const struct rclient *r)
@@ -139,8 +207,8 @@ static void write_cb(uv_write_t *req, int status)
 	d->writing = false;
 	d->wbuf.off = d->wbuf.len = 0;
 	gbuf_release(&d->wbuf);
-	if (r->state == RC_CLOSING)
-		return;
+	if (r->state == RC_CLOSING || (d->server && r->s_closing))
+		return;		/* cancelled by the close */
 	if (status < 0) {
 		client_close(r, d->server ? "server write failed" : NULL);
 		return;
@@ -169,7 +237,7 @@ static void side_flush(struct rside *d)
 {
 	int r;
 
-	if (d->writing || d->r->state == RC_CLOSING)
+	if (d->writing || d->r->state == RC_CLOSING || (d->server && !d->r->s_open))
 		return;
 	r = gbuf_write((uv_stream_t *)&d->tcp, &d->wreq, &d->out, &d->wbuf, write_cb);
 	if (r < 0)
@@ -385,13 +453,17 @@ static void note_command(struct rclient *r)
 		r->unbounded = true;
 	} else if (cmd_is(r, "MULTI") || cmd_is(r, "WATCH")) {
 		r->in_tx = true;
-	} else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || cmd_is(r, "UNWATCH")) {
-		r->in_tx = false;
+		r->in_multi = r->in_multi || cmd_is(r, "MULTI");
+	} else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || (cmd_is(r, "UNWATCH") && !r->in_multi)) {
+		r->in_tx = r->in_multi = false;
 	} else if (cmd_is(r, "RESET")) {
-		r->in_tx = r->unbounded = false;
+		r->in_tx = r->in_multi = r->unbounded = false;
 	}
-	if (!r->unbounded)
+	if (!r->unbounded) {
 		r->pending++;
+		r->sent++;
+	}
+	rsession_command(&r->sess, &r->c.rd, r->unbounded ? 0 : r->sent, r->in_multi);
 	count_active(r);
 }
 
@@ -400,6 +472,8 @@ static void pass_judged(struct rclient *r, bool drop)
 {
 	struct gbuf *in = &r->c.in;
 
+	if (!drop && r->capture)
+		rsession_capture(&r->sess, in->p + in->off, r->judged);
 	if (!drop)
 		side_send(&r->s, in->p + in->off, r->judged);
 	gbuf_consume(in, r->judged);
@@ -432,6 +506,7 @@ static void pump(struct rclient *r)
 			r->held_local = false;
 			run_local(r);
 			pass_judged(r, true);
+			settle(r);
 			continue;
 		}
 		if (r->state != RC_LINKED && r->authed) {
@@ -441,6 +516,8 @@ static void pump(struct rclient *r)
 			return;			/* drained() goes on */
 		if (avail == 0)
 			return;
+		if (!resp_in_value(&r->c.rd) && !may_start(r))
+			return;			/* the sweep that ends the pause goes on */
 		res = resp_feed(&r->c.rd, in->p + in->off + r->judged, avail, &used, &why);
 		r->judged += used;
 		if (res == RESP_ERROR) {	/* answered after the replies before it */
@@ -453,6 +530,7 @@ static void pump(struct rclient *r)
 		if (!r->classified && (r->c.rd.nkept > 0 || res == RESP_DONE)) {
 			r->classified = true;
 			r->local = is_local(r);
+			r->capture = !r->local && rsession_is_sub(&r->c.rd);
 		}
 		if (res == RESP_MORE) {
 			if (r->classified && !r->local)
@@ -466,6 +544,7 @@ static void pump(struct rclient *r)
 		r->classified = false;
 		if (r->c.rd.argc == 0) {		/* empty: no reply, as redis-server */
 			pass_judged(r, true);
+			settle(r);
 			continue;
 		}
 		if (r->local) {
@@ -474,26 +553,88 @@ static void pump(struct rclient *r)
 		}
 		note_command(r);
 		pass_judged(r, false);
+		r->capture = false;
+		settle(r);
 	}
 }
 
-/* The server is logged in: what the client sent meanwhile goes on. */
-static void linked(struct rclient *r)
-{
-	r->state = RC_LINKED;
-	uv_timer_stop(&r->timer);
-	side_read(&r->c, true);
-	client_input(r);
-}
-
 /* May the client's server no longer take its commands (drained, maint,
- * down, no longer the primary)? Then it leaves once idle, and its next
- * connection goes to the primary. */
+ * down, no longer the primary)? */
 static bool moved(const struct rclient *r)
 {
 	struct backend_live *b = r->backend >= 0 ? r->pool->live[r->backend] : NULL;
 
 	return r->state == RC_LINKED && b && (!backend_usable(b) || STAT_GET(b->role) != ROLE_PRIMARY);
+}
+
+static const struct resp_limits reply_limits = { INT64_MAX, INT64_MAX, SIZE_MAX };
+
+/* The old server connection is closed: the client connects to the
+ * primary, where its session is restored (connect_cb). */
+static void server_closed_cb(uv_handle_t *h)
+{
+	struct rclient *r = ((struct rside *)h->data)->r;
+
+	r->s_closing = false;
+	if (r->state == RC_CLOSING) {
+		closed_cb(h);
+		return;
+	}
+	gbuf_free(&r->s.in);
+	gbuf_free(&r->s.out);
+	gbuf_free(&r->s.wbuf);
+	r->s.reading = r->s.writing = false;
+	resp_reader_init(&r->s.rd, RESP_REPLY, &reply_limits);
+	r->backend = -1;
+	r->state = RC_WAITING;
+	try_connect(r);
+}
+
+/* An idle client leaves its server for the primary, its session with it. */
+static void repoint(struct rclient *r)
+{
+	wflush_cancel(&r->s.flush);
+	bufpool_unwait(&r->s.bw);
+	side_read(&r->s, false);
+	count_conn(r, -1);
+	count_restoring(r, true);
+	r->state = RC_MOVING;
+	r->s_open = false;
+	r->s_closing = true;
+	uv_close((uv_handle_t *)&r->s.tcp, server_closed_cb);
+}
+
+/*
+ * An idle client whose server may no longer take its commands, or nodown
+ * stops: it follows the primary with its session (a switchover, a
+ * failover found by health checks); with no primary to go to, a session
+ * nodown could not follow, or nodown stopping, it ends once its output is
+ * written (a drain), and reconnects as clients do.
+ */
+static void follow_primary(struct rclient *r)
+{
+	if (!r->stopping && !r->sess.lost && primary(r->pool) >= 0) {
+		repoint(r);
+		return;
+	}
+	if (!r->stopping && r->sess.lost)
+		log_info("redis client %s is closed, not moved to the new primary: %s", r->peer, r->sess.lost);
+	client_end(r, NULL);
+}
+
+/* The server is logged in (the session restored): what the client sent
+ * meanwhile goes on. */
+static void linked(struct rclient *r)
+{
+	r->state = RC_LINKED;
+	uv_timer_stop(&r->timer);
+	count_restoring(r, false);
+	if (moved(r)) {		/* the primary moved again meanwhile */
+		follow_primary(r);
+		return;
+	}
+	side_read(&r->c, true);
+	client_input(r);
 }
 
 /*
@@ -512,7 +653,8 @@ static void client_input(struct rclient *r)
 	if (r->state == RC_CLOSING)
 		return;
 	blocked = r->held_local || side_full(&r->s) || side_full(&r->c) ||
-		  (r->state != RC_LINKED && r->authed && gbuf_pending(&r->c.in) >= REDIS_READ_UNIT);
+		  ((r->state != RC_LINKED || r->paused) && r->authed &&
+		   gbuf_pending(&r->c.in) >= REDIS_READ_UNIT);
 	side_read(&r->c, !blocked);
 }
 
@@ -536,18 +678,25 @@ static void server_input(struct rclient *r)
 				     r->pool->cfg->backends[r->backend].name, why);
 			return;
 		}
-		if (r->login_left > 0) {
-			if (res == RESP_DONE && r->s.rd.type == '-') {
+		if (r->login_left > 0 || r->marker) {
+			if (res == RESP_DONE && r->login_left > 0 && r->s.rd.type == '-') {
 				char msg[200];
 
 				snprintf(msg, sizeof(msg), "%.*s", (int)(used > 150 ? 150 : used - 2), in->p + in->off);
 				gbuf_consume(in, used);
-				client_error(r, true, "-ERR nodown cannot log in to backend %s: %s",
-					     r->pool->cfg->backends[r->backend].name, msg + 1);
+				client_error(r, true, "-ERR nodown cannot log in to backend %s%s: %s",
+					     r->pool->cfg->backends[r->backend].name,
+					     r->restoring ? " (or restore this client's session there)" : "", msg + 1);
 				return;
 			}
 			gbuf_consume(in, used);
-			if (res == RESP_DONE && --r->login_left == 0)
+			if (res != RESP_DONE)
+				continue;
+			if (r->login_left > 0)
+				r->login_left--;
+			else if (r->s.rd.type != '>' && !(r->s.rd.type == '*' && (r->s.rd.argc == 3 || r->s.rd.argc == 4)))
+				r->marker = false;	/* the PING's: past the subscriptions' replies */
+			if (r->login_left == 0 && !r->marker)
 				linked(r);
 			continue;
 		}
@@ -555,11 +704,14 @@ static void server_input(struct rclient *r)
 		gbuf_consume(in, used);
 		if (res == RESP_DONE && r->s.rd.type != '>' && r->pending > 0) {
 			r->pending--;
+			r->replied++;
+			rsession_reply(&r->sess, r->replied, r->s.rd.type == '-' || r->s.rd.type == '!');
 			count_active(r);
+			settle(r);
 			if (r->pending == 0 && (r->held_local || r->held_error || gbuf_pending(&r->c.in) > 0))
 				client_input(r);
-			if (idle(r) && (r->stopping || moved(r))) {
-				client_end(r, NULL);
+			if (r->state == RC_LINKED && idle(r) && (r->stopping || moved(r))) {
+				follow_primary(r);
 				return;
 			}
 		}
@@ -589,6 +741,11 @@ static void put_bulk(struct rside *d, const char *s)
 	side_send(d, "\r\n", 2);
 }
 
+static void put_server(void *ctx, const char *p, size_t n)
+{
+	side_send(&((struct rclient *)ctx)->s, p, n);
+}
+
 static void connect_cb(uv_connect_t *req, int status)
 {
 	struct rclient *r = req->data;
@@ -613,8 +770,10 @@ static void connect_cb(uv_connect_t *req, int status)
 		put_bulk(&r->s, rc->password);
 		r->login_left = 1;
 	}
+	if (r->restoring)
+		r->login_left += rsession_replay(&r->sess, put_server, r, &r->marker);
 	side_read(&r->s, true);
-	if (r->login_left == 0)
+	if (r->login_left == 0 && !r->marker)
 		linked(r);
 }
 
@@ -648,6 +807,7 @@ static void try_connect(struct rclient *r)
 	uv_tcp_init(&r->w->loop, &r->s.tcp);
 	r->s.tcp.data = &r->s;
 	r->s_open = true;
+	count_conn(r, 1);
 	uv_tcp_nodelay(&r->s.tcp, 1);
 	uv_timer_stop(&r->timer);
 	uv_timer_start(&r->timer, timer_cb, r->pool->cfg->connect_timeout_ms, 0);
@@ -677,6 +837,7 @@ static void closed_cb(uv_handle_t *h)
 	gbuf_free(&r->s.in);
 	gbuf_free(&r->s.out);
 	gbuf_free(&r->s.wbuf);
+	rsession_free(&r->sess);
 	listener_unref(r->link.l);
 	worker_gen_release(w, r->gen);
 	free(r);
@@ -692,6 +853,12 @@ static void client_close(struct rclient *r, const char *why)
 	r->pending = 0;
 	r->in_tx = false;
 	count_active(r);
+	count_restoring(r, false);
+	if (r->flying)
+		atomic_fetch_sub(&r->pool->shared->in_flight, 1);
+	r->flying = false;
+	if (r->s_open)
+		count_conn(r, -1);
 	wflush_cancel(&r->c.flush);
 	wflush_cancel(&r->s.flush);
 	bufpool_unwait(&r->c.bw);
@@ -699,7 +866,7 @@ static void client_close(struct rclient *r, const char *why)
 	r->state = RC_CLOSING;
 	list_del(&r->link.node);
 	atomic_fetch_sub(&r->link.l->active, 1);
-	r->closing_handles = r->s_open ? 3 : 2;
+	r->closing_handles = r->s_open || r->s_closing ? 3 : 2;
 	uv_close((uv_handle_t *)&r->timer, closed_cb);
 	uv_close((uv_handle_t *)&r->c.tcp, closed_cb);
 	if (r->s_open)
@@ -724,8 +891,10 @@ static void on_sweep(struct client_link *l)
 
 	if (r->state == RC_WAITING)
 		try_connect(r);
-	else if (idle(r) && moved(r))
-		client_end(r, NULL);
+	else if (r->state == RC_LINKED && idle(r) && moved(r))
+		follow_primary(r);
+	else if (r->state == RC_LINKED && r->paused)
+		client_input(r);	/* the pause may be over */
 }
 
 static void side_init(struct rclient *r, struct rside *d, bool server)
@@ -750,7 +919,7 @@ void redis_accept(struct wlistener *wl)
 	struct worker *w = wl->w;
 	const struct listener_cfg *lc = wl->cfg;
 	struct rclient *r;
-	struct resp_limits req, rep;
+	struct resp_limits req;
 
 	if (!worker_admit(wl))
 		return;
@@ -765,9 +934,9 @@ void redis_accept(struct wlistener *wl)
 	side_init(r, &r->s, true);
 	req = (struct resp_limits){ (int64_t)r->pool->rc->max_bulk, r->pool->rc->max_elements,
 				    r->pool->rc->max_inline };
-	rep = (struct resp_limits){ INT64_MAX, INT64_MAX, SIZE_MAX };
 	resp_reader_init(&r->c.rd, RESP_REQUEST, &req);
-	resp_reader_init(&r->s.rd, RESP_REPLY, &rep);
+	resp_reader_init(&r->s.rd, RESP_REPLY, &reply_limits);
+	rsession_init(&r->sess);
 	uv_tcp_init(&w->loop, &r->c.tcp);
 	uv_timer_init(&w->loop, &r->timer);
 	r->c.tcp.data = &r->c;

@@ -469,7 +469,7 @@ static int line_done(struct resp_reader *r)
 	case K_AGG:
 	case K_PAIRS:
 	case K_ATTR:
-		if (r->dir == RESP_REQUEST)
+		if (r->dir == RESP_REQUEST || (r->depth == 0 && ru->kind != K_ATTR))
 			r->argc = n > 0 ? n : 0;
 		if (n <= 0 && ru->kind == K_ATTR) {
 			r->state = S_TYPE;		/* |0: no element, and no value */
@@ -571,12 +571,13 @@ enum resp_result resp_feed(struct resp_reader *r, const char *p, size_t n, size_
 
 bool resp_arg_is(const struct resp_reader *r, int i, const char *s)
 {
-	const struct resp_arg *a;
+	return i >= 0 && i < r->nkept && resp_arg_is_str(&r->argv[i], s);
+}
+
+bool resp_arg_is_str(const struct resp_arg *a, const char *s)
+{
 	size_t n = strlen(s);
 
-	if (i < 0 || i >= r->nkept)
-		return false;
-	a = &r->argv[i];
 	if (a->len != n || n > RESP_ARG_CAP)
 		return false;
 	for (size_t k = 0; k < n; k++) {

@@ -37,7 +37,7 @@
 
 #define RESP_MAX_DEPTH 32	/* nesting of aggregates in a reply */
 #define RESP_LINE_MAX 64	/* a type line ("*1048576", ":-123", "$512000000") */
-#define RESP_ARGS_KEPT 3	/* arguments of a request kept for the proxy */
+#define RESP_ARGS_KEPT 7	/* arguments of a request kept for the proxy (HELLO 3 AUTH u p SETNAME n) */
 #define RESP_ARG_CAP 128	/* bytes kept of each (AUTH passwords among them) */
 
 enum resp_dir { RESP_REQUEST, RESP_REPLY };
@@ -61,7 +61,8 @@ struct resp_reader {
 
 	/* the top-level value being read, or the last one ended */
 	char type;		/* its first byte ('*', '$', '>', ...; 'i' for inline) */
-	int64_t argc;		/* request: its number of arguments (inline: so far) */
+	int64_t argc;		/* request: its number of arguments (inline: so far);
+				 * reply: the elements of a top-level aggregate */
 	struct resp_arg argv[RESP_ARGS_KEPT];	/* request: the first ones */
 	int nkept;		/* argv[0, nkept) are whole arguments */
 
@@ -112,5 +113,8 @@ static inline bool resp_in_value(const struct resp_reader *r)
 /* Does kept argument i equal s, ignoring ASCII case? (false if not kept
  * or longer than RESP_ARG_CAP) */
 bool resp_arg_is(const struct resp_reader *r, int i, const char *s);
+
+/* Does argument a equal s, ignoring ASCII case? */
+bool resp_arg_is_str(const struct resp_arg *a, const char *s);
 
 #endif

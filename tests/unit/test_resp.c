@@ -195,9 +195,10 @@ static void test_request_multibulk(void **state)
 	assert_arg(v, 0, "GET", 3);
 	assert_arg(v, 1, "k", 1);
 
-	v = one(&o, RESP_REQUEST, S("*5\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\n\n\r\n$2\r\nEX\r\n$2\r\n10\r\n"), '*');
-	assert_int_equal(v->argc, 5);
-	assert_int_equal(v->nkept, RESP_ARGS_KEPT);
+	v = one(&o, RESP_REQUEST, S("*9\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\n\n\r\n$2\r\nEX\r\n$2\r\n10\r\n"
+				    "$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n"), '*');
+	assert_int_equal(v->argc, 9);
+	assert_int_equal(v->nkept, RESP_ARGS_KEPT);	/* the first ones only */
 	assert_arg(v, 0, "SET", 3);
 	assert_arg(v, 1, "", 0);
 	assert_arg(v, 2, "\n", 1);
@@ -239,9 +240,9 @@ static void test_request_inline(void **state)
 	assert_arg(v, 2, "b", 1);
 
 	/* runs of blanks; a bare word ends at space, tab or CR only */
-	v = one(&o, RESP_REQUEST, S("  mset\t a\r1  b\v2 c 3 \r\n"), 'i');
-	assert_int_equal(v->argc, 6);
-	assert_int_equal(v->nkept, 3);
+	v = one(&o, RESP_REQUEST, S("  mset\t a\r1  b\v2 c 3 d 4 \r\n"), 'i');
+	assert_int_equal(v->argc, 8);
+	assert_int_equal(v->nkept, RESP_ARGS_KEPT);
 	assert_arg(v, 0, "mset", 4);
 	assert_arg(v, 1, "a", 1);
 	assert_arg(v, 2, "1", 1);

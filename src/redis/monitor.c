@@ -1,0 +1,301 @@
+/*
+ * monitor.c - one control-thread connection to a Redis server, used by
+ * the switchover.
+ *
+ * Owns: its socket, the login and the one command in flight.
+ * Invariants: every redis_mon_cmd gets exactly one callback; a failed or
+ *             timed-out command closes the connection (the next one
+ *             reconnects), so a connection never carries a half-read
+ *             reply; a reply is bounded (MON_REPLY_MAX).
+ * Runs on: the control thread's loop.
+ */
+#include "monitor.h"
+
+#include <stdio.h>
+
+#include "../core/fds.h"
+#include "../core/log.h"
+
+#define MON_REPLY_MAX (8u << 20)	/* CLIENT LIST of some ten thousand clients */
+
+void redis_mon_init(struct redis_mon *m, uv_loop_t *loop, const struct sockaddr_storage *addr,
+		    const char *username, const char *password)
+{
+	memset(m, 0, sizeof(*m));
+	m->loop = loop;
+	m->addr = *addr;
+	m->username = username;
+	m->password = password;
+	uv_timer_init(loop, &m->timer);
+	m->timer.data = m;
+}
+
+static void finish(struct redis_mon *m, int status, const struct redis_reply *rep)
+{
+	redis_mon_cb cb = m->cb;
+
+	uv_timer_stop(&m->timer);
+	m->cb = NULL;
+	if (cb)
+		cb(m, status, rep, m->arg);
+}
+
+static void tcp_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void drop_connection(struct redis_mon *m)
+{
+	if (m->tcp) {
+		m->tcp->data = NULL;
+		uv_close((uv_handle_t *)m->tcp, tcp_closed_cb);
+		m->tcp = NULL;
+	}
+	m->connected = m->writing = false;
+	gbuf_free(&m->in);
+	gbuf_free(&m->out);
+	gbuf_free(&m->wbuf);
+}
+
+static void mon_fail(struct redis_mon *m, const char *why)
+{
+	struct redis_reply rep = { 0, m->error, 0 };
+
+	snprintf(m->error, sizeof(m->error), "%s", why);
+	rep.len = strlen(m->error);
+	drop_connection(m);
+	finish(m, -1, &rep);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void redis_mon_free(struct redis_mon *m)
+{
+	mon_fail(m, "closed");
+	uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
+}
+
+static void flush(struct redis_mon *m);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct redis_mon *m = req->data;
+
+	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
+		return;		/* the connection was dropped meanwhile */
+	m->writing = false;
+	m->wbuf.off = m->wbuf.len = 0;
+	if (status < 0)
+		mon_fail(m, uv_strerror(status));
+	else
+		flush(m);
+}
+
+static void flush(struct redis_mon *m)
+{
+	int r;
+
+	if (m->writing || !m->connected)
+		return;
+	m->wreq.data = m;
+	r = gbuf_write((uv_stream_t *)m->tcp, &m->wreq, &m->out, &m->wbuf, write_cb);
+	if (r < 0)
+		mon_fail(m, uv_strerror(r));
+	else
+		m->writing = r == 1;
+}
+
+static void put(struct redis_mon *m, const char *p, size_t n)
+{
+	if (gbuf_reserve(&m->out, n, SIZE_MAX))
+		gbuf_append(&m->out, p, n);
+}
+
+static void put_command(struct redis_mon *m, int argc, const char *const *argv)
+{
+	char head[32];
+
+	put(m, head, (size_t)snprintf(head, sizeof(head), "*%d\r\n", argc));
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		put(m, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
+		put(m, argv[i], n);
+		put(m, "\r\n", 2);
+	}
+}
+
+/* A whole reply frame f[0, n): its payload as struct redis_reply. */
+static struct redis_reply unframe(const char *f, size_t n)
+{
+	struct redis_reply rep = { f[0], f, n };
+	const char *cr;
+
+	switch (f[0]) {
+	case '+':
+	case '-':
+	case ':':
+		rep.p = f + 1;
+		rep.len = n - 3;
+		break;
+	case '$':
+		cr = memchr(f, '\r', n);
+		if (cr && f[1] != '-') {
+			rep.p = cr + 2;
+			rep.len = n - (size_t)(rep.p - f) - 2;
+		} else {
+			rep.len = 0;	/* a null */
+		}
+		break;
+	default:
+		break;
+	}
+	return rep;
+}
+
+static void on_reply(struct redis_mon *m, const char *f, size_t n)
+{
+	struct redis_reply rep = unframe(f, n);
+	char why[300];
+
+	if (m->skip > 0) {	/* AUTH's answer (fatal if refused), then SETNAME's */
+		m->skip--;
+		if (rep.type == '-') {
+			snprintf(why, sizeof(why), "login refused: %.*s", (int)(rep.len > 200 ? 200 : rep.len), rep.p);
+			mon_fail(m, why);
+		}
+		return;
+	}
+	finish(m, 0, &rep);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct redis_mon *m = h->data;
+
+	ND_UNUSED(hint);
+	if (!m || !gbuf_reserve(&m->in, 16384, MON_REPLY_MAX)) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	*b = uv_buf_init(m->in.p + m->in.len, (unsigned)(m->in.cap - m->in.len));
+}
+
+/* Whole replies are taken from the front of `in`; the reader keeps its
+ * place in a reply not yet all there in `fed`. */
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct redis_mon *m = s->data;
+
+	ND_UNUSED(b);
+	if (!m || nread == 0)
+		return;
+	if (nread < 0) {
+		mon_fail(m, nread == UV_EOF ? "the server closed the connection" :
+			    nread == UV_ENOBUFS ? "reply too large" : uv_strerror((int)nread));
+		return;
+	}
+	m->in.len += (size_t)nread;
+	while (m->tcp == (uv_tcp_t *)s) {
+		size_t done = gbuf_pending(&m->in), used;
+		const char *why;
+		enum resp_result r;
+
+		/* the reader has judged in[off, off + fed) of the reply being read */
+		r = resp_feed(&m->rd, m->in.p + m->in.off + m->fed, done - m->fed, &used, &why);
+		m->fed += used;
+		if (r == RESP_MORE)
+			return;
+		if (r == RESP_ERROR) {
+			mon_fail(m, why);
+			return;
+		}
+		done = m->fed;
+		m->fed = 0;
+		on_reply(m, m->in.p + m->in.off, done);
+		if (m->tcp == (uv_tcp_t *)s)
+			gbuf_consume(&m->in, done);
+	}
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct redis_mon *m = req->data;
+
+	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
+		return;
+	if (status < 0) {
+		mon_fail(m, uv_strerror(status));
+		return;
+	}
+	m->connected = true;
+	flush(m);
+	uv_read_start((uv_stream_t *)m->tcp, alloc_cb, read_cb);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+	mon_fail(t->data, "no answer in time");
+}
+
+static void open_connection(struct redis_mon *m)
+{
+	static const struct resp_limits lim = { INT64_MAX, INT64_MAX, 1u << 16 };
+	const char *setname[] = { "CLIENT", "SETNAME", REDIS_MON_NAME };
+
+	resp_reader_init(&m->rd, RESP_REPLY, &lim);
+	m->fed = 0;
+	m->skip = 1;
+	if (m->password) {
+		const char *auth[] = { "AUTH", m->username ? m->username : m->password, m->password };
+
+		put_command(m, m->username ? 3 : 2, auth);
+		m->skip++;
+	}
+	put_command(m, 3, setname);
+	m->tcp = xcalloc(1, sizeof(*m->tcp));
+	uv_tcp_init(m->loop, m->tcp);
+	m->tcp->data = m;
+	m->creq.data = m;
+	if (fds_tcp_connect(&m->creq, m->tcp, (const struct sockaddr *)&m->addr, connect_cb) < 0)
+		mon_fail(m, "cannot connect");
+}
+
+void redis_mon_cmd(struct redis_mon *m, uint64_t timeout_ms, redis_mon_cb cb, void *arg, int argc,
+		   const char *const *argv)
+{
+	BUG_ON(m->cb);
+	m->cb = cb;
+	m->arg = arg;
+	uv_timer_start(&m->timer, timeout_cb, timeout_ms, 0);
+	if (!m->tcp)
+		open_connection(m);
+	if (m->tcp)
+		put_command(m, argc, argv);
+	flush(m);
+}
+
+bool redis_info_field(const struct redis_reply *rep, const char *key, char *out, size_t n)
+{
+	size_t k = strlen(key);
+	const char *p = rep->p, *end = rep->p + rep->len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((eol ? eol : end) - p);
+
+		if (len > k && !memcmp(p, key, k) && p[k] == ':') {
+			len -= k + 1;
+			if (len > 0 && p[k + 1 + len - 1] == '\r')
+				len--;
+			snprintf(out, n, "%.*s", (int)len, p + k + 1);
+			return true;
+		}
+		p += len + 1;
+	}
+	return false;
+}

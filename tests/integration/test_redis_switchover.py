@@ -1,0 +1,255 @@
+"""
+`nodown switchover` of a redis pool, with real redis-server primaries and
+replicas and real clients (redis-py, raw RESP sockets): incident 3 replayed
+(writers and a shared lock through nodown while the primary moves), session
+state carried to the new primary, the pause bounded by blocked commands,
+aborts that leave the old primary serving, and the clients left behind on
+the old instance listed.
+"""
+import socket
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import SANITIZED, admin_json, run_cli, wait_for
+from test_redis import client, roles, start
+
+UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+def switchover(nd, to, *extra, timeout=60):
+    return run_cli("switchover", "cache", "--to", to, "--socket", nd.cfg["admin"]["socket"], *extra,
+                   timeout=timeout)
+
+
+def report(nd):
+    return admin_json(nd, "/pools/cache/switchover")
+
+
+class Worker(threading.Thread):
+    """Runs step(r) against nodown until stopped, recording errors and the
+    longest time one step took."""
+
+    def __init__(self, nd, step):
+        super().__init__(daemon=True)
+        self.r = client(nd)
+        self.step = step
+        self.errors = []
+        self.worst = 0.0
+        self.n = 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            t = time.monotonic()
+            try:
+                self.step(self.r)
+                self.n += 1
+            except Exception as e:      # every error counts; none is expected
+                self.errors.append(repr(e))
+            self.worst = max(self.worst, time.monotonic() - t)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(30)
+
+
+def test_incident_switchover_under_writers_and_a_lock(redis_pair, nodown, tmp_path):
+    """Incident 3: 4 writers (INCR, then RPUSH of the acked value) and 2
+    workers sharing a lock (SET NX PX, compare-and-delete EVAL) through
+    nodown while the primary moves: no client error, every acked write on
+    the new primary exactly once, the lock never held by both, the old
+    instance refuses writes, the stall is short, and a client left
+    connected directly to the old instance is listed."""
+    r1, r2 = redis_pair
+    nd = start(nodown, tmp_path, redis_pair)
+    acked = {w: [] for w in range(4)}
+    holders, overlaps = [], []
+    guard = threading.Lock()
+
+    def writer(w):
+        def step(r):
+            v = r.incr(f"ctr:{w}")
+            r.rpush(f"list:{w}", v)
+            acked[w].append(v)
+        return step
+
+    def locker(name):
+        def step(r):
+            if not r.set("lock", name, nx=True, px=5000):
+                return
+            with guard:
+                holders.append(name)
+                if len(holders) > 1:
+                    overlaps.append(list(holders))
+            time.sleep(0.002)
+            with guard:
+                holders.remove(name)
+            assert r.eval(UNLOCK, 1, "lock", name) == 1, "the lock was lost while held"
+        return step
+
+    workers = [Worker(nd, writer(w)) for w in range(4)] + [Worker(nd, locker(f"l{i}")) for i in range(2)]
+    lingering = r1.client()
+    lingering.client_setname("batch-on-old")
+    for w in workers:
+        w.start()
+    assert wait_for(lambda: all(w.n > 20 for w in workers), 10)
+    r = switchover(nd, "r2")
+    assert wait_for(lambda: all(w.n > 40 for w in workers), 10)
+    for w in workers:
+        w.stop()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [e for w in workers for e in w.errors] == []
+    assert overlaps == []
+    assert roles(nd) == {"r1": "standby", "r2": "primary"}
+    new = r2.client()
+    for w, values in acked.items():
+        stored = [int(x) for x in new.lrange(f"list:{w}", 0, -1)]
+        assert sorted(stored) == sorted(values) and len(set(stored)) == len(stored)
+        assert int(new.get(f"ctr:{w}")) == len(values)
+    with pytest.raises(redis.exceptions.ReadOnlyError):
+        r1.client().set("after", "1")
+    rep = report(nd)
+    assert rep["state"] == "done" and [s["step"] for s in rep["steps"]] == [
+        "check", "pause", "fence", "catchup", "promote", "verify", "demote", "repoint", "lingering"]
+    names = [c["name"] for c in rep["lingering"]]
+    assert names == ["batch-on-old"], rep["lingering"]
+    assert "batch-on-old" in r.stdout and "still connected directly to the old primary r1" in r.stdout
+    # nodown's own pause, and the slowest command a client saw
+    assert rep["stall_ms"] <= (500 if SANITIZED else 50), rep
+    assert max(w.worst for w in workers) < 2.0
+
+
+def _resp(s, want, timeout=5):
+    got = b""
+    deadline = time.monotonic() + timeout
+    while want not in got:
+        assert time.monotonic() < deadline, got
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        got += s.recv(65536)
+    return got
+
+
+def test_sessions_follow_the_new_primary(redis_pair, nodown, tmp_path):
+    """Database, client name, RESP3 and subscriptions are restored on the
+    new primary: a client sees the same session after the move, and a
+    subscriber gets messages published after it."""
+    nd = start(nodown, tmp_path, redis_pair)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"HELLO 3\r\nSELECT 4\r\nCLIENT SETNAME app-7\r\nSET k v\r\n")
+    _resp(s, b"+OK\r\n+OK\r\n+OK\r\n")
+    sub = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    sub.sendall(b"SUBSCRIBE news\r\nPSUBSCRIBE ev.*\r\nSUBSCRIBE gone\r\nUNSUBSCRIBE gone\r\n")
+    _resp(sub, b"unsubscribe\r\n$4\r\ngone\r\n:2\r\n")
+    r = switchover(nd, "r2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert report(nd)["moved_clients"] >= 2
+    s.sendall(b"GET k\r\nCLIENT GETNAME\r\nHELLO\r\n")
+    got = _resp(s, b"proto\r\n:3")
+    assert got.startswith(b"$1\r\nv\r\n$5\r\napp-7\r\n%"), got
+    publisher = client(nd)
+    assert publisher.publish("news", "hello") == 1
+    assert publisher.publish("ev.x", "world") == 1
+    assert publisher.publish("gone", "no") == 0
+    got = _resp(sub, b"world\r\n")
+    assert b"message\r\n$4\r\nnews\r\n$5\r\nhello" in got and b"pmessage" in got and b"gone" not in got
+    assert roles(nd)["r2"] == "primary"
+
+
+def test_a_transaction_in_flight_finishes_first(redis_pair, nodown, tmp_path):
+    """The pause lets a MULTI block in flight finish (its EXEC succeeds on
+    the old primary), then the switchover goes on."""
+    nd = start(nodown, tmp_path, redis_pair)
+    c = client(nd)
+    pipe_conn = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    pipe_conn.sendall(b"MULTI\r\nINCR tx\r\n")
+    _resp(pipe_conn, b"+OK\r\n+QUEUED\r\n")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", switchover(nd, "r2")))
+    t.start()
+    assert wait_for(lambda: report(nd).get("step") == "pause", 5)
+    time.sleep(0.2)       # the switchover holds while the transaction is open
+    assert report(nd)["state"] == "running"
+    pipe_conn.sendall(b"INCR tx\r\nEXEC\r\n")
+    assert _resp(pipe_conn, b"*2\r\n:1\r\n:2\r\n")
+    t.join(30)
+    assert out["r"].returncode == 0, out["r"].stdout + out["r"].stderr
+    assert c.get("tx") == b"2"
+    assert roles(nd)["r2"] == "primary"
+
+
+def test_a_blocked_command_aborts_it_and_is_named(redis_pair, nodown, tmp_path):
+    """A BLPOP in flight past pause_timeout aborts the switchover, naming
+    it; clients go on on the old primary with no error."""
+    r1, r2 = redis_pair
+    nd = start(nodown, tmp_path, redis_pair)
+    blocked = client(nd)
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("v", blocked.blpop("jobs", 3)))
+    t.start()
+    assert wait_for(lambda: any(c.get("cmd") == "blpop" for c in r1.client().client_list()), 5)
+    r = switchover(nd, "r2", "--timeout", "300ms")
+    assert r.returncode == 1
+    assert "aborted" in r.stderr and "cmd=blpop" in r.stderr and "flags=b" in r.stderr, r.stderr
+    other = client(nd)
+    other.rpush("jobs", "x")
+    t.join(10)
+    assert res["v"] == (b"jobs", b"x")
+    assert roles(nd) == {"r1": "primary", "r2": "standby"}
+    assert other.set("still", "writable")
+    assert r1.client().info("replication")["role"] == "master"
+    assert report(nd)["state"] == "aborted"
+
+
+def test_an_operator_abort_resumes_on_the_old_primary(redis_pair, nodown, tmp_path):
+    """`nodown switchover --abort` during the pause: clients held go on, on
+    the old primary, with no error."""
+    nd = start(nodown, tmp_path, redis_pair)
+    tx = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    tx.sendall(b"WATCH w\r\n")       # holds the pause open
+    _resp(tx, b"+OK\r\n")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", switchover(nd, "r2", "--timeout", "30s")))
+    t.start()
+    assert wait_for(lambda: report(nd).get("step") == "pause", 5)
+    held = Worker(nd, lambda r: r.incr("held"))
+    held.start()
+    a = run_cli("switchover", "cache", "--abort", "--socket", nd.cfg["admin"]["socket"], timeout=30)
+    t.join(30)
+    held.stop()
+    assert a.returncode == 0, a.stdout + a.stderr
+    assert out["r"].returncode == 1 and "aborted by an operator" in out["r"].stderr
+    assert held.errors == [] and held.n > 0
+    assert roles(nd) == {"r1": "primary", "r2": "standby"}
+    tx.sendall(b"UNWATCH\r\n")
+    _resp(tx, b"+OK\r\n")
+
+
+def test_refusals(redis_pair, nodown, tmp_path):
+    """Refused before anything happens: the primary as target, an unknown
+    backend or pool; a pool of another protocol has no switchover."""
+    nd = start(nodown, tmp_path, redis_pair)
+    for args, why in [(("cache", "--to", "r1"), "already the primary"),
+                      (("cache", "--to", "r9"), "no such backend"),
+                      (("nope", "--to", "r2"), "no pool 'nope'")]:
+        r = run_cli("switchover", *args, "--socket", nd.cfg["admin"]["socket"])
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+    assert admin_json(nd)["pools"][0]["paused"] is False
+
+
+def test_the_target_must_replicate_the_primary(redis_pair, nodown, tmp_path):
+    """A target whose replication link is down is refused at the check
+    step, which says what it found; nothing was paused."""
+    r1, r2 = redis_pair
+    nd = start(nodown, tmp_path, redis_pair)
+    r2.client().config_set("masterauth", "wrong")   # harmless while the link is up...
+    r2.client().execute_command("REPLICAOF", "127.0.0.1", "1")   # ...now it points nowhere
+    assert wait_for(lambda: r2.client().info("replication")["master_link_status"] == "down", 5)
+    r = switchover(nd, "r2")
+    assert r.returncode == 1 and "is not a replica of r1 with its link up" in r.stderr, r.stderr
+    assert "master_port:1" in r.stderr
+    rep = report(nd)
+    assert rep["state"] == "aborted" and rep["stall_ms"] == 0
+    assert client(nd).set("ok", "1")
