@@ -167,8 +167,8 @@ static void check_cb(struct redis_mon *m, int status, const struct redis_reply *
 	host_port(s->sw.from, want_host, sizeof(want_host), want_port, sizeof(want_port));
 	if (strcmp(role, "slave") || !same_host(host, want_host) || strcmp(port, want_port) || strcmp(link, "up")) {
 		snprintf(s->detail, sizeof(s->detail), "%s is not a replica of %s with its link up (it says "
-			 "role:%s master_host:%s master_port:%s master_link_status:%s; expected role:slave "
-			 "master_host:%s master_port:%s master_link_status:up)", s->sw.to->name, s->sw.from->name,
+			 "role:%.20s master_host:%.100s master_port:%.10s master_link_status:%.20s; expected role:slave "
+			 "master_host:%.100s master_port:%s master_link_status:up)", s->sw.to->name, s->sw.from->name,
 			 role, host, port, link, want_host, want_port);
 		step_to(s, RS_ABORTED, s->detail);
 		return;

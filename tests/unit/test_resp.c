@@ -645,6 +645,11 @@ static void test_reply_attributes(void **state)
 	one(&o, RESP_REPLY, S("|1\r\n+a\r\n|1\r\n+b\r\n+c\r\n+d\r\n#f\r\n"), '#');
 	one(&o, RESP_REPLY, S("*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n|0\r\n:2\r\n"), '*');
 	one(&o, RESP_REPLY, S("|1\r\n+ttl\r\n:3600\r\n>2\r\n+a\r\n+b\r\n"), '>');
+	/* a top-level aggregate's elements (a subscribe confirmation has 3),
+	 * whatever an attribute before it or an aggregate inside it holds */
+	assert_int_equal(one(&o, RESP_REPLY, S("|1\r\n+a\r\n*5\r\n+b\r\n+c\r\n+d\r\n+e\r\n+f\r\n"
+					      "*3\r\n$9\r\nsubscribe\r\n*1\r\n:1\r\n:1\r\n"), '*')->argc, 3);
+	assert_int_equal(one(&o, RESP_REPLY, S(">4\r\n+a\r\n+b\r\n+c\r\n+d\r\n"), '>')->argc, 4);
 
 	/* an attribute alone is no value */
 	resp_reader_init(&r, RESP_REPLY, &lim_default);
