@@ -20,10 +20,15 @@ in a sixth what it does for a database:
      nodown (protocol: pg), 8 clients writing through it, and in the middle
      `nodown switchover` makes the standby the primary: no client error,
      every commit on the new primary
+  7. the Redis scene (examples/demo_redis.py): writers and a shared lock
+     while Redis moves to a new instance, first by hand (promote, flip a
+     cached name, demote: errors, lost writes, the lock held twice), then
+     through nodown with `nodown switchover` (none of those)
 
 Each step ends with a verdict; the exit status is 0 only if every step
-passed. Step 6 needs Debian's PostgreSQL 15 and python3-psycopg; without
-them it is skipped with the reason, and does not count. Steps 1-5 use only
+passed. Step 6 needs Debian's PostgreSQL 15 and python3-psycopg, step 7
+redis-server and python3-redis; without them a step is skipped with the
+reason, and does not count. Steps 1-5 use only
 the Python standard library; step 6 starts its servers with
 tests/integration/helpers/pgcluster.py (as the postgres user when run as
 root). Every process is started here and stopped by its PID, and the
@@ -45,6 +50,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import demo_redis
 
 NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
@@ -1022,7 +1029,7 @@ def step_database(binary, base, pgcluster, psycopg):
 
 # ---- main -------------------------------------------------------------------------
 
-STEPS = 6
+STEPS = 7
 
 
 def main():
@@ -1053,13 +1060,14 @@ def main():
 
     base = tempfile.mkdtemp(prefix="nodown-demo-")
     results = []
-    skipped = None
+    skipped_steps = []
     was_interrupted = False
     t_start = time.monotonic()
     try:
         say(paint("nodown demo", "1") + " — a reverse proxy that keeps a site up while what is "
             "behind it changes")
-        say("Steps 1-5: three nginx backends, nodown in front; step 6: PostgreSQL behind it.")
+        say("Steps 1-5: three nginx backends, nodown in front; step 6: PostgreSQL behind it; "
+            "step 7: Redis.")
         say("Each step ends with ✓ or ✗.")
         root = os.path.join(base, "www")
         os.makedirs(root)
@@ -1094,6 +1102,7 @@ def main():
         results.append(step_graceful_stop(port, nodown, big, error_log))
         pgcluster, psycopg, skipped = load_pg()
         if skipped:
+            skipped_steps.append(6)
             say()
             say(paint("6. A database switchover", "1") + f" — skipped: {skipped}")
         else:
@@ -1102,6 +1111,18 @@ def main():
             except Interrupted:
                 raise
             except Exception as e:      # StepFailed, pgcluster.PgError, psycopg's errors
+                results.append(verdict(False, str(e).strip()))
+        why = demo_redis.unavailable()
+        if why:
+            say()
+            say(paint("7. Moving Redis", "1") + f" — skipped: {why}")
+            skipped_steps.append(7)
+        else:
+            try:
+                results.append(demo_redis.step_redis(sys.modules[__name__], 7, binary, base))
+            except Interrupted:
+                raise
+            except Exception as e:      # StepFailed, redis-py's errors
                 results.append(verdict(False, str(e).strip()))
     except Interrupted:
         was_interrupted = True
@@ -1132,8 +1153,8 @@ def main():
     if was_interrupted:
         return 130
     passed = sum(1 for r in results if r)
-    steps = STEPS - 1 if skipped else STEPS
-    also = " (step 6 skipped)" if skipped else ""
+    steps = STEPS - len(skipped_steps)
+    also = f" (skipped: step {', '.join(map(str, skipped_steps))})" if skipped_steps else ""
     say()
     elapsed = time.monotonic() - t_start
     if passed == steps and len(results) == steps:

@@ -98,8 +98,9 @@ static void print_done(json_t *r, const char *pool)
 	printf("\n");
 	if (json_array_size(lingering) == 0)
 		return;
-	printf("%zu clients are still connected directly to the old primary %s (not through nodown):\n",
-	       json_array_size(lingering), json_string_value(json_object_get(r, "from")));
+	printf("%zu %s still connected directly to the old primary %s (not through nodown):\n",
+	       json_array_size(lingering), json_array_size(lingering) == 1 ? "client is" : "clients are",
+	       json_string_value(json_object_get(r, "from")));
 	json_array_foreach(lingering, i, e)
 		printf("  id=%s addr=%s name=%s db=%s age=%ss idle=%ss last command=%s\n",
 		       json_string_value(json_object_get(e, "id")), json_string_value(json_object_get(e, "addr")),
