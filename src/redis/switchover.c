@@ -441,10 +441,27 @@ static void lingering_cb(struct redis_mon *m, int status, const struct redis_rep
 	snprintf(detail, sizeof(detail), "%zu connected directly to %s", json_array_size(s->lingering),
 		 s->sw.from->name);
 	if (json_array_size(s->lingering) > 0)
-		log_warn("switchover %s: %zu clients are still connected directly to the old primary %s "
-			 "(GET /pools/%s/switchover lists them)", s->sw.op->pool, json_array_size(s->lingering),
-			 s->sw.from->name, s->sw.op->pool);
+		log_warn("switchover %s: clients still connected directly to the old primary %s: %zu "
+			 "(GET /pools/%s/switchover lists them)", s->sw.op->pool, s->sw.from->name,
+			 json_array_size(s->lingering), s->sw.op->pool);
 	step_to(s, RS_DONE, detail);
+}
+
+/*
+ * The clients' old server connections are closed, but the old primary may
+ * read a CLIENT LIST sent now before it reads their ends, in the same
+ * round of its event loop: the list that counts is the second one, read
+ * in a later round.
+ */
+static void lingering_first_cb(struct redis_mon *m, int status, const struct redis_reply *rep, void *arg)
+{
+	struct redis_switchover *s = arg;
+
+	ND_UNUSED(m);
+	ND_UNUSED(status);
+	ND_UNUSED(rep);
+	if (!s->dying)
+		cmd(s, s->old_mon, lingering_cb, 2, "CLIENT", "LIST");
 }
 
 /* Every client has left the old primary and restored its session on the
@@ -527,7 +544,7 @@ static void step_to(struct redis_switchover *s, enum rs_step next, const char *d
 		uv_timer_start(&s->sw.timer, repoint_poll_cb, 0, 0);
 		return;
 	case RS_LINGERING:
-		cmd(s, s->old_mon, lingering_cb, 2, "CLIENT", "LIST");
+		cmd(s, s->old_mon, lingering_first_cb, 2, "CLIENT", "LIST");
 		return;
 	case RS_DONE:
 		log_info("switchover %s: %s is the primary; clients were held %llums", s->sw.op->pool, s->sw.to->name,

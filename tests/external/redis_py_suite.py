@@ -4,7 +4,7 @@ redis_py_suite.py - run a client library's own test suite (redis-py's)
 against redis-server directly and through nodown's redis proxy, and compare.
 
     tests/external/redis_py_suite.py CHECKOUT [--modes direct,nodown]
-                                     [--pytest-args "-x -k pubsub"] [--keep DIR]
+                                     [--pytest-args="-x -k pubsub"] [--keep DIR]
                                      [--timeout 1200]
 
 CHECKOUT is a checkout of redis-py's repository at the tag of the installed

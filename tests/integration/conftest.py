@@ -802,8 +802,17 @@ def redis_pair(tmp_path):
     started = [Redis(tmp_path, "r1")]
     try:
         started.append(Redis(tmp_path, "r2", replicaof=started[0].port))
-        r2 = started[1].client()
+        r1, r2 = started[0].client(), started[1].client()
         assert wait_for(lambda: r2.info("replication").get("master_link_status") == "up", 10)
+        # and streaming: after a diskless sync the primary sends writes to
+        # the replica only once the replica's first ACK came (up to a
+        # second later)
+        r1.set("nodown-test-fixture", "1")
+        assert wait_for(lambda: r2.get("nodown-test-fixture") == b"1", 10)
+        r1.delete("nodown-test-fixture")
+        assert wait_for(lambda: r2.get("nodown-test-fixture") is None, 10)
+        for c in (r1, r2):      # no client of the fixture's left on the servers
+            c.connection_pool.disconnect()
         yield started[0], started[1]
     finally:
         for r in reversed(started):

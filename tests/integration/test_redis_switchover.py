@@ -118,7 +118,8 @@ def test_incident_switchover_under_writers_and_a_lock(redis_pair, nodown, tmp_pa
     assert names == ["batch-on-old"], rep["lingering"]
     assert "batch-on-old" in r.stdout and "still connected directly to the old primary r1" in r.stdout
     # nodown's own pause, and the slowest command a client saw
-    assert rep["stall_ms"] <= (500 if SANITIZED else 50), rep
+    if not SANITIZED:       # timing means nothing under ASan
+        assert rep["stall_ms"] <= 50, rep["steps"]
     assert max(w.worst for w in workers) < 2.0
 
 
