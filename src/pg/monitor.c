@@ -10,7 +10,6 @@
  */
 #include "monitor.h"
 
-#include "../core/fds.h"
 #include "../core/log.h"
 
 #define MON_MSG_MAX (1u << 20)
@@ -45,11 +44,6 @@ static void finish(struct pg_mon *m, int status, const char *value)
 		cb(m, status, value, m->arg);
 }
 
-static void tcp_closed_cb(uv_handle_t *h)
-{
-	free(h);
-}
-
 static void timer_closed_cb(uv_handle_t *h)
 {
 	free(h->data);
@@ -57,10 +51,9 @@ static void timer_closed_cb(uv_handle_t *h)
 
 static void drop_connection(struct pg_mon *m)
 {
-	if (m->tcp) {
-		m->tcp->data = NULL;
-		uv_close((uv_handle_t *)m->tcp, tcp_closed_cb);
-		m->tcp = NULL;
+	if (m->conn) {
+		ctl_conn_drop(m->conn);
+		m->conn = NULL;
 	}
 	m->state = M_CLOSED;
 	m->writing = false;
@@ -93,9 +86,9 @@ static void flush(struct pg_mon *m);
 
 static void write_cb(uv_write_t *req, int status)
 {
-	struct pg_mon *m = req->data;
+	struct pg_mon *m = ctl_conn_owner(req->data);
 
-	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
+	if (!m)
 		return;		/* the connection was dropped meanwhile */
 	m->writing = false;
 	m->wbuf.off = m->wbuf.len = 0;
@@ -111,15 +104,14 @@ static void flush(struct pg_mon *m)
 	struct gbuf t;
 	uv_buf_t b;
 
-	if (m->writing || !m->tcp || gbuf_pending(&m->out) == 0)
+	if (m->writing || !m->conn || m->state == M_CONNECTING || gbuf_pending(&m->out) == 0)
 		return;
 	t = m->wbuf;
 	m->wbuf = m->out;
 	m->out = t;
 	b = uv_buf_init(m->wbuf.p + m->wbuf.off, (unsigned)gbuf_pending(&m->wbuf));
 	m->writing = true;
-	m->wreq.data = m;
-	if (uv_write(&m->wreq, (uv_stream_t *)m->tcp, &b, 1, write_cb) < 0)
+	if (uv_write(&m->conn->wreq, (uv_stream_t *)&m->conn->tcp, &b, 1, write_cb) < 0)
 		mon_fail(m, "cannot write");
 }
 
@@ -191,7 +183,7 @@ static void on_msg(struct pg_mon *m, const char *p, size_t n)
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-	struct pg_mon *m = h->data;
+	struct pg_mon *m = ctl_conn_owner(h->data);
 
 	ND_UNUSED(hint);
 	if (!m || !gbuf_reserve(&m->in, 8192, MON_MSG_MAX)) {
@@ -203,7 +195,8 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-	struct pg_mon *m = s->data;
+	struct ctl_conn *conn = s->data;
+	struct pg_mon *m = conn->owner;
 
 	ND_UNUSED(b);
 	if (!m || nread == 0)
@@ -213,7 +206,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	m->in.len += (size_t)nread;
-	while (m->tcp == (uv_tcp_t *)s && gbuf_pending(&m->in) > 0) {
+	while (m->conn == conn && gbuf_pending(&m->in) > 0) {
 		struct pg_err err;
 		long n = pg_msg_frame(m->in.p + m->in.off, gbuf_pending(&m->in), PG_BACKEND, MON_MSG_MAX, &err);
 
@@ -224,17 +217,17 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 			return;
 		}
 		on_msg(m, m->in.p + m->in.off, (size_t)n);
-		if (m->tcp == (uv_tcp_t *)s)
+		if (m->conn == conn)
 			gbuf_consume(&m->in, (size_t)n);
 	}
 }
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-	struct pg_mon *m = req->data;
+	struct pg_mon *m = ctl_conn_owner(req->data);
 
-	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
-		return;
+	if (!m)
+		return;		/* dropped meanwhile */
 	if (status < 0) {
 		mon_fail(m, uv_strerror(status));
 		return;
@@ -242,7 +235,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	m->state = M_LOGIN;
 	pg_login_start(&m->login, m->user, m->database, m->server_auth, &m->out);
 	flush(m);
-	uv_read_start((uv_stream_t *)m->tcp, alloc_cb, read_cb);
+	uv_read_start((uv_stream_t *)&m->conn->tcp, alloc_cb, read_cb);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -252,6 +245,8 @@ static void timeout_cb(uv_timer_t *t)
 
 void pg_mon_query(struct pg_mon *m, const char *sql, uint64_t timeout_ms, pg_mon_cb cb, void *arg)
 {
+	int err;
+
 	BUG_ON(m->cb);
 	m->cb = cb;
 	m->arg = arg;
@@ -263,11 +258,8 @@ void pg_mon_query(struct pg_mon *m, const char *sql, uint64_t timeout_ms, pg_mon
 	}
 	if (m->state != M_CLOSED)
 		return;
-	m->tcp = xcalloc(1, sizeof(*m->tcp));
-	uv_tcp_init(m->loop, m->tcp);
-	m->tcp->data = m;
-	m->creq.data = m;
 	m->state = M_CONNECTING;
-	if (fds_tcp_connect(&m->creq, m->tcp, (const struct sockaddr *)&m->addr, connect_cb) < 0)
-		mon_fail(m, "cannot connect");
+	m->conn = ctl_conn_open(m->loop, &m->addr, m, connect_cb, &err);
+	if (!m->conn)
+		mon_fail(m, uv_strerror(err));
 }

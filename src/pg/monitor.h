@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "../core/ctlconn.h"
 #include "login.h"
 #include "pool.h"
 
@@ -23,9 +24,7 @@ enum pg_mon_state { M_CLOSED, M_CONNECTING, M_LOGIN, M_READY, M_QUERY };
 
 struct pg_mon {
 	uv_loop_t *loop;
-	uv_tcp_t *tcp;			/* owned while open; freed after its close */
-	uv_connect_t creq;
-	uv_write_t wreq;
+	struct ctl_conn *conn;		/* while open */
 	uv_timer_t timer;		/* the running query's timeout */
 	struct sockaddr_storage addr;
 	const struct pg_user *user;	/* borrowed from the current config's auth file */

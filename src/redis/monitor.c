@@ -13,7 +13,6 @@
 
 #include <stdio.h>
 
-#include "../core/fds.h"
 #include "../core/log.h"
 
 #define MON_REPLY_MAX (8u << 20)	/* CLIENT LIST of some ten thousand clients */
@@ -40,17 +39,11 @@ static void finish(struct redis_mon *m, int status, const struct redis_reply *re
 		cb(m, status, rep, m->arg);
 }
 
-static void tcp_closed_cb(uv_handle_t *h)
-{
-	free(h);
-}
-
 static void drop_connection(struct redis_mon *m)
 {
-	if (m->tcp) {
-		m->tcp->data = NULL;
-		uv_close((uv_handle_t *)m->tcp, tcp_closed_cb);
-		m->tcp = NULL;
+	if (m->conn) {
+		ctl_conn_drop(m->conn);
+		m->conn = NULL;
 	}
 	m->connected = m->writing = false;
 	gbuf_free(&m->in);
@@ -83,9 +76,9 @@ static void flush(struct redis_mon *m);
 
 static void write_cb(uv_write_t *req, int status)
 {
-	struct redis_mon *m = req->data;
+	struct redis_mon *m = ctl_conn_owner(req->data);
 
-	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
+	if (!m)
 		return;		/* the connection was dropped meanwhile */
 	m->writing = false;
 	m->wbuf.off = m->wbuf.len = 0;
@@ -101,8 +94,7 @@ static void flush(struct redis_mon *m)
 
 	if (m->writing || !m->connected)
 		return;
-	m->wreq.data = m;
-	r = gbuf_write((uv_stream_t *)m->tcp, &m->wreq, &m->out, &m->wbuf, write_cb);
+	r = gbuf_write((uv_stream_t *)&m->conn->tcp, &m->conn->wreq, &m->out, &m->wbuf, write_cb);
 	if (r < 0)
 		mon_fail(m, uv_strerror(r));
 	else
@@ -175,7 +167,7 @@ static void on_reply(struct redis_mon *m, const char *f, size_t n)
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-	struct redis_mon *m = h->data;
+	struct redis_mon *m = ctl_conn_owner(h->data);
 
 	ND_UNUSED(hint);
 	if (!m || !gbuf_reserve(&m->in, 16384, MON_REPLY_MAX)) {
@@ -189,7 +181,8 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
  * place in a reply not yet all there in `fed`. */
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
-	struct redis_mon *m = s->data;
+	struct ctl_conn *conn = s->data;
+	struct redis_mon *m = conn->owner;
 
 	ND_UNUSED(b);
 	if (!m || nread == 0)
@@ -200,7 +193,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	m->in.len += (size_t)nread;
-	while (m->tcp == (uv_tcp_t *)s) {
+	while (m->conn == conn) {
 		size_t done = gbuf_pending(&m->in), used;
 		const char *why;
 		enum resp_result r;
@@ -217,24 +210,24 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		done = m->fed;
 		m->fed = 0;
 		on_reply(m, m->in.p + m->in.off, done);
-		if (m->tcp == (uv_tcp_t *)s)
+		if (m->conn == conn)
 			gbuf_consume(&m->in, done);
 	}
 }
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-	struct redis_mon *m = req->data;
+	struct redis_mon *m = ctl_conn_owner(req->data);
 
-	if (!m || !m->tcp || req->handle != (uv_stream_t *)m->tcp)
-		return;
+	if (!m)
+		return;		/* dropped meanwhile */
 	if (status < 0) {
 		mon_fail(m, uv_strerror(status));
 		return;
 	}
 	m->connected = true;
 	flush(m);
-	uv_read_start((uv_stream_t *)m->tcp, alloc_cb, read_cb);
+	uv_read_start((uv_stream_t *)&m->conn->tcp, alloc_cb, read_cb);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -246,6 +239,7 @@ static void open_connection(struct redis_mon *m)
 {
 	static const struct resp_limits lim = { INT64_MAX, INT64_MAX, 1u << 16 };
 	const char *setname[] = { "CLIENT", "SETNAME", REDIS_MON_NAME };
+	int err;
 
 	resp_reader_init(&m->rd, RESP_REPLY, &lim);
 	m->fed = 0;
@@ -257,12 +251,9 @@ static void open_connection(struct redis_mon *m)
 		m->skip++;
 	}
 	put_command(m, 3, setname);
-	m->tcp = xcalloc(1, sizeof(*m->tcp));
-	uv_tcp_init(m->loop, m->tcp);
-	m->tcp->data = m;
-	m->creq.data = m;
-	if (fds_tcp_connect(&m->creq, m->tcp, (const struct sockaddr *)&m->addr, connect_cb) < 0)
-		mon_fail(m, "cannot connect");
+	m->conn = ctl_conn_open(m->loop, &m->addr, m, connect_cb, &err);
+	if (!m->conn)
+		mon_fail(m, uv_strerror(err));
 }
 
 void redis_mon_cmd(struct redis_mon *m, uint64_t timeout_ms, redis_mon_cb cb, void *arg, int argc,
@@ -272,9 +263,9 @@ void redis_mon_cmd(struct redis_mon *m, uint64_t timeout_ms, redis_mon_cb cb, vo
 	m->cb = cb;
 	m->arg = arg;
 	uv_timer_start(&m->timer, timeout_cb, timeout_ms, 0);
-	if (!m->tcp)
+	if (!m->conn)
 		open_connection(m);
-	if (m->tcp)
+	if (m->conn)
 		put_command(m, argc, argv);
 	flush(m);
 }

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "../core/buffer.h"
+#include "../core/ctlconn.h"
 #include "resp.h"
 
 #define REDIS_MON_NAME "nodown"
@@ -34,9 +35,7 @@ typedef void (*redis_mon_cb)(struct redis_mon *m, int status, const struct redis
 
 struct redis_mon {
 	uv_loop_t *loop;
-	uv_tcp_t *tcp;			/* owned while open; freed after its close */
-	uv_connect_t creq;
-	uv_write_t wreq;
+	struct ctl_conn *conn;		/* while open */
 	uv_timer_t timer;		/* the running command's timeout */
 	struct sockaddr_storage addr;
 	const char *username, *password;	/* borrowed from the pool's config (the op holds it) */
@@ -57,6 +56,11 @@ void redis_mon_init(struct redis_mon *m, uv_loop_t *loop, const struct sockaddr_
  * be); cb runs exactly once, within timeout_ms. One at a time. */
 void redis_mon_cmd(struct redis_mon *m, uint64_t timeout_ms, redis_mon_cb cb, void *arg, int argc,
 		   const char *const *argv);
+
+static inline bool redis_mon_busy(const struct redis_mon *m)
+{
+	return m->cb != NULL;
+}
 
 /* Close and free m (malloc'd by the caller) once its handles are closed;
  * a command running gets its callback with -1. */

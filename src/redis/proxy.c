@@ -51,6 +51,7 @@
 
 #define REDIS_OUT_HIGH (256u << 10)	/* output queued before its source is not read */
 #define REDIS_READ_UNIT 16384
+#define REDIS_RESTORE_REPLY_MAX (256u << 10)	/* a reply read whole while subscriptions are restored */
 
 enum rstate {
 	RC_WAITING,	/* for a usable primary, at most failover_hold */
@@ -90,7 +91,9 @@ struct rclient {
 	struct backend_live *counted;	/* where pending commands count in `active` */
 	int64_t pending;		/* commands sent, replies not yet relayed */
 	int login_left;			/* replies to nodown's login and session replay, dropped */
-	bool marker;			/* then replies to replayed subscriptions, dropped up to a PING's */
+	bool marker;			/* then replies to replayed subscriptions, up to the PING's */
+	size_t fed;			/* bytes of s.in the reader judged of a reply kept whole */
+	char token[48];			/* what the restore's PING carries */
 	bool restoring;			/* counted in the pool's `restoring` */
 	bool flying;			/* counted in the pool's in_flight: a command is in progress */
 	bool paused;			/* a switchover's pause holds its next command */
@@ -105,7 +108,10 @@ struct rclient {
 	const char *held_error;		/* a protocol error waits for earlier replies */
 	bool authed;			/* needs no AUTH (or gave it) */
 	bool in_tx;			/* MULTI or WATCH sent, EXEC/DISCARD/UNWATCH/RESET not yet */
-	bool unbounded;			/* (P|S)SUBSCRIBE or MONITOR sent: replies come unasked */
+	bool unbounded;			/* in subscribe mode or MONITOR: replies also come unasked */
+	bool monitor;			/* MONITOR sent: every reply comes unasked */
+	int64_t plain_left;		/* replies to commands sent before unbounded, still to come */
+	uint64_t reset_seq;		/* the RESET whose reply ends unbounded (0: none) */
 	bool close_after;		/* close once the output is written */
 	bool stopping;			/* nodown stops: close once idle */
 	int closing_handles;
@@ -391,9 +397,39 @@ static bool cmd_is(const struct rclient *r, const char *name)
 	return resp_arg_is(&r->c.rd, 0, name);
 }
 
+/* A command nodown cannot honour, whoever sends it: its error, or NULL. */
+static const char *refused(const struct rclient *r)
+{
+	const struct resp_reader *rd = &r->c.rd;
+
+	if (cmd_is(r, "CLIENT") && resp_arg_is(rd, 1, "REPLY") &&
+	    (resp_arg_is(rd, 2, "OFF") || resp_arg_is(rd, 2, "SKIP")))
+		return "-ERR nodown: CLIENT REPLY OFF and SKIP cannot be honoured through nodown, which "
+		       "matches every reply to its command";
+	return NULL;
+}
+
+/* Is enough of the command being read known to judge it? Its name, and
+ * for CLIENT (a small command) up to two more arguments (all of an inline
+ * one, whose number of arguments is not known before its end). */
+static bool judgeable(const struct rclient *r, enum resp_result res)
+{
+	const struct resp_reader *rd = &r->c.rd;
+
+	if (res == RESP_DONE)
+		return true;
+	if (rd->nkept == 0)
+		return false;
+	if (!cmd_is(r, "CLIENT"))
+		return true;
+	return rd->type != 'i' && rd->nkept >= (rd->argc < 3 ? rd->argc : 3);	/* inline: argc so far */
+}
+
 /* Does nodown answer the command being read itself? */
 static bool is_local(const struct rclient *r)
 {
+	if (refused(r))
+		return true;
 	if (!r->pool->rc->client_password)
 		return false;
 	return !r->authed || cmd_is(r, "AUTH");
@@ -413,9 +449,14 @@ static bool password_ok(const struct rclient *r, const struct resp_arg *a)
 static void run_local(struct rclient *r)
 {
 	const struct resp_reader *rd = &r->c.rd;
+	const char *why = refused(r);
 
 	if (rd->argc == 0)
 		return;
+	if (why) {
+		client_error(r, false, "%s", why);
+		return;
+	}
 	if (!cmd_is(r, "AUTH")) {
 		if (resp_arg_is(rd, 0, "QUIT")) {
 			side_send(&r->c, "+OK\r\n", 5);
@@ -440,31 +481,63 @@ static void run_local(struct rclient *r)
 	try_connect(r);
 }
 
-/* The command just sent: does it open or end a transaction (a client in
- * one is never idle: closing it would fail its EXEC)? */
+/*
+ * The command just sent: does it open or end a transaction (a client in
+ * one is never idle: closing it would fail its EXEC), or subscribe mode?
+ * In subscribe mode (and MONITOR) replies come unasked: the (un)subscribe
+ * commands are not counted (their confirmations are not told from
+ * messages), every other command is, and its reply is told by its type
+ * (reply_asked).
+ */
 static void note_command(struct rclient *r)
 {
+	bool sub = rsession_is_sub(&r->c.rd);
+
 	STAT_ADD(r->pool->live[r->backend]->requests, 1);
-	if (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
-	    cmd_is(r, "MONITOR")) {
-		/* replies no longer match commands (several per command, and
-		 * messages): commands from here on are not counted until RESET;
-		 * the replies to those before still are (they come first) */
+	if (!r->in_multi && (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
+			     cmd_is(r, "MONITOR"))) {
+		if (!r->unbounded)
+			r->plain_left = r->pending;	/* their replies come first */
 		r->unbounded = true;
+		r->monitor = r->monitor || cmd_is(r, "MONITOR");
 	} else if (cmd_is(r, "MULTI") || cmd_is(r, "WATCH")) {
 		r->in_tx = true;
 		r->in_multi = r->in_multi || cmd_is(r, "MULTI");
 	} else if (cmd_is(r, "EXEC") || cmd_is(r, "DISCARD") || (cmd_is(r, "UNWATCH") && !r->in_multi)) {
 		r->in_tx = r->in_multi = false;
 	} else if (cmd_is(r, "RESET")) {
-		r->in_tx = r->in_multi = r->unbounded = false;
+		r->in_tx = r->in_multi = false;
+		r->reset_seq = r->sent + 1;	/* subscribe mode ends with its reply */
 	}
-	if (!r->unbounded) {
+	if (!r->unbounded || (!sub && !r->monitor)) {
 		r->pending++;
 		r->sent++;
 	}
-	rsession_command(&r->sess, &r->c.rd, r->unbounded ? 0 : r->sent, r->in_multi);
+	rsession_command(&r->sess, &r->c.rd, r->unbounded && (sub || r->monitor) ? 0 : r->sent, r->in_multi);
 	count_active(r);
+}
+
+/* Is the reply just read the answer to a counted command, or does it come
+ * unasked (a push; in subscribe mode a message or a confirmation)? */
+static bool reply_asked(struct rclient *r)
+{
+	const struct resp_reader *rd = &r->s.rd;
+
+	if (rd->type == '>')
+		return false;
+	if (!r->unbounded)
+		return true;
+	if (r->plain_left > 0) {
+		r->plain_left--;
+		return true;
+	}
+	if (r->monitor)
+		return false;
+	if (r->sess.proto == 3)		/* messages and confirmations are pushes */
+		return true;
+	/* RESP2: messages and confirmations are arrays of 3 or 4; only PING
+	 * (an array of 2), RESET and errors answer a command */
+	return !(rd->type == '*' && (rd->argc == 3 || rd->argc == 4));
 }
 
 /* Send c.in[0, judged) to the server, or drop it (a local command's bytes). */
@@ -516,7 +589,7 @@ static void pump(struct rclient *r)
 			return;			/* drained() goes on */
 		if (avail == 0)
 			return;
-		if (!resp_in_value(&r->c.rd) && !may_start(r))
+		if (r->state == RC_LINKED && !resp_in_value(&r->c.rd) && !may_start(r))
 			return;			/* the sweep that ends the pause goes on */
 		res = resp_feed(&r->c.rd, in->p + in->off + r->judged, avail, &used, &why);
 		r->judged += used;
@@ -527,7 +600,7 @@ static void pump(struct rclient *r)
 			side_read(&r->c, false);
 			continue;
 		}
-		if (!r->classified && (r->c.rd.nkept > 0 || res == RESP_DONE)) {
+		if (!r->classified && judgeable(r, res)) {
 			r->classified = true;
 			r->local = is_local(r);
 			r->capture = !r->local && rsession_is_sub(&r->c.rd);
@@ -580,6 +653,8 @@ static void server_closed_cb(uv_handle_t *h)
 		closed_cb(h);
 		return;
 	}
+	if (r->state != RC_MOVING)
+		return;		/* ended (follow_primary): no new server */
 	gbuf_free(&r->s.in);
 	gbuf_free(&r->s.out);
 	gbuf_free(&r->s.wbuf);
@@ -590,18 +665,24 @@ static void server_closed_cb(uv_handle_t *h)
 	try_connect(r);
 }
 
-/* An idle client leaves its server for the primary, its session with it. */
-static void repoint(struct rclient *r)
+/* An idle client's server connection closes (server_closed_cb follows). */
+static void leave_server(struct rclient *r)
 {
 	wflush_cancel(&r->s.flush);
 	bufpool_unwait(&r->s.bw);
 	side_read(&r->s, false);
 	count_conn(r, -1);
-	count_restoring(r, true);
-	r->state = RC_MOVING;
 	r->s_open = false;
 	r->s_closing = true;
 	uv_close((uv_handle_t *)&r->s.tcp, server_closed_cb);
+}
+
+/* An idle client leaves its server for the primary, its session with it. */
+static void repoint(struct rclient *r)
+{
+	count_restoring(r, true);
+	r->state = RC_MOVING;
+	leave_server(r);
 }
 
 /*
@@ -619,6 +700,9 @@ static void follow_primary(struct rclient *r)
 	}
 	if (!r->stopping && r->sess.lost)
 		log_info("redis client %s is closed, not moved to the new primary: %s", r->peer, r->sess.lost);
+	/* its server connection goes now, whether or not the client reads
+	 * what is left for it (a switchover waits for these to close) */
+	leave_server(r);
 	client_end(r, NULL);
 }
 
@@ -653,12 +737,72 @@ static void client_input(struct rclient *r)
 	if (r->state == RC_CLOSING)
 		return;
 	blocked = r->held_local || side_full(&r->s) || side_full(&r->c) ||
-		  ((r->state != RC_LINKED || r->paused) && r->authed &&
+		  (((r->state != RC_LINKED && r->authed) || r->paused) &&
 		   gbuf_pending(&r->c.in) >= REDIS_READ_UNIT);
 	side_read(&r->c, !blocked);
 }
 
-/* Relay the server's replies, dropping those to nodown's own login. */
+/* Is the whole reply f[0, n) a published message (RESP2 or RESP3)? */
+static bool is_message(const char *f, size_t n)
+{
+	static const char *const kinds[] = { "3\r\n$7\r\nmessage\r\n", "4\r\n$8\r\npmessage\r\n",
+					     "3\r\n$8\r\nsmessage\r\n" };
+
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
+		if ((f[0] == '*' || f[0] == '>') && n > strlen(kinds[i]) &&
+		    !memcmp(f + 1, kinds[i], strlen(kinds[i])))
+			return true;
+	return false;
+}
+
+/* Is the whole reply f[0, n) the answer to the restore's `PING token`
+ * (["pong", token] in RESP2 subscribe mode, else the token as a bulk)? */
+static bool is_marker(const struct rclient *r, const char *f, size_t n)
+{
+	size_t t = strlen(r->token);
+
+	return (f[0] == '*' || f[0] == '$') && n > t + 2 && !memcmp(f + n - t - 2, r->token, t) &&
+	       f[n - t - 3] == '\n';
+}
+
+/*
+ * While a moved client's subscriptions are replayed: each reply is read
+ * whole; the PING's ends the restore; a message published meanwhile goes
+ * to the client; confirmations (and errors) of the replay are dropped.
+ * false: wait for more bytes, or the client is done with.
+ */
+static bool restore_input(struct rclient *r)
+{
+	struct gbuf *in = &r->s.in;
+	const char *f = in->p + in->off, *why;
+	size_t used, n;
+	enum resp_result res = resp_feed(&r->s.rd, f + r->fed, gbuf_pending(in) - r->fed, &used, &why);
+
+	r->fed += used;
+	if (res == RESP_ERROR || (res == RESP_MORE && r->fed > REDIS_RESTORE_REPLY_MAX)) {
+		client_error(r, true, "-ERR nodown: cannot restore this client's subscriptions on backend %s "
+			     "(%s); reconnect", r->pool->cfg->backends[r->backend].name,
+			     res == RESP_ERROR ? why : "a reply too large");
+		return false;
+	}
+	if (res == RESP_MORE)
+		return false;
+	n = r->fed;
+	r->fed = 0;
+	if (is_marker(r, f, n)) {
+		gbuf_consume(in, n);
+		r->marker = false;
+		linked(r);
+		return r->state == RC_LINKED;
+	}
+	if (is_message(f, n))
+		side_send(&r->c, f, n);
+	gbuf_consume(in, n);
+	return true;
+}
+
+/* Relay the server's replies, dropping those to nodown's own login and
+ * session replay. */
 static void server_input(struct rclient *r)
 {
 	struct gbuf *in = &r->s.in;
@@ -668,6 +812,11 @@ static void server_input(struct rclient *r)
 		const char *why;
 		enum resp_result res;
 
+		if (r->marker && r->login_left == 0) {
+			if (!restore_input(r))
+				break;
+			continue;
+		}
 		if (side_full(&r->c)) {
 			side_read(&r->s, false);	/* drained() resumes */
 			return;
@@ -678,8 +827,8 @@ static void server_input(struct rclient *r)
 				     r->pool->cfg->backends[r->backend].name, why);
 			return;
 		}
-		if (r->login_left > 0 || r->marker) {
-			if (res == RESP_DONE && r->login_left > 0 && r->s.rd.type == '-') {
+		if (r->login_left > 0) {
+			if (res == RESP_DONE && r->s.rd.type == '-') {
 				char msg[200];
 
 				snprintf(msg, sizeof(msg), "%.*s", (int)(used > 150 ? 150 : used - 2), in->p + in->off);
@@ -690,22 +839,21 @@ static void server_input(struct rclient *r)
 				return;
 			}
 			gbuf_consume(in, used);
-			if (res != RESP_DONE)
-				continue;
-			if (r->login_left > 0)
-				r->login_left--;
-			else if (r->s.rd.type != '>' && !(r->s.rd.type == '*' && (r->s.rd.argc == 3 || r->s.rd.argc == 4)))
-				r->marker = false;	/* the PING's: past the subscriptions' replies */
-			if (r->login_left == 0 && !r->marker)
+			if (res == RESP_DONE && --r->login_left == 0 && !r->marker)
 				linked(r);
 			continue;
 		}
 		side_send(&r->c, in->p + in->off, used);
 		gbuf_consume(in, used);
-		if (res == RESP_DONE && r->s.rd.type != '>' && r->pending > 0) {
+		if (res == RESP_DONE && reply_asked(r) && r->pending > 0) {
 			r->pending--;
 			r->replied++;
 			rsession_reply(&r->sess, r->replied, r->s.rd.type == '-' || r->s.rd.type == '!');
+			if (r->replied == r->reset_seq) {
+				r->unbounded = r->monitor = false;
+				r->plain_left = 0;
+				r->reset_seq = 0;
+			}
 			count_active(r);
 			settle(r);
 			if (r->pending == 0 && (r->held_local || r->held_error || gbuf_pending(&r->c.in) > 0))
@@ -770,8 +918,12 @@ static void connect_cb(uv_connect_t *req, int status)
 		put_bulk(&r->s, rc->password);
 		r->login_left = 1;
 	}
-	if (r->restoring)
-		r->login_left += rsession_replay(&r->sess, put_server, r, &r->marker);
+	if (r->restoring) {
+		snprintf(r->token, sizeof(r->token), "nodown-restore-%016llx",
+			 (unsigned long long)(uv_hrtime() ^ (uintptr_t)r));
+		r->fed = 0;
+		r->login_left += rsession_replay(&r->sess, put_server, r, r->token, &r->marker);
+	}
 	side_read(&r->s, true);
 	if (r->login_left == 0 && !r->marker)
 		linked(r);
@@ -893,7 +1045,7 @@ static void on_sweep(struct client_link *l)
 		try_connect(r);
 	else if (r->state == RC_LINKED && idle(r) && moved(r))
 		follow_primary(r);
-	else if (r->state == RC_LINKED && r->paused)
+	else if (r->paused && r->state != RC_MOVING && r->state != RC_CLOSING)
 		client_input(r);	/* the pause may be over */
 }
 

@@ -30,6 +30,7 @@ struct reffect {
 	enum effect_kind kind;
 	int argc;
 	struct resp_arg argv[RESP_ARGS_KEPT];
+	uint64_t subs_mark;		/* RESET: subscription bytes captured before it (absolute) */
 };
 
 void rsession_init(struct rsession *s)
@@ -90,32 +91,50 @@ static int kind_of(const struct resp_reader *rd)
 	return -1;
 }
 
+/* Why the command rd read makes the session one nodown cannot restore,
+ * or NULL. */
+static const char *unrestorable(const struct resp_reader *rd, int kind, uint64_t seq, bool in_multi)
+{
+	static const char *const client_state[] = { "TRACKING", "CACHING", "REPLY", "NO-EVICT", "NO-TOUCH" };
+
+	if (resp_arg_is(rd, 0, "MONITOR"))
+		return "it ran MONITOR";
+	if (resp_arg_is(rd, 0, "CLIENT"))
+		for (size_t i = 0; i < ARRAY_LEN(client_state); i++)
+			if (resp_arg_is(rd, 1, client_state[i]))
+				return "it set CLIENT TRACKING, CACHING, REPLY, NO-EVICT or NO-TOUCH, which are not restored";
+	if (in_multi && rsession_is_sub(rd))
+		return "it subscribed inside MULTI";
+	if (kind < 0)
+		return NULL;
+	if (in_multi)
+		return "it changed its session inside MULTI";
+	if (seq == 0)
+		return "it changed its session in subscribe mode";
+	if (rd->argc > rd->nkept)
+		return "a session command with arguments too long or too many to follow";
+	for (int i = 0; i < rd->nkept; i++)
+		if (rd->argv[i].len > RESP_ARG_CAP || memchr(rd->argv[i].p, '\0', rd->argv[i].len))
+			return "a session command with arguments too long, or with a NUL byte";
+	return NULL;
+}
+
 void rsession_command(struct rsession *s, const struct resp_reader *rd, uint64_t seq, bool in_multi)
 {
 	int kind = kind_of(rd);
 	struct reffect *e;
 
+	if (s->lost)
+		return;
+	s->lost = unrestorable(rd, kind, seq, in_multi);
 	if (kind < 0 || s->lost)
 		return;
-	if (in_multi || seq == 0) {
-		s->lost = in_multi ? "it changed its session inside MULTI" :
-				     "it changed its session in subscribe mode";
-		return;
-	}
-	if (rd->argc > rd->nkept) {
-		s->lost = "a session command with arguments too long or too many to follow";
-		return;
-	}
-	for (int i = 0; i < rd->nkept; i++)
-		if (rd->argv[i].len > RESP_ARG_CAP) {
-			s->lost = "a session command with arguments too long or too many to follow";
-			return;
-		}
 	e = xcalloc(1, sizeof(*e));
 	e->seq = seq;
 	e->kind = (enum effect_kind)kind;
 	e->argc = rd->nkept;
 	memcpy(e->argv, rd->argv, sizeof(e->argv));
+	e->subs_mark = s->subs_start + s->subs_len;
 	*s->tail = e;
 	s->tail = &e->next;
 }
@@ -128,6 +147,7 @@ static void copy_arg(char *out, size_t n, const struct resp_arg *a)
 static void apply(struct rsession *s, const struct reffect *e)
 {
 	const struct resp_arg *a = e->argv;
+	size_t drop;
 
 	switch (e->kind) {
 	case E_SELECT:
@@ -160,13 +180,15 @@ static void apply(struct rsession *s, const struct reffect *e)
 			}
 		}
 		return;
-	case E_RESET:	/* back to a new connection's state, logged out */
+	case E_RESET:	/* back to a new connection's state, logged out; the
+			 * subscriptions sent after it stay */
 		s->proto = 0;
 		s->db[0] = s->name[0] = '\0';
 		s->auth = false;
-		free(s->subs);
-		s->subs = NULL;
-		s->subs_len = 0;
+		drop = (size_t)(e->subs_mark - s->subs_start);
+		memmove(s->subs, s->subs + drop, s->subs_len - drop);
+		s->subs_len -= drop;
+		s->subs_start = e->subs_mark;
 		return;
 	}
 }
@@ -201,7 +223,7 @@ static int command(void (*put)(void *, const char *, size_t), void *ctx, int arg
 }
 
 int rsession_replay(const struct rsession *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx,
-		    bool *marker)
+		    const char *token, bool *marker)
 {
 	int n = 0;
 
@@ -216,7 +238,7 @@ int rsession_replay(const struct rsession *s, void (*put)(void *ctx, const char 
 	*marker = s->subs_len > 0;
 	if (*marker) {
 		put(ctx, s->subs, s->subs_len);
-		command(put, ctx, 1, (const char *const[]){ "PING" });
+		command(put, ctx, 2, (const char *const[]){ "PING", token });
 	}
 	return n;
 }

@@ -26,6 +26,7 @@ struct rsession {
 	bool auth;
 	char *subs;				/* (P|S)SUBSCRIBE and their UN- commands, as sent */
 	size_t subs_len;
+	uint64_t subs_start;			/* bytes ever captured before subs[0] */
 	const char *lost;			/* why it cannot be restored (NULL: it can) */
 	struct reffect *effects, **tail;	/* commands sent that change it, replies to come */
 };
@@ -52,10 +53,11 @@ void rsession_reply(struct rsession *s, uint64_t seq, bool error);
 /*
  * Write the commands that give a new connection this session through
  * put(ctx, bytes): the fixed ones (each with one reply; the count is
- * returned), then, when there are subscriptions, their commands and a
- * PING whose reply ends what they bring (*marker set).
+ * returned), then, when there are subscriptions, their commands and
+ * `PING token`, whose reply (the only one holding token) ends what they
+ * bring (*marker set).
  */
 int rsession_replay(const struct rsession *s, void (*put)(void *ctx, const char *p, size_t n), void *ctx,
-		    bool *marker);
+		    const char *token, bool *marker);
 
 #endif

@@ -243,9 +243,11 @@ static void blockers_cb(struct redis_mon *m, int status, const struct redis_repl
 	if (s->dying)
 		return;
 	n = (size_t)snprintf(s->detail, sizeof(s->detail), "%d commands still in flight after pause_timeout "
-			     "(%llums); on %s, blocked or in a transaction:", atomic_load(&s->sw.pl->in_flight),
+			     "(%llums); on %.100s, blocked or in a transaction:", atomic_load(&s->sw.pl->in_flight),
 			     (unsigned long long)s->pause_timeout_ms, s->sw.from->name);
-	if (status < 0 || rep->type != '$') {
+	if (n >= sizeof(s->detail)) {
+		n = sizeof(s->detail) - 1;
+	} else if (status < 0 || rep->type != '$') {
 		snprintf(s->detail + n, sizeof(s->detail) - n, " (could not list them)");
 	} else {
 		list = client_list(rep, true);
@@ -304,23 +306,19 @@ static void offset_cb(struct redis_mon *m, int status, const struct redis_reply 
 static void fence_cb(struct redis_mon *m, int status, const struct redis_reply *rep, void *arg)
 {
 	struct redis_switchover *s = arg;
-	char ms[24];
 
 	ND_UNUSED(m);
 	if (s->dying)
 		return;
-	if (status == 0 && rep->type == '-' && s->step == RS_FENCE && !s->fenced) {
-		/* before 6.2 there is no WRITE mode: every command pauses */
-		s->fenced = true;
-		snprintf(ms, sizeof(ms), "%llu", (unsigned long long)s->rc->promote_timeout_ms * 3);
-		cmd(s, s->old_mon, fence_cb, 3, "CLIENT", "PAUSE", ms);
+	if (status == 0 && rep->type == '-') {
+		fail_with(s, RS_ABORTED, "CLIENT PAUSE ... WRITE on the old primary was refused (fencing "
+			  "needs Redis 6.2 or later, and the right to CLIENT PAUSE)", rep);
 		return;
 	}
-	if (status < 0 || rep->type == '-') {
+	if (status < 0) {
 		fail_with(s, RS_ABORTED, "CLIENT PAUSE on the old primary failed", rep);
 		return;
 	}
-	s->fenced = true;
 	cmd(s, s->old_mon, offset_cb, 2, "INFO", "replication");
 }
 
@@ -486,16 +484,20 @@ static void repoint_poll_cb(uv_timer_t *t)
 	step_to(s, RS_LINGERING, s->detail);
 }
 
-/* After an abort: the old primary's CLIENT UNPAUSE answered. */
+/* After an abort: the old primary's CLIENT UNPAUSE answered; clients go
+ * on there. */
 static void unpaused_cb(struct redis_mon *m, int status, const struct redis_reply *rep, void *arg)
 {
 	struct redis_switchover *s = arg;
 	char why[256];
 
 	ND_UNUSED(m);
+	if (s->dying)
+		return;
 	if (status < 0 || rep->type == '-')
 		log_error("switchover %s: CLIENT UNPAUSE on %s failed (%s): it takes writes again once "
 			  "its pause times out", s->sw.op->pool, s->sw.from->name, text(rep, why, sizeof(why)));
+	switchover_release(&s->sw);
 }
 
 /* ---- steps -------------------------------------------------------------------------------- */
@@ -519,6 +521,7 @@ static void step_to(struct redis_switchover *s, enum rs_step next, const char *d
 		uv_timer_start(&s->sw.timer, pause_poll_cb, 0, 0);
 		return;
 	case RS_FENCE:
+		s->fenced = true;	/* from the moment it is sent: an abort unpauses */
 		snprintf(ms, sizeof(ms), "%llu", (unsigned long long)s->rc->promote_timeout_ms * 3);
 		cmd(s, s->old_mon, fence_cb, 4, "CLIENT", "PAUSE", ms, "WRITE");
 		return;
@@ -562,9 +565,10 @@ static void step_to(struct redis_switchover *s, enum rs_step next, const char *d
 				  s->sw.op->pool, s->sw.to->name, s->sw.from->name, s->sw.op->pool, s->sw.to->name);
 			daemon_set_backend_named(s->sw.d, s->sw.op->pool, s->sw.to->name, BACKEND_MAINT, -1);
 		}
-		if (s->fenced)	/* the old primary takes writes again */
+		if (s->fenced)	/* the old primary takes writes again, then clients go on */
 			cmd(s, s->old_mon, unpaused_cb, 2, "CLIENT", "UNPAUSE");
-		switchover_release(&s->sw);
+		else
+			switchover_release(&s->sw);
 		return;
 	}
 }
@@ -605,13 +609,25 @@ static const char *sw_abort(struct op *op)
 }
 
 /* The daemon stops: clients held before promote go on, on the old primary
- * (its CLIENT PAUSE, if sent, times out by itself). */
+ * (an UNPAUSE is sent if it was fenced; if the loop ends first, its pause
+ * times out by itself). */
 static void sw_stop(struct op *op)
 {
 	struct redis_switchover *s = op->arg;
 
-	if (s->step < RS_PROMOTE)
+	if (s->step < RS_PROMOTE) {
+		if (s->fenced && !redis_mon_busy(s->old_mon))	/* best effort: the loop is ending */
+			cmd(s, s->old_mon, unpaused_cb, 2, "CLIENT", "UNPAUSE");
 		switchover_release(&s->sw);
+	} else if (s->step < RS_REPOINT) {
+		/* the target may be a master and the old one not yet its replica:
+		 * the old one is kept out, also after a restart (the state file) */
+		log_error("switchover %s: nodown stops between the promotion of %s and the demotion of %s; "
+			  "%s is put in maint: make it a replica of %s, then 'nodown ready %s/%s'",
+			  s->sw.op->pool, s->sw.to->name, s->sw.from->name, s->sw.from->name, s->sw.to->name,
+			  s->sw.op->pool, s->sw.from->name);
+		daemon_set_backend_named(s->sw.d, s->sw.op->pool, s->sw.from->name, BACKEND_MAINT, -1);
+	}
 }
 
 static void sw_report(struct op *op, json_t *j)

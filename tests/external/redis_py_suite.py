@@ -322,16 +322,20 @@ def main():
     for mode, (counts, failing, _) in results.items():
         if mode == "direct":
             continue
+        if "direct" not in results:
+            print(f"\n{mode}: {len(failing)} fail (no direct run to compare with):")
+            for t in failing:
+                print(f"  {t}")
+            continue
         only = [t for t in failing if t not in direct]
         print(f"\n{mode}: {len(only)} fail through nodown but not directly:")
         for t in only:
             print(f"  {t}")
-        if "direct" in results:
-            fixed = [t for t in sorted(direct) if t not in failing]
-            if fixed:
-                print(f"{mode}: {len(fixed)} fail directly but not through nodown:")
-                for t in fixed:
-                    print(f"  {t}")
+        fixed = [t for t in sorted(direct) if t not in failing]
+        if fixed:
+            print(f"{mode}: {len(fixed)} fail directly but not through nodown:")
+            for t in fixed:
+                print(f"  {t}")
     print(f"\nlogs in {tmp}")
 
 

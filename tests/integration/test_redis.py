@@ -389,3 +389,17 @@ def test_a_client_that_does_not_read_is_bounded_before_auth(redis_pair, nodown, 
     assert client(nd, password="pw").ping()
     assert SANITIZED or peak_rss_kb(nd.pid) - before < 8 * 1024, (before, peak_rss_kb(nd.pid))
     s.close()
+
+
+def test_client_reply_off_is_refused(redis_pair, nodown, tmp_path):
+    """CLIENT REPLY OFF and SKIP would break the matching of replies to
+    commands that drain, stop and switchover rely on: refused with a clear
+    -ERR, in order with the other replies; CLIENT REPLY ON and other CLIENT
+    subcommands pass."""
+    nd = start(nodown, tmp_path, redis_pair)
+    got = raw(nd, b"PING\r\nCLIENT REPLY OFF\r\n*3\r\n$6\r\nclient\r\n$5\r\nreply\r\n$4\r\nskip\r\n"
+                  b"CLIENT REPLY ON\r\nCLIENT GETNAME\r\nQUIT\r\n")
+    assert got == (b"+PONG\r\n-ERR nodown: CLIENT REPLY OFF and SKIP cannot be honoured through nodown, "
+                   b"which matches every reply to its command\r\n" * 1 +
+                   b"-ERR nodown: CLIENT REPLY OFF and SKIP cannot be honoured through nodown, "
+                   b"which matches every reply to its command\r\n+OK\r\n$-1\r\n+OK\r\n"), got

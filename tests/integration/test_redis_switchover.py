@@ -254,3 +254,190 @@ def test_the_target_must_replicate_the_primary(redis_pair, nodown, tmp_path):
     rep = report(nd)
     assert rep["state"] == "aborted" and rep["stall_ms"] == 0
     assert client(nd).set("ok", "1")
+
+
+# ---- sessions and pauses at their edges (found by review, against real servers) ----
+
+def _read_for(s, secs):
+    """Everything s receives within secs; b"<EOF>" appended if it closed."""
+    got = b""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        if not b:
+            return got + b"<EOF>"
+        got += b
+    return got
+
+
+def _switch_while_held(nd, tx, *extra):
+    """Start a switchover while tx holds the pause open with a WATCH;
+    returns (thread, result dict)."""
+    tx.sendall(b"WATCH w\r\n")
+    _resp(tx, b"+OK\r\n")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", switchover(nd, "r2", "--timeout", "30s", *extra)))
+    t.start()
+    assert wait_for(lambda: report(nd).get("step") == "pause", 5)
+    return t, out
+
+
+def test_a_login_during_the_pause_is_answered(redis_pair, nodown, tmp_path):
+    """With client_password, a client that connects during the pause gets
+    its AUTH answered at once (nodown answers it; nothing is held), and
+    goes on once the switchover is over."""
+    nd = start(nodown, tmp_path, redis_pair, pool={"client_password": "s3cret"})
+    tx = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    tx.sendall(b"AUTH s3cret\r\n")
+    _resp(tx, b"+OK\r\n")
+    t, out = _switch_while_held(nd, tx)
+    late = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    late.sendall(b"AUTH s3cret\r\nSET late 1\r\n")
+    _resp(late, b"+OK\r\n")
+    tx.sendall(b"UNWATCH\r\n")
+    _resp(tx, b"+OK\r\n")
+    t.join(30)
+    assert out["r"].returncode == 0, out["r"].stdout + out["r"].stderr
+    assert _resp(late, b"+OK\r\n")        # the SET, once the pause is over
+    assert redis_pair[1].client().get("late") == b"1"
+
+
+def test_a_resp3_subscriber_counts_its_commands(redis_pair, nodown, tmp_path):
+    """A RESP3 subscriber may send any command: those are in flight like
+    anyone's (a BLPOP holds the pause until it returns, writes do not slip
+    past it), and their replies reach it, before and after the move."""
+    nd = start(nodown, tmp_path, redis_pair)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"HELLO 3\r\nSUBSCRIBE ch\r\n")
+    _resp(s, b"subscribe\r\n$2\r\nch\r\n:1\r\n")
+    s.sendall(b"BLPOP q 1\r\n")
+    time.sleep(0.2)
+    r = switchover(nd, "r2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert report(nd)["steps"][1]["ms"] >= 500       # the pause waited for the BLPOP
+    assert b"_\r\n" in _resp(s, b"_\r\n")
+    writes, errors = 0, []
+    w = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    w.sendall(b"HELLO 3\r\nSUBSCRIBE ch\r\n")
+    _resp(w, b"subscribe\r\n$2\r\nch\r\n:1\r\n")
+    done = threading.Event()
+
+    def incr_loop():
+        nonlocal writes
+        buf = b""
+        while not done.is_set():
+            w.sendall(b"INCR c\r\n")
+            while b"\r\n" not in buf:
+                b = w.recv(4096)
+                if not b:
+                    errors.append("EOF")
+                    return
+                buf += b
+            line, buf = buf.split(b"\r\n", 1)
+            if not line.startswith(b":"):
+                errors.append(line)
+                return
+            writes += 1
+    t = threading.Thread(target=incr_loop, daemon=True)
+    t.start()
+    assert wait_for(lambda: writes > 50, 10)
+    r = switchover(nd, "r1")
+    assert wait_for(lambda: writes > 100 or errors, 10)
+    done.set()
+    t.join(10)
+    assert r.returncode == 0 and errors == [], (r.stdout + r.stderr, errors)
+    assert int(redis_pair[0].client().get("c")) == writes
+
+
+def test_subscriptions_after_reset_and_refused_ones(redis_pair, nodown, tmp_path):
+    """What is replayed is what the server holds: a SUBSCRIBE sent right
+    after RESET survives it; one the server refused (ACL) is replayed but
+    its error is not, so replies stay in order."""
+    r1, r2 = redis_pair
+    for r in (r1, r2):      # ACL users are not replicated
+        r.client().execute_command("ACL", "SETUSER", "app", "on", ">pw", "~*", "resetchannels", "&ok*", "+@all")
+    nd = start(nodown, tmp_path, redis_pair)
+    s = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    s.sendall(b"SUBSCRIBE a\r\n")
+    _resp(s, b"subscribe\r\n$1\r\na\r\n:1\r\n")
+    s.sendall(b"RESET\r\nSUBSCRIBE b\r\n")
+    _resp(s, b"subscribe\r\n$1\r\nb\r\n:1\r\n")
+    acl = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    acl.sendall(b"HELLO 3 AUTH app pw\r\nSUBSCRIBE ok1\r\nSUBSCRIBE bad\r\n")
+    _resp(acl, b"NOPERM")
+    r = switchover(nd, "r2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pub = client(nd)
+    assert pub.publish("b", "after") == 1 and pub.publish("a", "x") == 0
+    assert b"after" in _resp(s, b"after")
+    acl.sendall(b"ECHO mine\r\n")
+    assert _read_for(acl, 1).startswith(b"$4\r\nmine\r\n")
+    assert pub.publish("ok1", "hi") == 1
+    assert b"hi" in _resp(acl, b"hi\r\n")
+
+
+def test_sessions_nodown_cannot_restore_are_closed(redis_pair, nodown, tmp_path):
+    """MONITOR, CLIENT TRACKING and a SUBSCRIBE queued in a MULTI are not
+    restored: such a client is closed at the move (it reconnects, as after
+    a restart of Redis), never left silent or wrongly subscribed; the
+    error log says why."""
+    nd = start(nodown, tmp_path, redis_pair)
+    client(nd).set("k", "v")
+    mon = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    mon.sendall(b"MONITOR\r\n")
+    _resp(mon, b"+OK\r\n")
+    trk = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    trk.sendall(b"HELLO 3\r\nCLIENT TRACKING ON\r\nGET k\r\n")
+    _resp(trk, b"+OK\r\n$1\r\nv\r\n")
+    tx = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    tx.sendall(b"MULTI\r\nSUBSCRIBE x\r\nDISCARD\r\nGET k\r\n")
+    _resp(tx, b"$1\r\nv\r\n")
+    r = switchover(nd, "r2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for s in (mon, trk, tx):
+        assert _read_for(s, 3).endswith(b"<EOF>")
+    log = nd.error_log()
+    assert "it ran MONITOR" in log and "CLIENT TRACKING" in log and "subscribed inside MULTI" in log
+    assert client(nd).get("k") == b"v"
+
+
+def test_stopping_during_a_slow_check_is_clean(tmp_path, nodown):
+    """nodown stops while the switchover's connection to the target is
+    still opening (its accept queue full): the switchover's connections
+    are closed safely (this was a use-after-free under ASan) and nodown
+    exits 0."""
+    import os
+    import signal
+    from conftest import Redis
+    from test_redis import redis_config
+    r1 = Redis(tmp_path, "r1")
+    r2 = Redis(tmp_path, "r2", replicaof=r1.port, extra=["--tcp-backlog", "1"])
+    hold = []
+    try:
+        assert wait_for(lambda: r2.client().info("replication").get("master_link_status") == "up", 10)
+        c = redis_config(tmp_path, r1, r2, pool={"health": {"interval": "60s", "timeout": "1s", "rise": 1,
+                                                            "fall": 2}})
+        nd = nodown(c)
+        assert wait_for(lambda: roles(nd) == {"r1": "primary", "r2": "standby"}, timeout=5), roles(nd)
+        os.kill(r2.proc.pid, signal.SIGSTOP)
+        for _ in range(8):      # fill r2's accept queue: later SYNs are dropped
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", r2.port))
+            except BlockingIOError:
+                pass
+            hold.append(s)
+        assert admin_json(nd, "/pools/cache/switchover?to=r2", method="POST")["step"] == "check"
+        assert nd.stop() == 0
+        assert "AddressSanitizer" not in nd.stderr()
+    finally:
+        os.kill(r2.proc.pid, signal.SIGCONT)
+        for s in hold:
+            s.close()
+        r2.stop()
+        r1.stop()

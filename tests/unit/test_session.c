@@ -22,17 +22,24 @@
 
 #include "redis/session.h"
 
+#define C(lit) lit, sizeof(lit) - 1
+
 static const struct resp_limits lim = { 512 << 20, 1 << 20, 64 << 10 };
 
 /* Read one whole command from text into *rd. */
-static void read_cmd(struct resp_reader *rd, const char *text)
+static void read_cmd_n(struct resp_reader *rd, const char *text, size_t n)
 {
 	size_t used;
 	const char *why;
 
 	resp_reader_init(rd, RESP_REQUEST, &lim);
-	assert_int_equal(resp_feed(rd, text, strlen(text), &used, &why), RESP_DONE);
-	assert_int_equal(used, strlen(text));
+	assert_int_equal(resp_feed(rd, text, n, &used, &why), RESP_DONE);
+	assert_int_equal(used, n);
+}
+
+static void read_cmd(struct resp_reader *rd, const char *text)
+{
+	read_cmd_n(rd, text, strlen(text));
 }
 
 /* Send text as the seq-th command (0: in subscribe mode). */
@@ -62,7 +69,7 @@ static void put(void *ctx, const char *p, size_t n)
 static int replay(const struct rsession *s, struct out *o, bool *marker)
 {
 	memset(o, 0, sizeof(*o));
-	return rsession_replay(s, put, o, marker);
+	return rsession_replay(s, put, o, "tok-1", marker);
 }
 
 static void test_nothing_set_replays_nothing(void **state)
@@ -147,11 +154,22 @@ static void test_reset_clears_everything(void **state)
 	send_cmd(&s, "SELECT 2\r\n", 1, false);
 	rsession_capture(&s, "SUBSCRIBE a\r\n", 13);
 	send_cmd(&s, "RESET\r\n", 2, false);
+	rsession_capture(&s, "SUBSCRIBE b\r\n", 13);	/* sent after RESET, before its reply */
 	rsession_reply(&s, 1, false);
 	rsession_reply(&s, 2, false);
 	assert_int_equal(replay(&s, &o, &marker), 0);
-	assert_false(marker);
-	assert_int_equal(o.len, 0);
+	assert_true(marker);
+	assert_string_equal(o.buf, "SUBSCRIBE b\r\n*2\r\n$4\r\nPING\r\n$5\r\ntok-1\r\n");
+	/* two RESETs in flight: each drops what was captured before it */
+	send_cmd(&s, "RESET\r\n", 3, false);
+	rsession_capture(&s, "SUBSCRIBE c\r\n", 13);
+	send_cmd(&s, "RESET\r\n", 4, false);
+	rsession_capture(&s, "SUBSCRIBE d\r\n", 13);
+	rsession_reply(&s, 3, false);
+	assert_int_equal(s.subs_len, 26);
+	rsession_reply(&s, 4, false);
+	assert_int_equal(s.subs_len, 13);
+	assert_memory_equal(s.subs, "SUBSCRIBE d\r\n", 13);
 	rsession_free(&s);
 }
 
@@ -174,7 +192,7 @@ static void test_subscriptions_are_replayed_as_sent(void **state)
 	rsession_capture(&s, "UNSUBSCRIBE b\r\n", 15);
 	assert_int_equal(replay(&s, &o, &marker), 0);
 	assert_true(marker);
-	assert_string_equal(o.buf, "SUBSCRIBE a b\r\nUNSUBSCRIBE b\r\n*1\r\n$4\r\nPING\r\n");
+	assert_string_equal(o.buf, "SUBSCRIBE a b\r\nUNSUBSCRIBE b\r\n*2\r\n$4\r\nPING\r\n$5\r\ntok-1\r\n");
 	rsession_free(&s);
 }
 
@@ -182,12 +200,18 @@ static void test_what_cannot_be_followed_is_lost(void **state)
 {
 	static const struct {
 		const char *cmd;
+		size_t len;
 		uint64_t seq;
 		bool in_multi;
 	} cases[] = {
-		{ "SELECT 1\r\n", 1, true },		/* queued in a MULTI */
-		{ "SELECT 1\r\n", 0, false },		/* RESP3 subscribe mode: replies not matched */
-		{ "*8\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n$7\r\nSETNAME\r\n$1\r\nn\r\n$1\r\nx\r\n",
+		{ C("SELECT 1\r\n"), 1, true },		/* queued in a MULTI */
+		{ C("SELECT 1\r\n"), 0, false },		/* RESP3 subscribe mode: replies not matched */
+		{ C("MONITOR\r\n"), 0, false },		/* its replies are not restored */
+		{ C("CLIENT TRACKING on\r\n"), 1, false },
+		{ C("client reply off\r\n"), 1, false },
+		{ C("SUBSCRIBE a\r\n"), 0, true },		/* queued: may be discarded */
+		{ C("*2\r\n$4\r\nAUTH\r\n$3\r\na\0b\r\n"), 1, false },	/* a NUL cannot be replayed */
+		{ C("*8\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\np\r\n$7\r\nSETNAME\r\n$1\r\nn\r\n$1\r\nx\r\n"),
 		  1, false },				/* more arguments than kept */
 	};
 	struct rsession s;
@@ -195,8 +219,11 @@ static void test_what_cannot_be_followed_is_lost(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct resp_reader rd;
+
 		rsession_init(&s);
-		send_cmd(&s, cases[i].cmd, cases[i].seq, cases[i].in_multi);
+		read_cmd_n(&rd, cases[i].cmd, cases[i].len);
+		rsession_command(&s, &rd, cases[i].seq, cases[i].in_multi);
 		assert_non_null(s.lost);
 		rsession_free(&s);
 	}
