@@ -12,6 +12,7 @@
 #include "monitor.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "../core/log.h"
 
@@ -289,4 +290,62 @@ bool redis_info_field(const struct redis_reply *rep, const char *key, char *out,
 		p += len + 1;
 	}
 	return false;
+}
+
+/* One CLIENT LIST line's fields, as a JSON object; NULL for a line with
+ * no id, nodown's own connections and replication links. */
+static json_t *client_entry(const char *line, size_t n)
+{
+	static const char *const keys[] = { "id", "addr", "name", "age", "idle", "db", "flags", "cmd" };
+	char val[ARRAY_LEN(keys)][128];
+	json_t *j;
+
+	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+		size_t kl = strlen(keys[k]);
+		const char *p = line;
+
+		val[k][0] = '\0';
+		while (p < line + n) {
+			const char *sp = memchr(p, ' ', (size_t)(line + n - p));
+			size_t len = (size_t)((sp ? sp : line + n) - p), i;
+
+			if (len > kl && !memcmp(p, keys[k], kl) && p[kl] == '=') {
+				/* printable ASCII only (a name may hold any other byte) */
+				for (i = 0; i < len - kl - 1 && i < sizeof(val[k]) - 1; i++) {
+					char c = p[kl + 1 + i];
+
+					val[k][i] = c >= 0x20 && c < 0x7f ? c : '?';
+				}
+				val[k][i] = '\0';
+				break;
+			}
+			p += len + 1;
+		}
+	}
+	if (!val[0][0] || !strcmp(val[2], REDIS_MON_NAME) || strpbrk(val[6], "SM"))
+		return NULL;	/* no client (a blank line), nodown's own, or replication */
+	j = json_object();
+	for (size_t k = 0; k < ARRAY_LEN(keys); k++)
+		json_object_set_new(j, keys[k], json_string(val[k]));
+	return j;
+}
+
+json_t *redis_client_list(const struct redis_reply *rep, bool blocked_only)
+{
+	json_t *list = json_array();
+	const char *p = rep->p, *end = rep->p + rep->len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((eol ? eol : end) - p);
+		json_t *e = client_entry(p, len && p[len - 1] == '\r' ? len - 1 : len);
+		const char *flags = e ? json_string_value(json_object_get(e, "flags")) : "";
+
+		if (e && (!blocked_only || strpbrk(flags, "bx")))
+			json_array_append_new(list, e);
+		else
+			json_decref(e);
+		p += len + 1;
+	}
+	return list;
 }

@@ -7,6 +7,7 @@
 #ifndef ND_REDIS_MONITOR_H
 #define ND_REDIS_MONITOR_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <uv.h>
@@ -65,6 +66,12 @@ static inline bool redis_mon_busy(const struct redis_mon *m)
 /* Close and free m (malloc'd by the caller) once its handles are closed;
  * a command running gets its callback with -1. */
 void redis_mon_free(struct redis_mon *m);
+
+/* CLIENT LIST's answer as a JSON array of {id, addr, name, age, idle, db,
+ * flags, cmd} (strings, "" when absent) of the clients that are neither
+ * nodown's own (named REDIS_MON_NAME) nor replication links (flags S or
+ * M); blocked_only: only those blocked or in a transaction (flags b, x). */
+json_t *redis_client_list(const struct redis_reply *rep, bool blocked_only);
 
 /* The value of field `key` in an INFO answer ("key:value" lines), into
  * out; false if absent. */

@@ -186,8 +186,10 @@ static void apply(struct rsession *s, const struct reffect *e)
 		s->db[0] = s->name[0] = '\0';
 		s->auth = false;
 		drop = (size_t)(e->subs_mark - s->subs_start);
-		memmove(s->subs, s->subs + drop, s->subs_len - drop);
-		s->subs_len -= drop;
+		if (drop > 0) {
+			memmove(s->subs, s->subs + drop, s->subs_len - drop);
+			s->subs_len -= drop;
+		}
 		s->subs_start = e->subs_mark;
 		return;
 	}

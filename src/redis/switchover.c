@@ -179,60 +179,6 @@ static void check_cb(struct redis_mon *m, int status, const struct redis_reply *
 
 /* ---- pause ---------------------------------------------------------------------- */
 
-/* One CLIENT LIST line's fields, as a JSON object; NULL for nodown's own
- * connections and replication links. */
-static json_t *client_entry(const char *line, size_t n)
-{
-	static const char *const keys[] = { "id", "addr", "name", "age", "idle", "db", "flags", "cmd" };
-	char val[ARRAY_LEN(keys)][128];
-	json_t *j;
-
-	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
-		size_t kl = strlen(keys[k]);
-		const char *p = line;
-
-		val[k][0] = '\0';
-		while (p < line + n) {
-			const char *sp = memchr(p, ' ', (size_t)(line + n - p));
-			size_t len = (size_t)((sp ? sp : line + n) - p);
-
-			if (len > kl && !memcmp(p, keys[k], kl) && p[kl] == '=') {
-				snprintf(val[k], sizeof(val[k]), "%.*s", (int)(len - kl - 1), p + kl + 1);
-				break;
-			}
-			p += len + 1;
-		}
-	}
-	if (!strcmp(val[2], REDIS_MON_NAME) || strpbrk(val[6], "SM"))
-		return NULL;
-	j = json_object();
-	for (size_t k = 0; k < ARRAY_LEN(keys); k++)
-		json_object_set_new(j, keys[k], json_string(val[k]));
-	return j;
-}
-
-/* CLIENT LIST's answer as a JSON array of the clients that are not
- * nodown's; blocked_only: only those blocked or in a transaction. */
-static json_t *client_list(const struct redis_reply *rep, bool blocked_only)
-{
-	json_t *list = json_array();
-	const char *p = rep->p, *end = rep->p + rep->len;
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = (size_t)((eol ? eol : end) - p);
-		json_t *e = client_entry(p, len && p[len - 1] == '\r' ? len - 1 : len);
-		const char *flags = e ? json_string_value(json_object_get(e, "flags")) : "";
-
-		if (e && (!blocked_only || strpbrk(flags, "bx")))
-			json_array_append_new(list, e);
-		else
-			json_decref(e);
-		p += len + 1;
-	}
-	return list;
-}
-
 static void blockers_cb(struct redis_mon *m, int status, const struct redis_reply *rep, void *arg)
 {
 	struct redis_switchover *s = arg;
@@ -250,7 +196,7 @@ static void blockers_cb(struct redis_mon *m, int status, const struct redis_repl
 	} else if (status < 0 || rep->type != '$') {
 		snprintf(s->detail + n, sizeof(s->detail) - n, " (could not list them)");
 	} else {
-		list = client_list(rep, true);
+		list = redis_client_list(rep, true);
 		json_array_foreach(list, i, e) {
 			if (n >= sizeof(s->detail))
 				break;
@@ -435,7 +381,7 @@ static void lingering_cb(struct redis_mon *m, int status, const struct redis_rep
 		fail_with(s, RS_DONE, "could not list the clients left on the old primary", rep);
 		return;
 	}
-	s->lingering = client_list(rep, false);
+	s->lingering = redis_client_list(rep, false);
 	snprintf(detail, sizeof(detail), "%zu connected directly to %s", json_array_size(s->lingering),
 		 s->sw.from->name);
 	if (json_array_size(s->lingering) > 0)
