@@ -149,7 +149,7 @@ class Clients:
             self.worst = max(self.worst, time.monotonic() - t)
 
     def _lock_once(self, r, me):
-        if not r.set("lock", me, nx=True, px=2000):
+        if not r.set("lock", me, nx=True, px=300):
             time.sleep(0.002)
             return
         with self.guard:
