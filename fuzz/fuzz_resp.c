@@ -13,7 +13,8 @@
  *  - resp_in_value disagrees with the result (false after RESP_DONE, true
  *    after a RESP_MORE that consumed something), or a value that ended is
  *    described impossibly (nkept above argc or RESP_ARGS_KEPT, a request
- *    type other than '*' or 'i', a reply type '|' or unknown);
+ *    type other than '*' or 'i', a reply type '|' or unknown, a reply
+ *    with arguments kept, or with elements and no aggregate type);
  *  - an error is not sticky: fed again, the reader does not refuse at
  *    once with the same reason;
  *  - any cutting of the input gives other values, other ends, other
@@ -81,7 +82,8 @@ static void check_value(const struct resp_reader *r, enum resp_dir dir)
 		BUG_ON(r->argc < r->nkept);
 	} else {
 		BUG_ON(!known_reply_type(r->type));
-		BUG_ON(r->argc != 0 || r->nkept != 0);
+		/* argc: the elements of a top-level aggregate (pairs of a map) */
+		BUG_ON(r->nkept != 0 || r->argc < 0 || (r->argc != 0 && !strchr("*%~>", r->type)));
 	}
 }
 
@@ -163,7 +165,8 @@ static void same(const struct outcome *a, const struct outcome *b)
 static void check_rebuilt(const struct val *v, enum resp_dir dir, const struct resp_limits *lim)
 {
 	char buf[32 + RESP_ARGS_KEPT * (32 + RESP_ARG_CAP)];
-	bool over = false;	/* an argument over lim->max_bulk */
+	bool over = false;	/* an argument over lim->max_bulk, or more than lim->max_elements
+				 * (an inline command has no such limit) */
 	size_t n;
 
 	if (dir != RESP_REQUEST || v->argc > v->nkept)
@@ -173,6 +176,7 @@ static void check_rebuilt(const struct val *v, enum resp_dir dir, const struct r
 			return;
 		over = over || (int64_t)v->argv[i].len > lim->max_bulk;
 	}
+	over = over || v->nkept > lim->max_elements;
 	n = (size_t)sprintf(buf, "*%d\r\n", v->nkept);
 	for (int i = 0; i < v->nkept; i++) {
 		n += (size_t)sprintf(buf + n, "$%zu\r\n", v->argv[i].len);

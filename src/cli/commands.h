@@ -16,6 +16,10 @@ int cmd_weight(int argc, char **argv);
 extern const char switchover_usage[];
 int cmd_switchover(int argc, char **argv);
 
+extern const char pause_usage[], resume_usage[];
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+
 extern const char reload_usage[];
 int cmd_reload(int argc, char **argv);
 

@@ -156,6 +156,8 @@ static const struct command commands[] = {
 	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
 	{ "switchover", "move a pg or redis pool's primary with no failed client", switchover_usage, cmd_switchover },
+	{ "pause", "hold a pg or redis pool's new transactions or commands", pause_usage, cmd_pause },
+	{ "resume", "end the pause of a pool", resume_usage, cmd_resume },
 	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
 	{ "load", "constant-rate HTTP or Redis load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "op.h"
+#include "pause.h"
 #include "proto.h"
 #include "adminreq.h"
 #include "route.h"
@@ -529,6 +530,8 @@ static const struct route routes[] = {
 	{ "POST", "/pools/*/backends/*/*", route_backend },
 	{ "GET", "/pools/*/switchover", switchover_route_get },
 	{ "POST", "/pools/*/switchover", switchover_route_post },
+	{ "POST", "/pools/*/pause", pause_route_pause },
+	{ "POST", "/pools/*/resume", pause_route_resume },
 	{ "GET", "/operations", op_route_list },
 	{ "POST", "/operations/*/abort", op_route_abort },
 };
@@ -593,7 +596,7 @@ static void route(struct admin_conn *ac)
 		admin_reply_error(ac, 404, "unknown endpoint; known: GET /status, GET /metrics, "
 				  "POST /reload, GET /pools/POOL/backends/BACKEND[?wait_idle=D], "
 				  "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
-				  "GET|POST /pools/POOL/switchover[?to=BACKEND] (pg and redis pools), "
+				  "GET|POST /pools/POOL/switchover[?to=BACKEND], POST /pools/POOL/{pause[?timeout=D],resume} (pg and redis pools), "
 				  "GET /operations, POST /operations/ID/abort");
 	free(m);
 }

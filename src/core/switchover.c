@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "op.h"
+#include "pause.h"
 #include "proto.h"
 #include "route.h"
 
@@ -46,6 +47,8 @@ static const char *check_start(struct daemon *d, const char *pool, const char *t
 		return "no such backend in this pool";
 	if (from < 0)
 		return "no primary is known in this pool (see 'nodown status')";
+	if (pause_active(d, pool))
+		return "the pool is paused by an operator ('nodown resume POOL' first)";
 	if (from == to)
 		return "the target is already the primary";
 	if (STAT_GET(d->live[p][to]->role) != ROLE_STANDBY || !backend_usable(d->live[p][to]))
@@ -136,8 +139,12 @@ void switchover_pool_status(struct daemon *d, int p, json_t *j)
 {
 	struct op *sw = op_find(d, "switchover", d->cfg->pools[p].name);
 
+	struct op *pause = op_find(d, "pause", d->cfg->pools[p].name);
+
 	json_object_set_new(j, "paused", json_boolean(atomic_load(&d->snap->pools[p]->paused)));
+	json_object_set_new(j, "in_flight", json_integer(atomic_load(&d->snap->pools[p]->in_flight)));
 	json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
+	json_object_set_new(j, "pause", pause && op_running(pause) ? op_json(pause) : json_null());
 }
 
 void switchover_metrics(struct daemon *d, struct metrics_text *t)

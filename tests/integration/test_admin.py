@@ -118,7 +118,12 @@ MALFORMED = [
     (b"POST", b"/pools/app/backends/b1/weight?value=5&", 400),
     (b"POST", b"/pools/app/backends/b1/weight?value=%35", 400),
     (b"POST", b"/pools/app/backends/b1/drain?x=1", 400),
-    # app is an http pool: switchover is an endpoint of pg pools only
+    # app is an http pool: switchover, pause and resume are endpoints of pg and redis pools
+    (b"POST", b"/pools/app/pause", 404),
+    (b"POST", b"/pools/app/pause?timeout=1s", 404),
+    (b"POST", b"/pools/app/resume", 404),
+    (b"GET", b"/pools/app/pause", 405),
+    (b"POST", b"/pools/nope/pause", 404),
     (b"POST", b"/pools/app/switchover", 404),
     (b"POST", b"/pools/app/switchover?to=", 404),
     (b"POST", b"/pools/app/switchover?to=b1&pause_timeout=soon", 404),

@@ -729,3 +729,29 @@ def test_untracked_settings_do_not_leak_between_clients(pg_cluster_ro, nodown, t
         b.execute("CREATE TEMP TABLE t_rw (i int) ON COMMIT DROP")   # b can write
         assert a.execute("SHOW TimeZone").fetchone()[0] == "Asia/Tokyo"   # tracked: follows a
         assert b.execute("SHOW TimeZone").fetchone()[0] != "Asia/Tokyo"
+
+
+def test_pause_holds_transactions_until_resume(pg_cluster_ro, nodown, tmp_path):
+    """`nodown pause main` holds a transaction at its first statement (no
+    error, it waits) while one in flight commits; `nodown resume` lets it
+    go on."""
+    nd = start(nodown, tmp_path, pg_cluster_ro)
+    sock = nd.cfg["admin"]["socket"]
+    busy = psycopg.connect(dsn(nd))
+    held = psycopg.connect(dsn(nd), autocommit=True)     # logins are held too: in before
+    busy.execute("SELECT 1")                       # a transaction in flight
+    p = run_cli("pause", "main", "--socket", sock)
+    assert p.returncode == 0 and "1 in flight" in p.stdout, p.stdout + p.stderr
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("v", held.execute("SELECT 42").fetchone()[0]))
+    t.start()
+    busy.commit()                                  # the one in flight ends normally
+    w = run_cli("pause", "main", "--socket", sock)
+    assert w.returncode == 1 and "already paused" in w.stderr
+    time.sleep(0.3)
+    assert "v" not in res and _status(nd)["pools"][0]["in_flight"] == 0
+    q = run_cli("resume", "main", "--socket", sock)
+    t.join(10)
+    assert q.returncode == 0 and res["v"] == 42, q.stdout + q.stderr
+    busy.close()
+    held.close()

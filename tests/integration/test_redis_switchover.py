@@ -441,3 +441,59 @@ def test_stopping_during_a_slow_check_is_clean(tmp_path, nodown):
             s.close()
         r2.stop()
         r1.stop()
+
+
+# ---- nodown pause / resume ---------------------------------------------------------
+
+def test_pause_holds_commands_and_resume_releases_them(redis_pair, nodown, tmp_path):
+    """`nodown pause cache` holds new commands (the client stalls, no
+    error) while a MULTI in flight finishes; `--wait` returns once nothing
+    is in flight; `nodown resume` lets the held ones go on; a switchover is
+    refused meanwhile, and a pause times out by itself."""
+    nd = start(nodown, tmp_path, redis_pair)
+    sock = nd.cfg["admin"]["socket"]
+    tx = socket.create_connection(("127.0.0.1", nd.port), timeout=5)
+    tx.sendall(b"MULTI\r\nINCR p\r\n")
+    _resp(tx, b"+OK\r\n+QUEUED\r\n")
+    p = run_cli("pause", "cache", "--timeout", "20s", "--socket", sock)
+    assert p.returncode == 0 and "cache paused for at most 20.0s; 1 in flight" in p.stdout, p.stdout + p.stderr
+    held = client(nd)
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("v", held.incr("p")))
+    t.start()
+    w = {}
+    tw = threading.Thread(target=lambda: w.setdefault("r", run_cli("pause", "cache", "--wait", "--socket", sock)))
+    tw.start()
+    tx.sendall(b"EXEC\r\n")                    # the transaction in flight finishes
+    assert _resp(tx, b"*1\r\n:1\r\n")
+    time.sleep(0.3)
+    assert "v" not in res                      # held, not failed
+    st = admin_json(nd)["pools"][0]
+    assert st["paused"] is True and st["pause"]["kind"] == "pause"
+    r = switchover(nd, "r2")
+    assert r.returncode == 1 and "paused by an operator" in r.stderr
+    tw.join(10)
+    assert w["r"].returncode == 1 and "already paused" in w["r"].stderr
+    q = run_cli("resume", "cache", "--socket", sock)
+    t.join(10)
+    assert q.returncode == 0 and "1 clients were held" in q.stdout, q.stdout + q.stderr
+    assert res["v"] == 2
+    assert run_cli("resume", "cache", "--socket", sock).returncode == 1
+    p = run_cli("pause", "cache", "--timeout", "200ms", "--wait", "--socket", sock)
+    assert p.returncode == 0 and "nothing in flight" in p.stdout, p.stdout + p.stderr
+    assert wait_for(lambda: admin_json(nd)["pools"][0]["paused"] is False, 5)
+    ops = [o for o in admin_json(nd, "/operations")["operations"] if o["kind"] == "pause"]
+    assert ops[0]["state"] == "failed" and "timed out" in ops[0]["error"]
+    assert client(nd).incr("p") == 3
+
+
+def test_pause_is_refused_where_it_means_nothing(redis_pair, nodown, tmp_path):
+    """An unknown pool, a bad timeout: refused with the reason; usage errors
+    exit 2."""
+    nd = start(nodown, tmp_path, redis_pair)
+    sock = nd.cfg["admin"]["socket"]
+    r = run_cli("pause", "nope", "--socket", sock)
+    assert r.returncode == 1 and "no pool 'nope'" in r.stderr
+    assert run_cli("pause", "cache", "--timeout", "0s", "--socket", sock).returncode == 2
+    assert run_cli("resume", "cache", "--wait", "--socket", sock).returncode == 2
+    assert admin_json(nd, "/pools/cache/pause?timeout=soon", method="POST")["error"].startswith("POST /pools")

@@ -1,0 +1,24 @@
+/*
+ * pause.h - an operator's pause of a pool (`nodown pause POOL`, `nodown
+ * resume POOL`): new work (pg transactions, redis commands) is held at
+ * its boundary, work in flight finishes, until a resume or the pause's
+ * timeout. It is an operation (core/op.h, kind "pause") so that
+ * /operations, the status and plans see it.
+ */
+#ifndef ND_PAUSE_H
+#define ND_PAUSE_H
+
+#include <stdbool.h>
+
+struct admin_conn;
+struct daemon;
+struct route_match;
+
+/* POST /pools/POOL/pause[?timeout=D] and POST /pools/POOL/resume. */
+void pause_route_pause(struct admin_conn *ac, const struct route_match *m);
+void pause_route_resume(struct admin_conn *ac, const struct route_match *m);
+
+/* Is pool (by name) paused by an operator? (a switchover waits for a resume) */
+bool pause_active(struct daemon *d, const char *pool);
+
+#endif
