@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include "confdir.h"
 #include "health.h"
 #include "proto.h"
 #include "schema.h"
@@ -513,9 +515,12 @@ static void check_pools(struct cctx *cx)
 
 		for (int j = 0; j < i && p->name; j++) {
 			if (c->pools[j].name && !strcmp(c->pools[j].name, p->name)) {
+				char where[300];
+
+				cctx_where(cx, schema_item_node(cx, "pools", j, "name"), where, sizeof(where));
 				CFG_ERR(cx, schema_item_node(cx, "pools", i, "name"),
-					"duplicate pool name '%s' (first defined at line %d); pool names must be unique",
-					p->name, c->pools[j].line);
+					"duplicate pool name '%s' (first defined at %s); pool names must be unique",
+					p->name, where);
 				break;
 			}
 		}
@@ -523,12 +528,12 @@ static void check_pools(struct cctx *cx)
 			for (int j = 0; j < b; j++) {
 				if (p->backends[b].name && p->backends[j].name &&
 				    !strcmp(p->backends[b].name, p->backends[j].name)) {
-					yaml_node_t *first = schema_backend_node(cx, i, j, "name");
+					char where[300];
 
+					cctx_where(cx, schema_backend_node(cx, i, j, "name"), where, sizeof(where));
 					CFG_ERR(cx, schema_backend_node(cx, i, b, "name"),
-						"duplicate backend name '%s' in pool '%s' (first defined at line %d)",
-						p->backends[b].name, p->name ? p->name : "?",
-						(int)first->start_mark.line + 1);
+						"duplicate backend name '%s' in pool '%s' (first defined at %s)",
+						p->backends[b].name, p->name ? p->name : "?", where);
 					break;
 				}
 			}
@@ -545,11 +550,11 @@ static void check_listener(struct cctx *cx, int i)
 
 	for (int j = 0; j < i && l->name; j++) {
 		if (c->listeners[j].name && !strcmp(c->listeners[j].name, l->name)) {
-			yaml_node_t *first = schema_item_node(cx, "listeners", j, "name");
+			char where[300];
 
+			cctx_where(cx, schema_item_node(cx, "listeners", j, "name"), where, sizeof(where));
 			CFG_ERR(cx, schema_item_node(cx, "listeners", i, "name"),
-				"duplicate listener name '%s' (first defined at line %d)",
-				l->name, (int)first->start_mark.line + 1);
+				"duplicate listener name '%s' (first defined at %s)", l->name, where);
 			break;
 		}
 	}
@@ -623,27 +628,19 @@ static void config_defaults(struct config *c, const char *path)
 	c->max_buffers = 8192;
 }
 
-static int load_parser(yaml_parser_t *parser, const char *name, struct config **out,
-		       struct errlist *errs)
+/* Build a config from doc (read from name; node_files: a directory's). */
+static int load_document(yaml_document_t *doc, const char *name, char *const *node_files,
+			 struct config **out, struct errlist *errs)
 {
-	yaml_document_t doc;
 	struct cctx cx;
 	struct config *c;
 	yaml_node_t *root;
 	int nerr = errs->n;
 
-	*out = NULL;
-	if (!yaml_parser_load(parser, &doc)) {
-		errlist_add(errs, name, (int)parser->problem_mark.line + 1,
-			    (int)parser->problem_mark.column + 1, "YAML syntax error: %s%s%s",
-			    parser->problem ? parser->problem : "unknown",
-			    parser->context ? " " : "", parser->context ? parser->context : "");
-		return -EINVAL;
-	}
 	c = xcalloc(1, sizeof(*c));
 	config_defaults(c, name);
-	cx = (struct cctx){ .doc = &doc, .file = name, .errs = errs, .cfg = c };
-	root = yaml_document_get_root_node(&doc);
+	cx = (struct cctx){ .doc = doc, .file = name, .node_files = node_files, .errs = errs, .cfg = c };
+	root = yaml_document_get_root_node(doc);
 	if (!root) {
 		errlist_add(errs, name, 1, 1, "the file is empty; a config needs at least 'listeners' and 'pools'");
 	} else {
@@ -653,13 +650,48 @@ static int load_parser(yaml_parser_t *parser, const char *name, struct config **
 		if (root->type == YAML_MAPPING_NODE)
 			check_cross(&cx);
 	}
-	yaml_document_delete(&doc);
 	if (errs->n != nerr) {
 		config_free(c);
 		return -EINVAL;
 	}
 	*out = c;
 	return 0;
+}
+
+static int load_parser(yaml_parser_t *parser, const char *name, struct config **out,
+		       struct errlist *errs)
+{
+	yaml_document_t doc;
+	int r;
+
+	*out = NULL;
+	if (!yaml_parser_load(parser, &doc)) {
+		errlist_add(errs, name, (int)parser->problem_mark.line + 1,
+			    (int)parser->problem_mark.column + 1, "YAML syntax error: %s%s%s",
+			    parser->problem ? parser->problem : "unknown",
+			    parser->context ? " " : "", parser->context ? parser->context : "");
+		return -EINVAL;
+	}
+	r = load_document(&doc, name, NULL, out, errs);
+	yaml_document_delete(&doc);
+	return r;
+}
+
+/* A configuration directory: its files merged (core/confdir.h). */
+static int load_dir(const char *dir, struct config **out, struct errlist *errs)
+{
+	struct confdir cd;
+	int r = confdir_load(dir, &cd, errs);
+
+	/* every problem in one go: what merged is checked too */
+	if (cd.nfiles > 0 && load_document(&cd.doc, dir, cd.node_files, out, errs) < 0)
+		r = -1;
+	if (r < 0 && *out) {
+		config_free(*out);
+		*out = NULL;
+	}
+	confdir_free(&cd);
+	return r < 0 ? -EINVAL : 0;
 }
 
 int config_load_string(const char *name, const char *yaml, size_t len,
@@ -678,10 +710,13 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 int config_load(const char *path, struct config **out, struct errlist *errs)
 {
 	yaml_parser_t parser;
+	struct stat st;
 	FILE *f;
 	int r;
 
 	*out = NULL;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return load_dir(path, out, errs);
 	f = fopen(path, "rb");
 	if (!f) {
 		r = -errno;

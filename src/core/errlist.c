@@ -27,14 +27,22 @@ void errlist_add(struct errlist *e, const char *file, int line, int col,
 		snprintf(full, (size_t)n + 1, "%s: %s", file, msg);
 	}
 	e->msgs = xrealloc(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
+	e->items = xrealloc(e->items, sizeof(*e->items) * (size_t)(e->n + 1));
+	e->items[e->n] = (struct errlist_item){ xstrdup(file), line > 0 ? line : 0, line > 0 ? col : 0,
+						xstrdup(msg) };
 	e->msgs[e->n++] = full;
 }
 
 void errlist_free(struct errlist *e)
 {
-	for (int i = 0; i < e->n; i++)
+	for (int i = 0; i < e->n; i++) {
 		free(e->msgs[i]);
+		free(e->items[i].file);
+		free(e->items[i].message);
+	}
 	free(e->msgs);
+	free(e->items);
 	e->msgs = NULL;
+	e->items = NULL;
 	e->n = 0;
 }

@@ -6,9 +6,18 @@
 
 #include "common.h"
 
-/* Collected "file:line:col: message" lines ("file: message" when line is 0). */
+/* One problem, in parts (for JSON). */
+struct errlist_item {
+	char *file;			/* owned */
+	int line, col;			/* 0: the file as a whole */
+	char *message;			/* owned */
+};
+
+/* Collected "file:line:col: message" lines ("file: message" when line is
+ * 0), and the same in parts. */
 struct errlist {
 	char **msgs;			/* owned */
+	struct errlist_item *items;	/* owned, [n] */
 	int n;
 };
 

@@ -334,3 +334,18 @@ void schema_free(const struct field *fields, size_t n, void *target)
 		}
 	}
 }
+
+const char *cctx_file(const struct cctx *cx, const yaml_node_t *n)
+{
+	if (!cx->node_files || !n)
+		return cx->file;
+	return cx->node_files[n - cx->doc->nodes.start];
+}
+
+void cctx_where(const struct cctx *cx, const yaml_node_t *n, char *buf, size_t len)
+{
+	if (cx->node_files)
+		snprintf(buf, len, "%s:%d", cctx_file(cx, n), (int)n->start_mark.line + 1);
+	else
+		snprintf(buf, len, "line %d", (int)n->start_mark.line + 1);
+}

@@ -22,13 +22,21 @@ struct config;
 /* A configuration being read. */
 struct cctx {
 	yaml_document_t *doc;
-	const char *file;
+	const char *file;		/* the file, or directory, read */
+	char *const *node_files;	/* a directory's: the file node i + 1 came from (NULL: `file`) */
 	struct errlist *errs;
 	struct config *cfg;		/* what is being built */
 };
 
+/* The file node n came from. */
+const char *cctx_file(const struct cctx *cx, const yaml_node_t *n);
+
+/* Where node n is, for a message naming a second place: "line 3" when
+ * every node is in one file, else "conf.d/a.yml:3". */
+void cctx_where(const struct cctx *cx, const yaml_node_t *n, char *buf, size_t len);
+
 #define CFG_ERR(cx, node, ...) \
-	errlist_add((cx)->errs, (cx)->file, (int)(node)->start_mark.line + 1, \
+	errlist_add((cx)->errs, cctx_file((cx), (node)), (int)(node)->start_mark.line + 1, \
 		    (int)(node)->start_mark.column + 1, __VA_ARGS__)
 
 enum ftype { F_STR, F_NAME, F_INT, F_BOOL, F_DURATION, F_SIZE, F_ENUM, F_ADDR, F_CUSTOM };

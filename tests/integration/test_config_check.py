@@ -240,3 +240,97 @@ def test_usage_errors_exit_2(args):
     r = run_cli(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "usage: nodown" in r.stderr
+
+
+# ---- a configuration directory (conf.d/) ------------------------------------------------
+
+def conf_dir(tmp_path, ports):
+    """The minimal config split over three files: settings, a listener, a pool."""
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    text = BASE.format(tmp=tmp_path, **ports)
+    head, rest = text.split("listeners:\n")
+    listeners, pools = rest.split("pools:\n")
+    (d / "00-settings.yml").write_text(head)
+    (d / "10-web.yml").write_text("listeners:\n" + listeners)
+    (d / "20-app.yml").write_text("pools:\n" + pools)
+    (d / "README.txt").write_text("not yaml: ignored\n")
+    return d
+
+
+def test_check_a_directory(tmp_path, ports):
+    d = conf_dir(tmp_path, ports)
+    r = run_cli("check", str(d))
+    assert r.returncode == 0 and f"{d}: ok (1 listener, 1 pool, 2 workers)" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_directory_names_both_places(tmp_path, ports):
+    """A pool defined in two files, and a top-level setting given twice: each
+    message names both files and lines; --json says the same for CI."""
+    d = conf_dir(tmp_path, ports)
+    (d / "30-dup.yml").write_text(
+        "workers: 4\n"
+        "pools:\n"
+        "  - name: app\n"
+        "    protocol: http\n"
+        "    backends:\n"
+        "      - { name: x, address: 127.0.0.1:9 }\n")
+    r = run_cli("check", str(d))
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert f"{d}/30-dup.yml:3:11: duplicate pool name 'app' (first defined at {d}/20-app.yml:2); pool " \
+           "names must be unique" in lines, r.stderr
+    assert any(l.startswith(f"{d}/30-dup.yml:1:1: 'workers' is also set in {d}/00-settings.yml:1")
+               for l in lines), r.stderr
+    import json
+    j = json.loads(run_cli("check", str(d), "--json").stdout)
+    assert j["ok"] is False and {(e["file"], e["line"]) for e in j["errors"]} == {
+        (f"{d}/30-dup.yml", 3), (f"{d}/30-dup.yml", 1)}
+    assert all(e["severity"] == "error" for e in j["errors"])
+
+
+def test_an_empty_or_broken_directory(tmp_path):
+    d = tmp_path / "empty.d"
+    d.mkdir()
+    r = run_cli("check", str(d))
+    assert r.returncode == 1 and f"{d}: no *.yml or *.yaml file" in r.stderr
+    (d / "a.yml").write_text("- not a mapping\n")
+    (d / "b.yaml").write_text("pools: [\n")
+    r = run_cli("check", str(d))
+    assert f"{d}/a.yml:1:1: a file of a configuration directory holds a mapping" in r.stderr
+    assert f"{d}/b.yaml:" in r.stderr and "YAML syntax error" in r.stderr
+
+
+def test_serve_and_reload_a_directory(tmp_path, ports):
+    """nodown serve -c DIR runs on the merged files; a new file is picked up
+    by a reload, and a reload that check would refuse is refused with the
+    same file:line message, the running config staying."""
+    import subprocess
+    from conftest import NODOWN_BIN, admin_json, stop_process, wait_port
+    d = conf_dir(tmp_path, ports)
+    proc = subprocess.Popen([NODOWN_BIN, "serve", "-c", str(d)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nd = type("ND", (), {"cfg": {"admin": {"socket": f"{tmp_path}/nodown.sock"}}})()
+    try:
+        wait_port(ports["port"], proc, what="nodown")
+        port2 = free_port()
+        (d / "40-api.yml").write_text(
+            "listeners:\n"
+            f"  - {{ name: api, protocol: http, bind: 127.0.0.1:{port2}, pool: api }}\n"
+            "pools:\n"
+            "  - name: api\n"
+            "    protocol: http\n"
+            "    backends:\n"
+            f"      - {{ name: a1, address: 127.0.0.1:{ports['other']} }}\n")
+        r = admin_json(nd, "/reload", method="POST")
+        assert r.get("reloaded") is True or "error" not in r, r
+        st = admin_json(nd)
+        assert [l["name"] for l in st["listeners"]] == ["web", "api"] and st["config"] == str(d)
+        wait_port(port2, proc, what="the new listener")
+        (d / "50-bad.yml").write_text("pools:\n  - name: api\n    protocol: http\n    backends: []\n")
+        r = admin_json(nd, "/reload", method="POST")
+        assert any(f"{d}/50-bad.yml:2:11: duplicate pool name 'api' (first defined at {d}/40-api.yml:4)" in e
+                   for e in r["errors"]), r
+        assert len(admin_json(nd)["pools"]) == 2
+    finally:
+        assert stop_process(proc) == 0
