@@ -102,24 +102,17 @@ static void flush(struct redis_mon *m)
 		m->writing = r == 1;
 }
 
-static void put(struct redis_mon *m, const char *p, size_t n)
+static void put(void *ctx, const char *p, size_t n)
 {
+	struct redis_mon *m = ctx;
+
 	if (gbuf_reserve(&m->out, n, SIZE_MAX))
 		gbuf_append(&m->out, p, n);
 }
 
 static void put_command(struct redis_mon *m, int argc, const char *const *argv)
 {
-	char head[32];
-
-	put(m, head, (size_t)snprintf(head, sizeof(head), "*%d\r\n", argc));
-	for (int i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]);
-
-		put(m, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
-		put(m, argv[i], n);
-		put(m, "\r\n", 2);
-	}
+	resp_write_command(put, m, argc, argv);
 }
 
 /* A whole reply frame f[0, n): its payload as struct redis_reply. */

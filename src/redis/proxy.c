@@ -879,16 +879,6 @@ static int primary(const struct redis_wpool *p)
 	return -1;
 }
 
-static void put_bulk(struct rside *d, const char *s)
-{
-	char head[32];
-	size_t n = strlen(s);
-
-	side_send(d, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
-	side_send(d, s, n);
-	side_send(d, "\r\n", 2);
-}
-
 static void put_server(void *ctx, const char *p, size_t n)
 {
 	side_send(&((struct rclient *)ctx)->s, p, n);
@@ -911,11 +901,9 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	if (rc->password) {
-		side_send(&r->s, rc->username ? "*3\r\n" : "*2\r\n", 4);
-		put_bulk(&r->s, "AUTH");
-		if (rc->username)
-			put_bulk(&r->s, rc->username);
-		put_bulk(&r->s, rc->password);
+		const char *auth[] = { "AUTH", rc->username ? rc->username : rc->password, rc->password };
+
+		resp_write_command(put_server, r, rc->username ? 3 : 2, auth);
 		r->login_left = 1;
 	}
 	if (r->restoring) {

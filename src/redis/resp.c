@@ -592,3 +592,18 @@ bool resp_arg_is_str(const struct resp_arg *a, const char *s)
 	}
 	return true;
 }
+
+void resp_write_command(void (*put)(void *ctx, const char *p, size_t n), void *ctx, int argc,
+			const char *const *argv)
+{
+	char head[32];
+
+	put(ctx, head, (size_t)snprintf(head, sizeof(head), "*%d\r\n", argc));
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		put(ctx, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
+		put(ctx, argv[i], n);
+		put(ctx, "\r\n", 2);
+	}
+}

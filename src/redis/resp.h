@@ -114,6 +114,11 @@ static inline bool resp_in_value(const struct resp_reader *r)
  * or longer than RESP_ARG_CAP) */
 bool resp_arg_is(const struct resp_reader *r, int i, const char *s);
 
+/* Write the command argv[0, argc) (NUL-terminated strings) as a RESP
+ * array of bulk strings, through put(ctx, bytes). */
+void resp_write_command(void (*put)(void *ctx, const char *p, size_t n), void *ctx, int argc,
+			const char *const *argv);
+
 /* Does argument a equal s, ignoring ASCII case? */
 bool resp_arg_is_str(const struct resp_arg *a, const char *s);
 

@@ -211,16 +211,7 @@ void rsession_reply(struct rsession *s, uint64_t seq, bool error)
 
 static int command(void (*put)(void *, const char *, size_t), void *ctx, int argc, const char *const *argv)
 {
-	char head[32];
-
-	put(ctx, head, (size_t)snprintf(head, sizeof(head), "*%d\r\n", argc));
-	for (int i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]);
-
-		put(ctx, head, (size_t)snprintf(head, sizeof(head), "$%zu\r\n", n));
-		put(ctx, argv[i], n);
-		put(ctx, "\r\n", 2);
-	}
+	resp_write_command(put, ctx, argc, argv);
 	return 1;
 }
 
