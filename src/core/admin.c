@@ -38,6 +38,7 @@
 #include "proto.h"
 #include "adminreq.h"
 #include "route.h"
+#include "statuspage.h"
 #include "switchover.h"
 
 #define ADMIN_MAX_HEAD 8192
@@ -522,7 +523,30 @@ static void route_backend(struct admin_conn *ac, const struct route_match *m)
 	admin_reply_json(ac, 200, backend_json(d, p, b));
 }
 
+/* GET /: the status page (core/statuspage.c); true if the request was for
+ * it (answered). The root has no segment for route_match. */
+static bool route_page(struct admin_conn *ac)
+{
+	const struct adminreq *r = &ac->req;
+
+	if (r->tlen != 1 || r->target[0] != '/')
+		return false;
+	if (r->mlen == 3 && !memcmp(r->method, "GET", 3))
+		respond(ac, 200, "OK", "text/html; charset=utf-8", status_page_html);
+	else
+		admin_reply_error(ac, 405, "GET / is the status page");
+	return true;
+}
+
+/* What the read-only status listener serves besides the page: reading only. */
+static const struct route read_only_routes[] = {
+	{ "GET", "/api/status", route_status },
+	{ "GET", "/api/operations", op_route_list },
+};
+
 static const struct route routes[] = {
+	{ "GET", "/api/status", route_status },
+	{ "GET", "/api/operations", op_route_list },
 	{ "GET", "/status", route_status },
 	{ "GET", "/metrics", route_metrics },
 	{ "POST", "/reload", route_reload },
@@ -577,12 +601,43 @@ static int route_module(struct admin_conn *ac, const char *meth, size_t mlen, co
 	return r;
 }
 
+/* The status listener: its few routes, nothing else. */
+static void route_read_only(struct admin_conn *ac, struct route_match *m)
+{
+	const struct adminreq *r = &ac->req;
+	int i;
+
+	if (route_page(ac)) {
+		free(m);
+		return;
+	}
+	i = route_match(read_only_routes, (int)ARRAY_LEN(read_only_routes), r->method, r->mlen, r->target,
+			r->tlen, m);
+	if (i >= 0)
+		((admin_handler)read_only_routes[i].handler)(ac, m);
+	else if (i == ROUTE_METHOD)
+		admin_reply_error(ac, 405, "the status listener is read-only: GET only");
+	else
+		admin_reply_error(ac, 404, "the status listener serves GET /, /api/status and /api/operations; "
+				  "actions go through the admin socket");
+	free(m);
+}
+
 static void route(struct admin_conn *ac)
 {
 	struct route_match *m = xmalloc(sizeof(*m));
 	const struct adminreq *r = &ac->req;
-	int i = route_match(routes, (int)ARRAY_LEN(routes), r->method, r->mlen, r->target, r->tlen, m);
+	int i;
 
+	if (ac->sock->read_only) {
+		route_read_only(ac, m);
+		return;
+	}
+	if (route_page(ac)) {
+		free(m);
+		return;
+	}
+	i = route_match(routes, (int)ARRAY_LEN(routes), r->method, r->mlen, r->target, r->tlen, m);
 	if (i >= 0)
 		((admin_handler)routes[i].handler)(ac, m);
 	else if (i == ROUTE_NOT_FOUND)
@@ -657,13 +712,13 @@ static void refuse(struct admin_sock *as)
 {
 	uv_stream_t *t = xmalloc(sizeof(union { uv_pipe_t p; uv_tcp_t t; }));
 
-	if (as->need_token)
+	if (as->tcp)
 		uv_tcp_init(as->h.stream.loop, (uv_tcp_t *)t);
 	else
 		uv_pipe_init(as->h.stream.loop, (uv_pipe_t *)t, 0);
 	if (uv_accept(&as->h.stream, t) == 0 && !as->warned) {
 		log_warn("admin %s: %d connections open (admin.max_connections); closing new ones "
-			 "until some finish", as->need_token ? "listener" : "socket", as->a->max_connections);
+			 "until some finish", as->tcp ? "listener" : "socket", as->a->max_connections);
 		as->warned = true;
 	}
 	uv_close((uv_handle_t *)t, refused_closed_cb);
@@ -689,7 +744,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	ac->a = a;
 	ac->sock = as;
 	as->nconns++;
-	if (as->need_token)
+	if (as->tcp)
 		uv_tcp_init(server->loop, &ac->h.tcp);
 	else
 		uv_pipe_init(server->loop, &ac->h.pipe, 0);
@@ -766,17 +821,15 @@ int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *
 	return 0;
 }
 
-int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
-		     const char *token)
+static int listen_tcp(struct admin *a, struct admin_sock *as, uv_loop_t *loop,
+		      const struct sockaddr_storage *addr)
 {
-	struct admin_sock *as = &a->tcp_sock;
 	int r;
 
 	as->a = a;
-	as->need_token = true;
+	as->tcp = true;
 	uv_tcp_init(loop, &as->h.tcp);
 	as->h.stream.data = as;
-	a->token = xstrdup(token);	/* ours: a reload frees the config it came from */
 	r = uv_tcp_bind(&as->h.tcp, (const struct sockaddr *)addr, 0);
 	if (r == 0)
 		r = uv_listen(&as->h.stream, 64, connection_cb);
@@ -786,6 +839,20 @@ int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_sto
 	}
 	as->open = true;
 	return 0;
+}
+
+int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
+		     const char *token)
+{
+	a->tcp_sock.need_token = true;
+	a->token = xstrdup(token);	/* ours: a reload frees the config it came from */
+	return listen_tcp(a, &a->tcp_sock, loop, addr);
+}
+
+int admin_listen_status(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr)
+{
+	a->status_sock.read_only = true;
+	return listen_tcp(a, &a->status_sock, loop, addr);
 }
 
 void admin_stop(struct admin *a)
@@ -799,6 +866,10 @@ void admin_stop(struct admin *a)
 	if (a->tcp_sock.open) {
 		a->tcp_sock.open = false;
 		uv_close((uv_handle_t *)&a->tcp_sock.h.tcp, NULL);
+	}
+	if (a->status_sock.open) {
+		a->status_sock.open = false;
+		uv_close((uv_handle_t *)&a->status_sock.h.tcp, NULL);
 	}
 	list_for_each_safe(pos, tmp, &a->conns)
 		conn_close(container_of(pos, struct admin_conn, node));

@@ -33,7 +33,9 @@ struct admin_sock {
 	} h;
 	struct admin *a;		/* borrowed */
 	int nconns;			/* connections open on it */
+	bool tcp;			/* a TCP listener (else the Unix socket) */
 	bool need_token;		/* TCP: "Authorization: Bearer" required */
+	bool read_only;			/* the status listener: the page and GET /api/... only */
 	bool open;
 	bool warned;			/* "at max_connections" logged since it last was not */
 };
@@ -41,6 +43,7 @@ struct admin_sock {
 struct admin {
 	struct admin_sock unix_sock;	/* always */
 	struct admin_sock tcp_sock;	/* optional: admin.listen */
+	struct admin_sock status_sock;	/* optional: status.bind, read-only */
 	struct daemon *d;		/* borrowed */
 	char *path;			/* owned; the socket path, unlinked at close */
 	char *token;			/* owned copy of admin.token (configs come and go) */
@@ -59,6 +62,9 @@ int admin_start(struct admin *a, struct daemon *d, uv_loop_t *loop, const char *
 /* Also listen on TCP addr, where every request must carry
  * "Authorization: Bearer <token>" (token is copied). Returns 0 or a libuv
  * error. */
+/* Serve the read-only status page on addr (status.bind): 0 or a libuv error. */
+int admin_listen_status(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr) ND_MUST_CHECK;
+
 int admin_listen_tcp(struct admin *a, uv_loop_t *loop, const struct sockaddr_storage *addr,
 		     const char *token) ND_MUST_CHECK;
 

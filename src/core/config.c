@@ -38,6 +38,7 @@ static const struct {
 	{ "admin.socket", offsetof(struct config, admin_socket), R_STR },
 	{ "admin.listen", offsetof(struct config, admin_listen), R_STR },
 	{ "admin.token", offsetof(struct config, admin_token), R_STR },
+	{ "status.bind", offsetof(struct config, status_bind), R_STR },
 	{ "admin.max_connections", offsetof(struct config, admin_max_connections), R_INT },
 	{ "admin.timeout", offsetof(struct config, admin_timeout_ms), R_SIZE },
 	{ "pid_file", offsetof(struct config, pid_file), R_STR },
@@ -151,6 +152,11 @@ static const struct field admin_fields[] = {
 	{ .key = "timeout", .type = F_DURATION, .off = offsetof(struct admin_tmp, timeout_ms), .min = 100, .max = DUR_MAX },
 };
 
+static const struct field status_fields[] = {
+	{ .key = "bind", .type = F_ADDR, .off = offsetof(struct config, status_bind),
+	  .addr_off = offsetof(struct config, status_addr), .required = true },
+};
+
 struct log_tmp { char *access, *error; };
 static const struct field log_fields[] = {
 	{ .key = "access", .type = F_STR, .off = offsetof(struct log_tmp, access) },
@@ -165,6 +171,7 @@ static const struct field buffers_fields[] = {
 
 static void read_admin(struct cctx *cx, yaml_node_t *v, void *target);
 static void read_log(struct cctx *cx, yaml_node_t *v, void *target);
+static void read_status(struct cctx *cx, yaml_node_t *v, void *target);
 static void read_buffers(struct cctx *cx, yaml_node_t *v, void *target);
 static void read_listeners(struct cctx *cx, yaml_node_t *v, void *target);
 static void read_pools(struct cctx *cx, yaml_node_t *v, void *target);
@@ -178,6 +185,7 @@ static const struct field top_fields[] = {
 	{ .key = "shutdown_idle_grace", .type = F_DURATION, .off = C(shutdown_idle_grace_ms), .min = 0, .max = DUR_MAX },
 	{ .key = "admin", .type = F_CUSTOM, .fn = read_admin },
 	{ .key = "log", .type = F_CUSTOM, .fn = read_log },
+	{ .key = "status", .type = F_CUSTOM, .fn = read_status },
 	{ .key = "buffers", .type = F_CUSTOM, .fn = read_buffers },
 	{ .key = "listeners", .type = F_CUSTOM, .off = C(listeners), .fn = read_listeners, .required = true },
 	{ .key = "pools", .type = F_CUSTOM, .off = C(pools), .fn = read_pools, .required = true },
@@ -206,6 +214,13 @@ static void read_admin(struct cctx *cx, yaml_node_t *v, void *target)
 	c->admin_addr = t.addr;
 	c->admin_max_connections = t.max_connections;
 	c->admin_timeout_ms = t.timeout_ms;
+}
+
+/* status: { bind: ADDR }: the read-only status page's listener. */
+static void read_status(struct cctx *cx, yaml_node_t *v, void *target)
+{
+	ND_UNUSED(target);
+	read_one(cx, v, status_fields, ARRAY_LEN(status_fields), cx->cfg, "status");
 }
 
 static void read_log(struct cctx *cx, yaml_node_t *v, void *target)
@@ -761,6 +776,7 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->admin_socket);
 	free(c->admin_listen);
+	free(c->status_bind);
 	free(c->admin_token);
 	free(c->access_log);
 	free(c->error_log);

@@ -68,6 +68,8 @@ struct config {
 	char *admin_listen;		/* owned; optional TCP address of the admin API */
 	struct sockaddr_storage admin_addr;
 	char *admin_token;		/* owned; bearer token required on admin_listen */
+	char *status_bind;		/* owned; optional TCP address of the read-only status page */
+	struct sockaddr_storage status_addr;
 	int admin_max_connections;	/* per admin socket */
 	uint64_t admin_timeout_ms;	/* an admin connection's whole life */
 	char *pid_file;			/* owned; NULL = none */

@@ -410,6 +410,10 @@ static int start(struct daemon *d, struct config *c)
 		log_error("admin.listen %s: %s", c->admin_listen, uv_strerror(r));
 		return r;
 	}
+	if (c->status_bind && (r = admin_listen_status(&d->admin, d->loop, &c->status_addr)) < 0) {
+		log_error("status.bind %s: %s", c->status_bind, uv_strerror(r));
+		return r;
+	}
 	r = bind_listeners(NULL, s, &errs);
 	for (int i = 0; i < errs.n; i++)
 		log_error("%s", errs.msgs[i]);
