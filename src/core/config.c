@@ -599,6 +599,23 @@ static void check_listener(struct cctx *cx, int i)
 			l->name ? l->name : "?", l->proto->name, l->pool->name, l->pool->proto->name);
 }
 
+/* The status listener's address is its own: no listener's, not admin.listen. */
+static void check_status(struct cctx *cx)
+{
+	struct config *c = cx->cfg;
+
+	if (!c->status_bind)
+		return;
+	for (int i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].bind && config_addr_clash(&c->listeners[i].addr, &c->status_addr))
+			CFG_ERR(cx, schema_top_node(cx, "status"), "status.bind %s is also the address of "
+				"listener '%s'; give the status page an address of its own", c->status_bind,
+				c->listeners[i].name ? c->listeners[i].name : "?");
+	if (c->admin_listen && config_addr_clash(&c->admin_addr, &c->status_addr))
+		CFG_ERR(cx, schema_top_node(cx, "status"), "status.bind %s is also admin.listen; the status "
+			"page is served there already (GET /), or give it an address of its own", c->status_bind);
+}
+
 static void check_cross(struct cctx *cx)
 {
 	struct config *c = cx->cfg;
@@ -610,6 +627,7 @@ static void check_cross(struct cctx *cx)
 	check_pools(cx);
 	for (int i = 0; i < c->nlisteners; i++)
 		check_listener(cx, i);
+	check_status(cx);
 }
 
 /* ---- entry points ------------------------------------------------------ */

@@ -41,6 +41,15 @@ def pos(text, line_has, token, nth=1):
 
 # Each case: (id, edit(text, ports) -> text, where(text) -> (line, col), message regex)
 CASES = [
+    ("status-bind-clash",
+     lambda t, p: t.replace("listeners:\n", f"status:\n  bind: 127.0.0.1:{p['port']}\nlisteners:\n"),
+     lambda t: pos(t, "  bind: 127", "bind"),
+     r"status.bind 127.0.0.1:\d+ is also the address of listener 'web'"),
+    ("status-unknown-key",
+     lambda t, p: t.replace("listeners:\n", f"status:\n  bind: 127.0.0.1:{p['other']}\n  port: 8404\nlisteners:\n"),
+     lambda t: pos(t, "port: 8404", "port"),
+     r"unknown key 'port' in status"),
+
     ("unknown-key",
      lambda t, p: t.replace("    pool: app\n", "    pool: app\n    colour: blue\n"),
      lambda t: pos(t, "colour: blue", "colour"),
