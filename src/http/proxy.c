@@ -1253,6 +1253,18 @@ static void up_data(struct hconn *c)
 		more = c->rstate == R_HEAD ? response_head(c) : pump_response(c);
 }
 
+/* Has c's pool a usable backend other than be, not yet tried for c? */
+static bool other_usable(const struct hconn *c, const struct wbackend *be)
+{
+	const struct wpool *p = c->pool;
+
+	for (int i = 0; i < p->cfg->nbackends; i++)
+		if (&p->backends[i] != be && backend_usable(p->backends[i].live) &&
+		    (i >= 64 || !(c->tried & (1ull << i))))
+			return true;
+	return false;
+}
+
 /* The backend closed or failed. */
 static void up_eof(struct hconn *c, ssize_t err)
 {
@@ -1281,10 +1293,14 @@ static void up_eof(struct hconn *c, ssize_t err)
 		 * died with the request. The request is idempotent and bodiless
 		 * (RFC 9110 9.2.2), and no byte of any response (not even a
 		 * 1xx) reached the client, so it is sent once more, on a fresh
-		 * connection, to whichever backend the balancer picks; this
-		 * does not count against `retries`. c->out still holds the
-		 * request head: only a response head overwrites it. */
+		 * connection, to another backend when the pool has a usable
+		 * one (a server that was just killed may still complete a
+		 * connect from its listen queue, then reset it), else to the
+		 * same; this does not count against `retries`. c->out still
+		 * holds the request head: only a response head overwrites it. */
 		c->stale_retried = true;
+		if (u->be->cfg->index < 64 && other_usable(c, u->be))
+			c->tried |= 1ull << u->be->cfg->index;
 		STAT_ADD(u->be->live->retries, 1);
 		c->force_new = true;
 		c->req_head_sent = false;
