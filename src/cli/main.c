@@ -107,8 +107,14 @@ static int load_or_report(const char *path, struct config **cfg)
 {
 	struct errlist errs = { 0 };
 
-	if (config_load(path, cfg, &errs) == 0)
+	if (config_load(path, cfg, &errs) == 0) {
+		for (int i = 0; i < errs.nwarn; i++)
+			fprintf(stderr, "%s\n", errs.warns[i]);
+		errlist_free(&errs);
 		return 0;
+	}
+	for (int i = 0; i < errs.nwarn; i++)
+		fprintf(stderr, "%s\n", errs.warns[i]);
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.msgs[i]);
 	fprintf(stderr, "nodown: %d error%s in %s\n", errs.n, errs.n == 1 ? "" : "s", path);
@@ -124,10 +130,13 @@ static int check_json(const char *path)
 	json_t *list = json_array(), *j;
 	char *out;
 	bool ok = config_load(path, &cfg, &errs) == 0;
-	for (int i = 0; i < errs.n; i++)
-		json_array_append_new(list, json_pack("{s:s, s:i, s:i, s:s, s:s}", "file", errs.items[i].file,
-			"line", errs.items[i].line, "col", errs.items[i].col, "severity", "error",
-			"message", errs.items[i].message));
+	for (int i = 0; i < errs.n + errs.nwarn; i++) {
+		const struct errlist_item *it = i < errs.n ? &errs.items[i] : &errs.witems[i - errs.n];
+
+		json_array_append_new(list, json_pack("{s:s, s:i, s:i, s:s, s:s}", "file", it->file,
+			"line", it->line, "col", it->col, "severity", i < errs.n ? "error" : "warning",
+			"message", it->message));
+	}
 	j = json_pack("{s:s, s:b, s:i, s:i, s:i, s:o}", "path", path, "ok", ok,
 		      "listeners", cfg ? cfg->nlisteners : 0, "pools", cfg ? cfg->npools : 0,
 		      "workers", cfg ? cfg->workers : 0, "errors", list);

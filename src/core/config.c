@@ -521,6 +521,34 @@ static void read_listeners(struct cctx *cx, yaml_node_t *v, void *target)
 
 /* ---- cross-object checks ----------------------------------------------- */
 
+/* One server under two names (in two pools) is counted, drained and
+ * health-checked as two: a warning, as it may be meant. */
+static void check_aliases(struct cctx *cx, int i)
+{
+	const struct config *c = cx->cfg;
+	const struct pool_cfg *p = &c->pools[i];
+
+	for (int b = 0; b < p->nbackends; b++) {
+		const struct backend_cfg *be = &p->backends[b];
+
+		for (int j = 0; j < i && be->name && be->address; j++)
+			for (int k = 0; k < c->pools[j].nbackends; k++) {
+				const struct backend_cfg *o = &c->pools[j].backends[k];
+				char where[300];
+
+				if (!o->name || !o->address || !strcmp(o->name, be->name) ||
+				    !config_same_address(&o->addr, &be->addr))
+					continue;
+				cctx_where(cx, schema_backend_node(cx, j, k, "address"), where, sizeof(where));
+				CFG_WARN(cx, schema_backend_node(cx, i, b, "address"),
+					 "backend '%s' of pool '%s' has the address of backend '%s' of pool '%s' "
+					 "(%s) under another name: one server, drained and health-checked as two",
+					 be->name, p->name ? p->name : "?", o->name,
+					 c->pools[j].name ? c->pools[j].name : "?", where);
+			}
+	}
+}
+
 static void check_pools(struct cctx *cx)
 {
 	struct config *c = cx->cfg;
@@ -555,6 +583,7 @@ static void check_pools(struct cctx *cx)
 		}
 		if (p->proto && p->pcfg && p->proto->pool_check)
 			p->proto->pool_check(cx, p);
+		check_aliases(cx, i);
 	}
 }
 

@@ -329,9 +329,12 @@ static int reload(struct daemon *d, struct errlist *errs, char *summary, size_t 
 
 int daemon_reload(struct daemon *d, struct errlist *errs, char *summary, size_t n)
 {
-	int nerr = errs->n;
+	int nerr = errs->n, nwarn = errs->nwarn;
+	int r = reload(d, errs, summary, n);
 
-	if (reload(d, errs, summary, n) == 0)
+	for (int i = nwarn; i < errs->nwarn; i++)
+		log_warn("reload: %s", errs->warns[i]);
+	if (r == 0)
 		return 0;
 	d->reloads[0]++;
 	for (int i = nerr; i < errs->n; i++)

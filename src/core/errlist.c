@@ -1,48 +1,68 @@
 /*
  * errlist.c - collected configuration problems, each a ready-to-print
  * "file:line:col: message" line, so a file's every problem is reported in
- * one go rather than one per run.
+ * one go rather than one per run; warnings apart ("file:line:col:
+ * warning: message"), as they refuse nothing.
  */
 #include "errlist.h"
 
 #include <stdarg.h>
 
-void errlist_add(struct errlist *e, const char *file, int line, int col,
-		 const char *fmt, ...)
+static void add(char ***lines, struct errlist_item **items, int *n, const char *kind, const char *file,
+		int line, int col, const char *fmt, va_list ap)
 {
 	char msg[512], *full;
+	int len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0) {
+		len = snprintf(NULL, 0, "%s:%d:%d: %s%s", file, line, col, kind, msg);
+		full = xmalloc((size_t)len + 1);
+		snprintf(full, (size_t)len + 1, "%s:%d:%d: %s%s", file, line, col, kind, msg);
+	} else {	/* about the file as a whole */
+		len = snprintf(NULL, 0, "%s: %s%s", file, kind, msg);
+		full = xmalloc((size_t)len + 1);
+		snprintf(full, (size_t)len + 1, "%s: %s%s", file, kind, msg);
+	}
+	*lines = xrealloc(*lines, sizeof(char *) * (size_t)(*n + 1));
+	*items = xrealloc(*items, sizeof(**items) * (size_t)(*n + 1));
+	(*items)[*n] = (struct errlist_item){ xstrdup(file), line > 0 ? line : 0, line > 0 ? col : 0,
+					      xstrdup(msg) };
+	(*lines)[(*n)++] = full;
+}
+
+void errlist_add(struct errlist *e, const char *file, int line, int col, const char *fmt, ...)
+{
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	add(&e->msgs, &e->items, &e->n, "", file, line, col, fmt, ap);
 	va_end(ap);
-	if (line > 0) {
-		n = snprintf(NULL, 0, "%s:%d:%d: %s", file, line, col, msg);
-		full = xmalloc((size_t)n + 1);
-		snprintf(full, (size_t)n + 1, "%s:%d:%d: %s", file, line, col, msg);
-	} else {	/* about the file as a whole */
-		n = snprintf(NULL, 0, "%s: %s", file, msg);
-		full = xmalloc((size_t)n + 1);
-		snprintf(full, (size_t)n + 1, "%s: %s", file, msg);
+}
+
+void errlist_warn(struct errlist *e, const char *file, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add(&e->warns, &e->witems, &e->nwarn, "warning: ", file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static void free_all(char **lines, struct errlist_item *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(lines[i]);
+		free(items[i].file);
+		free(items[i].message);
 	}
-	e->msgs = xrealloc(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
-	e->items = xrealloc(e->items, sizeof(*e->items) * (size_t)(e->n + 1));
-	e->items[e->n] = (struct errlist_item){ xstrdup(file), line > 0 ? line : 0, line > 0 ? col : 0,
-						xstrdup(msg) };
-	e->msgs[e->n++] = full;
+	free(lines);
+	free(items);
 }
 
 void errlist_free(struct errlist *e)
 {
-	for (int i = 0; i < e->n; i++) {
-		free(e->msgs[i]);
-		free(e->items[i].file);
-		free(e->items[i].message);
-	}
-	free(e->msgs);
-	free(e->items);
-	e->msgs = NULL;
-	e->items = NULL;
-	e->n = 0;
+	free_all(e->msgs, e->items, e->n);
+	free_all(e->warns, e->witems, e->nwarn);
+	memset(e, 0, sizeof(*e));
 }

@@ -35,6 +35,10 @@ const char *cctx_file(const struct cctx *cx, const yaml_node_t *n);
  * every node is in one file, else "conf.d/a.yml:3". */
 void cctx_where(const struct cctx *cx, const yaml_node_t *n, char *buf, size_t len);
 
+#define CFG_WARN(cx, node, ...) \
+	errlist_warn((cx)->errs, cctx_file((cx), (node)), (int)(node)->start_mark.line + 1, \
+		     (int)(node)->start_mark.column + 1, __VA_ARGS__)
+
 #define CFG_ERR(cx, node, ...) \
 	errlist_add((cx)->errs, cctx_file((cx), (node)), (int)(node)->start_mark.line + 1, \
 		    (int)(node)->start_mark.column + 1, __VA_ARGS__)

@@ -343,3 +343,24 @@ def test_serve_and_reload_a_directory(tmp_path, ports):
         assert len(admin_json(nd)["pools"]) == 2
     finally:
         assert stop_process(proc) == 0
+
+
+def test_one_server_under_two_names_is_a_warning(tmp_path, base, ports):
+    """A backend address in two pools under different names: a warning
+    (file:line:col: warning: ...), exit 0; the same name is fine; --json
+    gives it severity warning."""
+    text = base + SECOND_POOL.format(name="other").replace("127.0.0.1:9", f"127.0.0.1:{ports['be1']}")
+    text += SECOND_POOL.format(name="same").replace("name: other", "name: ap2").replace(
+        "127.0.0.1:9", f"127.0.0.1:{ports['be2']}")      # app's ap2, same name: fine
+    f = tmp_path / "warn.yml"
+    f.write_text(text)
+    r = run_cli("check", str(f))
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+    warnings = [l for l in r.stderr.splitlines() if ": warning: " in l]
+    assert len(warnings) == 1, r.stderr
+    line, col = pos(text, f"address: 127.0.0.1:{ports['be1']}", "127", nth=2)
+    assert warnings[0].startswith(f"{f}:{line}:{col}: warning: backend 'other' of pool 'other' has the "
+                                  f"address of backend 'ap1' of pool 'app' (line "), warnings[0]
+    import json
+    j = json.loads(run_cli("check", str(f), "--json").stdout)
+    assert j["ok"] is True and [e["severity"] for e in j["errors"]] == ["warning"]
