@@ -70,32 +70,6 @@ struct backend_cmd {
 	bool takes_value;
 };
 
-/* One API call; prints the daemon's error. Returns the backend JSON or NULL. */
-static json_t *call(const struct backend_cmd *bc, const char *sock, const char *target,
-		    const char *method)
-{
-	char *body;
-	json_t *j;
-	json_error_t jerr;
-	int status;
-
-	if (client_request(bc->name, sock, method, target, &status, &body) < 0)
-		return NULL;
-	j = json_loads(body, 0, &jerr);
-	if (status != 200) {
-		const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-
-		fprintf(stderr, "nodown %s: %s\n", bc->name, e ? e : body);
-		json_decref(j);
-		free(body);
-		return NULL;
-	}
-	free(body);
-	if (!j)
-		fprintf(stderr, "nodown %s: the daemon's JSON is invalid: %s\n", bc->name, jerr.text);
-	return j;
-}
-
 /*
  * Wait until nothing is in flight on the backend (a drain is then
  * drained): long polls of GET /pools/P/backends/B?wait_idle=D, each
@@ -116,7 +90,7 @@ static int wait_idle(const struct backend_cmd *bc, const char *sock, const char 
 		left = nd_now_ms() - start < timeout_ms ? timeout_ms - (nd_now_ms() - start) : 0;
 		snprintf(target, sizeof(target), "/pools/%s/backends/%s?wait_idle=%llums", pool, be,
 			 (unsigned long long)(left < 5000 ? (left ? left : 1) : 5000));
-		b = call(bc, sock, target, "GET");
+		b = client_json_ok(bc->name, sock, "GET", target);
 		if (!b)
 			return 1;
 		active = json_integer_value(json_object_get(b, "active"));
@@ -214,7 +188,7 @@ static int run(const struct backend_cmd *bc, int argc, char **argv)
 	sock = client_socket_path(bc->name, sock_opt, config);
 	if (!sock)
 		return 1;
-	b = call(bc, sock, target, "POST");
+	b = client_json_ok(bc->name, sock, "POST", target);
 	if (!b) {
 		free(sock);
 		return 1;

@@ -113,3 +113,33 @@ io_error:
 	close(fd);
 	return -1;
 }
+
+json_t *client_json(const char *cmd, const char *sock, const char *method, const char *target,
+		    int *status)
+{
+	json_error_t jerr;
+	char *body;
+	json_t *j;
+
+	if (client_request(cmd, sock, method, target, status, &body) < 0)
+		return NULL;
+	j = json_loads(body, 0, &jerr);
+	if (!j)
+		fprintf(stderr, "nodown %s: the daemon's answer is not JSON (%s): %.200s\n", cmd, jerr.text, body);
+	free(body);
+	return j;
+}
+
+json_t *client_json_ok(const char *cmd, const char *sock, const char *method, const char *target)
+{
+	int status;
+	json_t *j = client_json(cmd, sock, method, target, &status);
+	const char *e;
+
+	if (!j || status == 200)
+		return j;
+	e = json_string_value(json_object_get(j, "error"));
+	fprintf(stderr, "nodown %s: %s\n", cmd, e ? e : "the daemon refused (no reason given)");
+	json_decref(j);
+	return NULL;
+}

@@ -5,6 +5,8 @@
 #ifndef ND_CLI_CLIENT_H
 #define ND_CLI_CLIENT_H
 
+#include <jansson.h>
+
 #include "core/common.h"
 
 /*
@@ -22,5 +24,17 @@ char *client_socket_path(const char *cmd, const char *socket, const char *config
  */
 int client_request(const char *cmd, const char *path, const char *method, const char *target,
 		   int *status, char **body) ND_MUST_CHECK;
+
+/*
+ * A request whose answer is JSON: the parsed answer (the caller owns it)
+ * and *status, or NULL after printing why (the daemon unreachable, or an
+ * answer that is not JSON).
+ */
+json_t *client_json(const char *cmd, const char *sock, const char *method, const char *target,
+		    int *status);
+
+/* The same where only 200 will do: otherwise the daemon's error is printed
+ * ("nodown CMD: ...") and NULL returned. */
+json_t *client_json_ok(const char *cmd, const char *sock, const char *method, const char *target);
 
 #endif

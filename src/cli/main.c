@@ -209,7 +209,7 @@ static int cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "serve", "run the proxy daemon", serve_usage, cmd_serve },
-	{ "check", "validate a configuration file", check_usage, cmd_check },
+	{ "check", "validate a configuration file or directory", check_usage, cmd_check },
 	{ "status", "show listeners, pools and backends of the running daemon", status_usage, cmd_status },
 	{ "drain", "take a backend out of rotation; in-flight requests finish", drain_usage, cmd_drain },
 	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },

@@ -44,31 +44,10 @@ const char resume_usage[] =
 	"  -c, --config FILE   read the admin socket path from this config\n"
 	"  -h, --help          show this help\n";
 
-/* One API call; prints the daemon's error. The JSON answer, or NULL. */
-static json_t *call(const char *cmd, const char *sock, const char *method, const char *target)
-{
-	char *body;
-	json_t *j;
-	int status;
-
-	if (client_request(cmd, sock, method, target, &status, &body) < 0)
-		return NULL;
-	j = json_loads(body, 0, NULL);
-	if (status != 200 || !j) {
-		const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-
-		fprintf(stderr, "nodown %s: %s\n", cmd, e ? e : body);
-		json_decref(j);
-		j = NULL;
-	}
-	free(body);
-	return j;
-}
-
 /* The pool's `in_flight` in GET /status, or -1. */
 static long long in_flight(const char *sock, const char *pool)
 {
-	json_t *st = call("pause", sock, "GET", "/status"), *p;
+	json_t *st = client_json_ok("pause", sock, "GET", "/status"), *p;
 	long long n = -1;
 	size_t i;
 
@@ -144,7 +123,7 @@ static int run(const char *cmd, const char *usage, bool is_pause, int argc, char
 			 (unsigned long long)ms);
 	else
 		snprintf(target, sizeof(target), "/pools/%s/resume", argv[optind]);
-	r = call(cmd, sock, "POST", target);
+	r = client_json_ok(cmd, sock, "POST", target);
 	if (!r) {
 		free(sock);
 		return 1;

@@ -50,20 +50,6 @@ const char switchover_usage[] =
 	"  -c, --config FILE   read the admin socket path from this config\n"
 	"  -h, --help          show this help\n";
 
-static json_t *call(const char *sock, const char *method, const char *target, int *status)
-{
-	char *body;
-	json_t *j;
-
-	if (client_request("switchover", sock, method, target, status, &body) < 0)
-		return NULL;
-	j = json_loads(body, 0, NULL);
-	if (!j)
-		fprintf(stderr, "nodown switchover: unexpected answer: %s\n", body);
-	free(body);
-	return j;
-}
-
 /* Print the steps not printed yet; returns how many are printed now. */
 static size_t print_steps(json_t *r, size_t shown)
 {
@@ -122,7 +108,7 @@ static int follow(const char *sock, const char *pool, const char *want)
 
 		/* a long poll: answered at the next step, the end, or 5 s */
 		snprintf(target, sizeof(target), "/pools/%s/switchover?after=%zu&wait=5s", pool, shown);
-		r = call(sock, "GET", target, &status);
+		r = client_json("switchover", sock, "GET", target, &status);
 		if (!r)
 			return 1;
 		if (status != 200) {
@@ -155,7 +141,7 @@ static int abort_running(const char *sock, const char *pool)
 	json_t *r;
 
 	snprintf(target, sizeof(target), "/pools/%s/switchover", pool);
-	r = call(sock, "GET", target, &status);
+	r = client_json("switchover", sock, "GET", target, &status);
 	if (!r)
 		return 1;
 	if (status != 200 || !json_is_true(json_object_get(r, "running"))) {
@@ -171,7 +157,7 @@ static int abort_running(const char *sock, const char *pool)
 	snprintf(target, sizeof(target), "/operations/%lld/abort",
 		 (long long)json_integer_value(json_object_get(r, "id")));
 	json_decref(r);
-	r = call(sock, "POST", target, &status);
+	r = client_json("switchover", sock, "POST", target, &status);
 	if (!r)
 		return 1;
 	if (status != 202) {
@@ -233,7 +219,7 @@ int cmd_switchover(int argc, char **argv)
 	}
 	snprintf(target, sizeof(target), "/pools/%s/switchover?to=%s%s%s", argv[optind], to,
 		 timeout ? "&pause_timeout=" : "", timeout ? timeout : "");
-	r = call(sock, "POST", target, &status);
+	r = client_json("switchover", sock, "POST", target, &status);
 	if (!r) {
 		free(sock);
 		return 1;

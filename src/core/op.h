@@ -1,6 +1,6 @@
 /*
- * op.h - long operations on the control thread: a pg switchover today, a
- * Redis switchover and release-plan steps next.
+ * op.h - long operations on the control thread: switchovers (pg, redis)
+ * and operators' pauses today, release-plan steps next.
  *
  * An operation is a sequence of named steps, each timed and recorded, with
  * a JSON report, an abort an operator can ask for, and watchers told of

@@ -491,7 +491,7 @@ static void run_local(struct rclient *r)
  */
 static void note_command(struct rclient *r)
 {
-	bool sub = rsession_is_sub(&r->c.rd);
+	bool uncounted;
 
 	STAT_ADD(r->pool->live[r->backend]->requests, 1);
 	if (!r->in_multi && (cmd_is(r, "SUBSCRIBE") || cmd_is(r, "PSUBSCRIBE") || cmd_is(r, "SSUBSCRIBE") ||
@@ -509,11 +509,13 @@ static void note_command(struct rclient *r)
 		r->in_tx = r->in_multi = false;
 		r->reset_seq = r->sent + 1;	/* subscribe mode ends with its reply */
 	}
-	if (!r->unbounded || (!sub && !r->monitor)) {
+	/* in subscribe mode, the (un)subscribe commands (asked only then) */
+	uncounted = r->unbounded && (r->monitor || rsession_is_sub(&r->c.rd));
+	if (!uncounted) {
 		r->pending++;
 		r->sent++;
 	}
-	rsession_command(&r->sess, &r->c.rd, r->unbounded && (sub || r->monitor) ? 0 : r->sent, r->in_multi);
+	rsession_command(&r->sess, &r->c.rd, uncounted ? 0 : r->sent, r->in_multi);
 	count_active(r);
 }
 

@@ -748,8 +748,9 @@ def test_pause_holds_transactions_until_resume(pg_cluster_ro, nodown, tmp_path):
     busy.commit()                                  # the one in flight ends normally
     w = run_cli("pause", "main", "--socket", sock)
     assert w.returncode == 1 and "already paused" in w.stderr
-    time.sleep(0.3)
-    assert "v" not in res and _status(nd)["pools"][0]["in_flight"] == 0
+    assert wait_for(lambda: _status(nd)["pools"][0]["pause"]["held_clients"] >= 1 and
+                    _status(nd)["pools"][0]["in_flight"] == 0, 5)
+    assert "v" not in res
     q = run_cli("resume", "main", "--socket", sock)
     t.join(10)
     assert q.returncode == 0 and res["v"] == 42, q.stdout + q.stderr

@@ -120,6 +120,12 @@ def test_incident_switchover_under_writers_and_a_lock(redis_pair, nodown, tmp_pa
     # nodown's own pause, and the slowest command a client saw
     if not SANITIZED:       # timing means nothing under ASan
         assert rep["stall_ms"] <= 50, rep["steps"]
+    # metrics, read by a real Prometheus text parser, count it for the pool
+    from test_metrics import scrape, val
+    _, samples = scrape(nd)
+    assert val(samples, "nodown_pool_switchovers_total", pool="cache", result="done") == 1
+    assert val(samples, "nodown_pool_paused", pool="cache") == 0
+    assert val(samples, "nodown_backend_role", pool="cache", backend="r2", role="primary") == 1
     assert max(w.worst for w in workers) < 2.0
 
 
@@ -315,7 +321,8 @@ def test_a_resp3_subscriber_counts_its_commands(redis_pair, nodown, tmp_path):
     s.sendall(b"HELLO 3\r\nSUBSCRIBE ch\r\n")
     _resp(s, b"subscribe\r\n$2\r\nch\r\n:1\r\n")
     s.sendall(b"BLPOP q 1\r\n")
-    time.sleep(0.2)
+    r1 = redis_pair[0].client()
+    assert wait_for(lambda: any(c.get("cmd") == "blpop" for c in r1.client_list()), 5)
     r = switchover(nd, "r2")
     assert r.returncode == 0, r.stdout + r.stderr
     assert report(nd)["steps"][1]["ms"] >= 500       # the pause waited for the BLPOP
@@ -466,7 +473,7 @@ def test_pause_holds_commands_and_resume_releases_them(redis_pair, nodown, tmp_p
     tw.start()
     tx.sendall(b"EXEC\r\n")                    # the transaction in flight finishes
     assert _resp(tx, b"*1\r\n:1\r\n")
-    time.sleep(0.3)
+    assert wait_for(lambda: admin_json(nd)["pools"][0]["pause"]["held_clients"] >= 1, 5)
     assert "v" not in res                      # held, not failed
     st = admin_json(nd)["pools"][0]
     assert st["paused"] is True and st["pause"]["kind"] == "pause"
