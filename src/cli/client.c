@@ -68,15 +68,25 @@ static int connect_socket(const char *cmd, const char *path)
 int client_request(const char *cmd, const char *path, const char *method, const char *target,
 		   int *status, char **body)
 {
-	char req[512], *buf = NULL, *sep;
-	size_t len = 0, cap = 0;
+	return client_request_body(cmd, path, method, target, NULL, status, body);
+}
+
+int client_request_body(const char *cmd, const char *path, const char *method, const char *target,
+			const char *send, int *status, char **body)
+{
+	char req[1024], *buf = NULL, *sep;
+	size_t len = 0, cap = 0, sl = send ? strlen(send) : 0;
 	int fd = connect_socket(cmd, path), n;
 
 	if (fd < 0)
 		return -1;
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: nodown\r\nConnection: close\r\n\r\n",
-		     method, target);
-	if (write(fd, req, (size_t)n) != n)
+	if (send)
+		n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: nodown\r\nConnection: close\r\n"
+			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", method, target, sl);
+	else
+		n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: nodown\r\nConnection: close\r\n\r\n",
+			     method, target);
+	if (write(fd, req, (size_t)n) != n || (send && write(fd, send, sl) != (ssize_t)sl))
 		goto io_error;
 	for (;;) {
 		ssize_t r;
@@ -117,11 +127,19 @@ io_error:
 json_t *client_json(const char *cmd, const char *sock, const char *method, const char *target,
 		    int *status)
 {
-	json_error_t jerr;
-	char *body;
-	json_t *j;
+	return client_json_body(cmd, sock, method, target, NULL, status);
+}
 
-	if (client_request(cmd, sock, method, target, status, &body) < 0)
+json_t *client_json_body(const char *cmd, const char *sock, const char *method, const char *target,
+			 const json_t *send, int *status)
+{
+	json_error_t jerr;
+	char *body, *text = send ? json_dumps(send, JSON_COMPACT) : NULL;
+	json_t *j;
+	int r = client_request_body(cmd, sock, method, target, text, status, &body);
+
+	free(text);
+	if (r < 0)
 		return NULL;
 	j = json_loads(body, 0, &jerr);
 	if (!j)

@@ -25,6 +25,10 @@ char *client_socket_path(const char *cmd, const char *socket, const char *config
 int client_request(const char *cmd, const char *path, const char *method, const char *target,
 		   int *status, char **body) ND_MUST_CHECK;
 
+/* The same with a body (send, NULL for none) sent as JSON. */
+int client_request_body(const char *cmd, const char *path, const char *method, const char *target,
+			const char *send, int *status, char **body) ND_MUST_CHECK;
+
 /*
  * A request whose answer is JSON: the parsed answer (the caller owns it)
  * and *status, or NULL after printing why (the daemon unreachable, or an
@@ -32,6 +36,10 @@ int client_request(const char *cmd, const char *path, const char *method, const 
  */
 json_t *client_json(const char *cmd, const char *sock, const char *method, const char *target,
 		    int *status);
+
+/* The same with a JSON body. */
+json_t *client_json_body(const char *cmd, const char *sock, const char *method, const char *target,
+			 const json_t *send, int *status);
 
 /* The same where only 200 will do: otherwise the daemon's error is printed
  * ("nodown CMD: ...") and NULL returned. */

@@ -23,6 +23,12 @@ int cmd_resume(int argc, char **argv);
 extern const char reload_usage[];
 int cmd_reload(int argc, char **argv);
 
+extern const char run_usage[], abort_usage[], approve_usage[], history_usage[];
+int cmd_run(int argc, char **argv);
+int cmd_abort(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+
 extern const char load_usage[];
 int cmd_load(int argc, char **argv);
 

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/daemon.h"
+#include "core/plan.h"
 
 #define NODOWN_VERSION "0.1.0"
 
@@ -42,9 +43,10 @@ static const char serve_usage[] =
 	"  -h, --help          show this help\n";
 
 static const char check_usage[] =
-	"usage: nodown check [-c] [PATH] [--json]\n"
+	"usage: nodown check [-c] [PATH] [PLAN...] [--json]\n"
 	"\n"
-	"Validate a configuration without starting anything: a file, or a\n"
+	"Validate a configuration, and release plans against it, without\n"
+	"starting or changing anything. PATH is a configuration file, or a\n"
 	"directory (like conf.d/) whose *.yml and *.yaml files, in name order, are\n"
 	"fragments of one configuration (their listeners and pools add up; any\n"
 	"other top-level key may be set in one file only). Prints 'PATH: ok'\n"
@@ -57,12 +59,22 @@ static const char check_usage[] =
 	"for max_header_size, fewer than 16 buffers per worker, health check\n"
 	"settings (expect range, path/host only with type http), admin.listen\n"
 	"without an admin.token of 16 characters or more. Duplicates across the\n"
-	"files of a directory name both places.\n"
+	"files of a directory name both places. Warnings (file:line:col:\n"
+	"warning: ...) refuse nothing: a backend address in two pools under\n"
+	"different names.\n"
+	"\n"
+	"Each PLAN (docs/plans.md) is checked against PATH as 'nodown run' would:\n"
+	"unknown keys and step kinds, wrong types, pools outside the plan's scope,\n"
+	"pools, backends or switchover targets the config does not have, {vars}\n"
+	"used outside a rolling block, a pause or switchover of an http pool,\n"
+	"batches larger than max_unavailable, and a max_unavailable that could\n"
+	"take a pool below one ready backend. Prints 'PLAN: ok (...)' per plan.\n"
 	"\n"
 	"options:\n"
 	"  -c, --config PATH   configuration file or directory (default ./nodown.yml)\n"
-	"      --json          print {path, ok, listeners, pools, workers, errors:\n"
-	"                      [{file, line, col, severity, message}]} on stdout, for CI\n"
+	"      --json          print {path, ok, listeners, pools, workers, plans:\n"
+	"                      [{path, ok, name, steps}], errors: [{file, line, col,\n"
+	"                      severity, message}]} on stdout, for CI\n"
 	"  -h, --help          show this help\n";
 
 static const char version_usage[] = "usage: nodown version\n\nPrint the version.\n";
@@ -103,47 +115,100 @@ static int config_args(int argc, char **argv, const char *cmd, const char *usage
 	return -1;
 }
 
+static void print_problems(const struct errlist *errs)
+{
+	for (int i = 0; i < errs->nwarn; i++)
+		fprintf(stderr, "%s\n", errs->warns[i]);
+	for (int i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+}
+
 static int load_or_report(const char *path, struct config **cfg)
 {
 	struct errlist errs = { 0 };
+	int r = config_load(path, cfg, &errs) == 0 ? 0 : 1;
 
-	if (config_load(path, cfg, &errs) == 0) {
-		for (int i = 0; i < errs.nwarn; i++)
-			fprintf(stderr, "%s\n", errs.warns[i]);
-		errlist_free(&errs);
-		return 0;
-	}
-	for (int i = 0; i < errs.nwarn; i++)
-		fprintf(stderr, "%s\n", errs.warns[i]);
-	for (int i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msgs[i]);
-	fprintf(stderr, "nodown: %d error%s in %s\n", errs.n, errs.n == 1 ? "" : "s", path);
+	print_problems(&errs);
+	if (r)
+		fprintf(stderr, "nodown: %d error%s in %s\n", errs.n, errs.n == 1 ? "" : "s", path);
 	errlist_free(&errs);
-	return 1;
+	return r;
 }
 
-/* `nodown check --json`: the outcome as one JSON object on stdout. */
-static int check_json(const char *path)
+/* `nodown check --json`: the problems as one list, in parts. */
+static json_t *problems_json(const struct errlist *errs)
+{
+	json_t *list = json_array();
+
+	for (int i = 0; i < errs->n + errs->nwarn; i++) {
+		const struct errlist_item *it = i < errs->n ? &errs->items[i] : &errs->witems[i - errs->n];
+
+		json_array_append_new(list, json_pack("{s:s, s:i, s:i, s:s, s:s}", "file", it->file,
+			"line", it->line, "col", it->col, "severity", i < errs->n ? "error" : "warning",
+			"message", it->message));
+	}
+	return list;
+}
+
+/* Check each plan against cfg (NULL: the config did not load, so they are
+ * not checked); their outcome into plans (JSON) or printed. */
+static bool check_plans(const struct config *cfg, char **paths, int n, struct errlist *errs, json_t *plans,
+			bool quiet)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		struct plan *p = NULL;
+		bool pok = cfg && plan_load(paths[i], cfg, &p, errs) == 0;
+
+		if (!cfg)
+			errlist_add(errs, paths[i], 0, 0, "not checked: a plan is checked against a configuration "
+				    "that loads, and this one has errors");
+		ok &= pok;
+		json_array_append_new(plans, json_pack("{s:s, s:b, s:s?, s:i}", "path", paths[i], "ok", pok,
+			"name", p ? p->name : NULL, "steps", p ? p->nsteps : 0));
+		if (pok && !quiet)
+			printf("%s: ok (plan %s, owner %s, %d step%s, scope: %d pool%s)\n", paths[i], p->name,
+			       p->owner, p->nsteps, p->nsteps == 1 ? "" : "s", p->nscope, p->nscope == 1 ? "" : "s");
+		plan_free(p);
+	}
+	return ok;
+}
+
+static int check(const char *path, char **plans, int nplans, bool json)
 {
 	struct errlist errs = { 0 };
 	struct config *cfg = NULL;
-	json_t *list = json_array(), *j;
+	json_t *pl = json_array(), *j;
+	bool ok;
 	char *out;
-	bool ok = config_load(path, &cfg, &errs) == 0;
-	for (int i = 0; i < errs.n + errs.nwarn; i++) {
-		const struct errlist_item *it = i < errs.n ? &errs.items[i] : &errs.witems[i - errs.n];
 
-		json_array_append_new(list, json_pack("{s:s, s:i, s:i, s:s, s:s}", "file", it->file,
-			"line", it->line, "col", it->col, "severity", i < errs.n ? "error" : "warning",
-			"message", it->message));
+	if (plan_file_is_plan(path)) {
+		fprintf(stderr, "nodown check: %s is a plan; a plan is checked against the configuration it "
+			"runs on: nodown check CONFIG %s\n", path, path);
+		json_decref(pl);
+		return 2;
 	}
-	j = json_pack("{s:s, s:b, s:i, s:i, s:i, s:o}", "path", path, "ok", ok,
-		      "listeners", cfg ? cfg->nlisteners : 0, "pools", cfg ? cfg->npools : 0,
-		      "workers", cfg ? cfg->workers : 0, "errors", list);
-	out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	puts(out);
-	free(out);
-	json_decref(j);
+	ok = config_load(path, &cfg, &errs) == 0;
+	if (ok && !json)
+		printf("%s: ok (%d listener%s, %d pool%s, %d worker%s)\n", path, cfg->nlisteners,
+		       cfg->nlisteners == 1 ? "" : "s", cfg->npools, cfg->npools == 1 ? "" : "s",
+		       cfg->workers, cfg->workers == 1 ? "" : "s");
+	ok &= check_plans(cfg, plans, nplans, &errs, pl, json);
+	if (json) {
+		j = json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:o}", "path", path, "ok", ok,
+			      "listeners", cfg ? cfg->nlisteners : 0, "pools", cfg ? cfg->npools : 0,
+			      "workers", cfg ? cfg->workers : 0, "plans", pl, "errors", problems_json(&errs));
+		out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(out);
+		free(out);
+		json_decref(j);
+	} else {
+		json_decref(pl);
+		print_problems(&errs);
+		if (!ok)
+			fprintf(stderr, "nodown: %d error%s\n", errs.n, errs.n == 1 ? "" : "s");
+	}
 	errlist_free(&errs);
 	config_free(cfg);
 	return ok ? 0 : 1;
@@ -158,7 +223,6 @@ static int cmd_check(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	struct config *cfg;
 	bool json = false;
 	int o;
 
@@ -171,18 +235,9 @@ static int cmd_check(int argc, char **argv)
 		default: return usage_error("check", check_usage);
 		}
 	}
-	if (argc - optind > 1 || (path && optind < argc))
-		return usage_error("check", check_usage);
-	path = optind < argc ? argv[optind] : path ? path : "nodown.yml";
-	if (json)
-		return check_json(path);
-	if (load_or_report(path, &cfg))
-		return 1;
-	printf("%s: ok (%d listener%s, %d pool%s, %d worker%s)\n", path, cfg->nlisteners,
-	       cfg->nlisteners == 1 ? "" : "s", cfg->npools, cfg->npools == 1 ? "" : "s",
-	       cfg->workers, cfg->workers == 1 ? "" : "s");
-	config_free(cfg);
-	return 0;
+	if (!path)
+		path = optind < argc ? argv[optind++] : "nodown.yml";
+	return check(path, argv + optind, argc - optind, json);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -209,7 +264,7 @@ static int cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "serve", "run the proxy daemon", serve_usage, cmd_serve },
-	{ "check", "validate a configuration file or directory", check_usage, cmd_check },
+	{ "check", "validate a configuration (file or directory) and release plans", check_usage, cmd_check },
 	{ "status", "show listeners, pools and backends of the running daemon", status_usage, cmd_status },
 	{ "drain", "take a backend out of rotation; in-flight requests finish", drain_usage, cmd_drain },
 	{ "ready", "put a backend back in rotation", ready_usage, cmd_ready },
@@ -219,6 +274,10 @@ static const struct command commands[] = {
 	{ "pause", "hold a pg or redis pool's new transactions or commands", pause_usage, cmd_pause },
 	{ "resume", "end the pause of a pool", resume_usage, cmd_resume },
 	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
+	{ "run", "run a release plan inside the daemon and follow it", run_usage, cmd_run },
+	{ "abort", "stop the running plan now (the red button)", abort_usage, cmd_abort },
+	{ "approve", "let a plan waiting at an approve step go on", approve_usage, cmd_approve },
+	{ "history", "list plan runs, or show one as a procedure sheet", history_usage, cmd_history },
 	{ "load", "constant-rate HTTP or Redis load with error counts and latency percentiles", load_usage, cmd_load },
 	{ "version", "print the version", version_usage, cmd_version },
 };

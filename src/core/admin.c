@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "op.h"
 #include "pause.h"
+#include "planrun.h"
 #include "proto.h"
 #include "adminreq.h"
 #include "route.h"
@@ -149,6 +150,7 @@ static void conn_closed_cb(uv_handle_t *h)
 	if (--ac->closing_handles > 0)
 		return;
 	ac->sock->nconns--;
+	adminreq_free(&ac->req);
 	free(ac->resp);
 	free(ac);
 }
@@ -194,7 +196,7 @@ static const char *reason_phrase(int status)
 	static const struct { int status; const char *reason; } reasons[] = {
 		{ 200, "OK" }, { 202, "Accepted" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
 		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
-		{ 431, "Request Header Fields Too Large" },
+		{ 413, "Content Too Large" }, { 431, "Request Header Fields Too Large" },
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(reasons); i++)
@@ -225,6 +227,11 @@ void admin_reply_error(struct admin_conn *ac, int status, const char *msg)
 	json_decref(j);
 	respond(ac, status, reason_phrase(status), "application/json", body);
 	free(body);
+}
+
+const char *admin_body(const struct admin_conn *ac)
+{
+	return ac->req.body;
 }
 
 struct daemon *admin_daemon(const struct admin_conn *ac)
@@ -542,6 +549,8 @@ static bool route_page(struct admin_conn *ac)
 static const struct route read_only_routes[] = {
 	{ "GET", "/api/status", route_status },
 	{ "GET", "/api/operations", op_route_list },
+	{ "GET", "/api/runs", plan_route_runs },
+	{ "GET", "/api/runs/*", plan_route_run },
 };
 
 static const struct route routes[] = {
@@ -558,6 +567,13 @@ static const struct route routes[] = {
 	{ "POST", "/pools/*/resume", pause_route_resume },
 	{ "GET", "/operations", op_route_list },
 	{ "POST", "/operations/*/abort", op_route_abort },
+	{ "GET", "/api/runs", plan_route_runs },
+	{ "POST", "/plans", plan_route_submit },
+	{ "GET", "/plans/current", plan_route_current },
+	{ "POST", "/plans/abort", plan_route_abort },
+	{ "POST", "/plans/approve", plan_route_approve },
+	{ "GET", "/plans/runs", plan_route_runs },
+	{ "GET", "/plans/runs/*", plan_route_run },
 };
 
 const struct route *admin_routes(int *n)
@@ -618,8 +634,8 @@ static void route_read_only(struct admin_conn *ac, struct route_match *m)
 	else if (i == ROUTE_METHOD)
 		admin_reply_error(ac, 405, "the status listener is read-only: GET only");
 	else
-		admin_reply_error(ac, 404, "the status listener serves GET /, /api/status and /api/operations; "
-				  "actions go through the admin socket");
+		admin_reply_error(ac, 404, "the status listener serves GET /, /api/status, /api/operations, "
+				  "/api/runs and /api/runs/RUN; actions go through the admin socket");
 	free(m);
 }
 
@@ -652,7 +668,8 @@ static void route(struct admin_conn *ac)
 				  "POST /reload, GET /pools/POOL/backends/BACKEND[?wait_idle=D], "
 				  "POST /pools/POOL/backends/BACKEND/{drain,ready,maint,weight?value=N}, "
 				  "GET|POST /pools/POOL/switchover[?to=BACKEND], POST /pools/POOL/{pause[?timeout=D],resume} (pg and redis pools), "
-				  "GET /operations, POST /operations/ID/abort");
+				  "GET /operations, POST /operations/ID/abort, POST /plans, GET /plans/current, "
+				  "POST /plans/{abort,approve}, GET /plans/runs[/RUN]");
 	free(m);
 }
 
@@ -677,8 +694,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;		/* a long poll: only a close matters now */
 	ac->len += (size_t)n;
 	status = adminreq_feed(&ac->req, b->base, (size_t)n);
-	if (status == 431 || (status == 0 && !ac->req.done && ac->len > ADMIN_MAX_HEAD)) {
+	if (status == 431 || (status == 0 && !ac->req.head_end && ac->len > ADMIN_MAX_HEAD)) {
 		admin_reply_error(ac, 431, "request head too large");
+		return;
+	}
+	if (status == 413) {
+		admin_reply_error(ac, 413, "request body too large (at most 64 KiB)");
 		return;
 	}
 	if (status != 0) {

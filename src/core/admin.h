@@ -104,6 +104,9 @@ void admin_wait_drop(struct list *on);
 /* True if the request has no query string; else answers 400. */
 bool admin_no_query(struct admin_conn *ac, const struct route_match *m);
 
+/* The request's body (NUL-terminated), or NULL when it had none. */
+const char *admin_body(const struct admin_conn *ac);
+
 /* The daemon the request is for. */
 struct daemon *admin_daemon(const struct admin_conn *ac);
 

@@ -4,10 +4,11 @@
  * of the proxy's parser or its leniencies.
  *
  * Invariant: each part is copied into a fixed buffer, never past it; a
- *            part that does not fit ends the read with 431.
+ *            part that does not fit ends the read with 431 (413 a body).
  */
 #include "adminreq.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,8 +87,35 @@ static int on_headers_complete(llhttp_t *p)
 
 	if (p->http_major != 1 || (p->http_minor == 1 && r->hosts != 1))
 		return HPE_USER;	/* HTTP/1.x only; 1.1 with one Host (RFC 9112 3.2) */
+	if (p->flags & F_CHUNKED)
+		return HPE_USER;	/* bodies come with a Content-Length */
+	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
+		if (p->content_length > ADMINREQ_BODY_MAX)
+			return r->too_large = true, HPE_USER;
+		r->body = malloc((size_t)p->content_length + 1);
+		if (!r->body)
+			return r->too_large = true, HPE_USER;
+		r->body[0] = '\0';
+		r->bcap = (size_t)p->content_length;
+		return 0;
+	}
 	r->done = true;
-	return HPE_PAUSED;	/* a body, if any, is not read */
+	return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+	struct adminreq *r = req_of(p);
+
+	if (!append(r->body, &r->blen, r->bcap, at, n))
+		return r->too_large = true, HPE_USER;
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	req_of(p)->done = true;
+	return HPE_PAUSED;	/* one request per connection */
 }
 
 static llhttp_settings_t settings;
@@ -104,11 +132,19 @@ void adminreq_init(struct adminreq *r)
 		settings.on_header_field_complete = on_field_complete;
 		settings.on_header_value = on_value;
 		settings.on_headers_complete = on_headers_complete;
+		settings.on_body = on_body;
+		settings.on_message_complete = on_message_complete;
 		ready = true;
 	}
 	memset(r, 0, sizeof(*r));
 	llhttp_init(&r->parser, HTTP_REQUEST, &settings);
 	r->parser.data = r;
+}
+
+void adminreq_free(struct adminreq *r)
+{
+	free(r->body);
+	r->body = NULL;
 }
 
 int adminreq_feed(struct adminreq *r, const char *p, size_t n)
@@ -132,7 +168,7 @@ int adminreq_feed(struct adminreq *r, const char *p, size_t n)
 	e = llhttp_execute(&r->parser, p, n);
 	if (e == HPE_OK || (e == HPE_PAUSED && r->done))
 		return 0;
-	return r->too_long ? 431 : 400;
+	return r->too_long ? 431 : r->too_large ? 413 : 400;
 }
 
 bool adminreq_token_ok(const struct adminreq *r, const char *token)

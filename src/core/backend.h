@@ -39,6 +39,7 @@ struct backend_live {
 	atomic_ullong responses[6];		/* [1..5]: by status class; [0]: none (cut short) */
 	atomic_ullong retries;
 	atomic_ullong transitions;		/* state or health changes */
+	atomic_ullong checks_ok;		/* active health checks passed (a plan's wait_healthy) */
 	atomic_ullong latency[BACKEND_LATENCY_BUCKETS];	/* completed exchanges, by duration bucket */
 	atomic_ullong latency_sum_us;		/* their total duration */
 	/* Pools with a primary (pg, redis): what health checks or a

@@ -43,6 +43,7 @@ static const struct {
 	{ "admin.timeout", offsetof(struct config, admin_timeout_ms), R_SIZE },
 	{ "pid_file", offsetof(struct config, pid_file), R_STR },
 	{ "state_file", offsetof(struct config, state_file), R_STR },
+	{ "runs_dir", offsetof(struct config, runs_dir), R_STR },
 	{ "log.access", offsetof(struct config, access_log), R_STR },
 	{ "log.error", offsetof(struct config, error_log), R_STR },
 };
@@ -181,6 +182,7 @@ static const struct field top_fields[] = {
 	{ .key = "workers", .type = F_INT, .off = C(workers), .min = 1, .max = 256 },
 	{ .key = "pid_file", .type = F_STR, .off = C(pid_file) },
 	{ .key = "state_file", .type = F_STR, .off = C(state_file) },
+	{ .key = "runs_dir", .type = F_STR, .off = C(runs_dir) },
 	{ .key = "shutdown_timeout", .type = F_DURATION, .off = C(shutdown_timeout_ms), .min = 1, .max = DUR_MAX },
 	{ .key = "shutdown_idle_grace", .type = F_DURATION, .off = C(shutdown_idle_grace_ms), .min = 0, .max = DUR_MAX },
 	{ .key = "admin", .type = F_CUSTOM, .fn = read_admin },
@@ -661,15 +663,15 @@ static void check_cross(struct cctx *cx)
 
 /* ---- entry points ------------------------------------------------------ */
 
-/* nodown.state in the directory of the admin socket. */
-static char *default_state_file(const char *admin_socket)
+/* name in the directory of the admin socket (the state file, the runs). */
+static char *beside_socket(const char *admin_socket, const char *name)
 {
 	const char *slash = strrchr(admin_socket, '/');
 	size_t dir = slash ? (size_t)(slash - admin_socket) + 1 : 0;
-	char *p = xmalloc(dir + sizeof("nodown.state"));
+	char *p = xmalloc(dir + strlen(name) + 1);
 
 	memcpy(p, admin_socket, dir);
-	strcpy(p + dir, "nodown.state");
+	strcpy(p + dir, name);
 	return p;
 }
 
@@ -708,7 +710,9 @@ static int load_document(yaml_document_t *doc, const char *name, char *const *no
 	} else {
 		read_one(&cx, root, top_fields, ARRAY_LEN(top_fields), c, "the top level");
 		if (!c->state_file)
-			c->state_file = default_state_file(c->admin_socket);
+			c->state_file = beside_socket(c->admin_socket, "nodown.state");
+		if (!c->runs_dir)
+			c->runs_dir = beside_socket(c->admin_socket, "nodown-runs");
 		if (root->type == YAML_MAPPING_NODE)
 			check_cross(&cx);
 	}

@@ -74,6 +74,7 @@ struct config {
 	uint64_t admin_timeout_ms;	/* an admin connection's whole life */
 	char *pid_file;			/* owned; NULL = none */
 	char *state_file;		/* owned; operator state kept across restarts */
+	char *runs_dir;			/* owned; plan run logs */
 	uint64_t shutdown_timeout_ms;	/* hard bound on a graceful stop */
 	uint64_t shutdown_idle_grace_ms;	/* idle keep-alive clients kept this long at stop */
 	char *access_log;		/* owned; "stderr", "off" or a path */

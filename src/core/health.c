@@ -68,6 +68,7 @@ void health_result(struct hcheck *h, bool ok, const char *why)
 	if (health == HEALTH_DOWN && h->last_health == HEALTH_UP)
 		h->ok_streak = 0;	/* traffic marked it down: earn rise again */
 	if (ok) {
+		STAT_ADD(h->live->checks_ok, 1);
 		h->fail_streak = 0;
 		if (++h->ok_streak >= h->pool->health.rise && health == HEALTH_DOWN) {
 			went_up(h);

@@ -10,6 +10,7 @@
  */
 #include "op.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "admin.h"
@@ -200,6 +201,28 @@ void op_route_list(struct admin_conn *ac, const struct route_match *m)
 	for (struct op *op = admin_daemon(ac)->ops; op; op = op->next)
 		json_array_append_new(list, op_json(op));
 	admin_reply_json(ac, 200, json_pack("{s:o}", "operations", list));
+}
+
+void op_route_follow(struct admin_conn *ac, const struct route_match *m, struct op *op, const char *usage,
+		     const char *none)
+{
+	static const char *const known_q[] = { "after", "wait", NULL };
+	char after[16], wait[32], *end = "";
+	uint64_t wait_ms = 0;
+	unsigned long n = 0;
+	int r1 = route_query(m->query, "after", known_q, after, sizeof(after));
+	int r2 = route_query(m->query, "wait", known_q, wait, sizeof(wait));
+
+	if ((r1 != 0 && r1 != -ENOENT) || (r2 != 0 && r2 != -ENOENT) ||
+	    (r1 == 0 && ((n = strtoul(after, &end, 10)), *end || !after[0])) ||
+	    (r2 == 0 && config_parse_duration(wait, &wait_ms) < 0))
+		admin_reply_error(ac, 400, usage);
+	else if (!op)
+		admin_reply_error(ac, 404, none);
+	else if (wait_ms)
+		op_wait(ac, op, n, wait_ms);
+	else
+		admin_reply_json(ac, 200, op_json(op));
 }
 
 /* POST /operations/ID/abort */

@@ -102,6 +102,14 @@ bool op_reload_blocked(struct daemon *d, const struct config *next, struct errli
 /* The daemon stops: every running op stops, every op is freed. */
 void op_stop_all(struct daemon *d);
 
+/*
+ * Answer a GET[?after=N&wait=D] for op: its report; with wait, once more
+ * than N steps have ended or it is over, or after D (a long poll). usage:
+ * the 400 message; none: the 404 one when op is NULL.
+ */
+void op_route_follow(struct admin_conn *ac, const struct route_match *m, struct op *op, const char *usage,
+		     const char *none);
+
 /* GET /operations and POST /operations/ID/abort (core/admin.c). */
 void op_route_list(struct admin_conn *ac, const struct route_match *m);
 void op_route_abort(struct admin_conn *ac, const struct route_match *m);

@@ -114,13 +114,52 @@ static int pausable_pool(struct admin_conn *ac, const struct route_match *m)
 	return -1;
 }
 
+struct op *pause_start(struct daemon *d, int pi, uint64_t ms, const char **why)
+{
+	struct op *sw = op_find(d, "switchover", d->cfg->pools[pi].name);
+	struct pause *p;
+
+	if (sw && op_running(sw)) {
+		*why = "a switchover of this pool is running; it pauses the pool itself";
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->op = op_start(d, &pause_kind, d->cfg->pools[pi].name, "paused", p);
+	if (!p->op) {
+		free(p);
+		*why = "the pool is already paused ('nodown resume POOL' ends it)";
+		return NULL;
+	}
+	p->d = d;
+	p->pl = pool_live_ref(d->snap->pools[pi]);
+	p->timeout_ms = ms;
+	p->held_before = STAT_GET(p->pl->held);
+	uv_timer_init(d->loop, &p->timer);
+	p->timer.data = p;
+	uv_timer_start(&p->timer, timeout_cb, ms, 0);
+	atomic_store(&p->pl->paused, true);
+	log_info("pool %s paused by an operator, for at most %llums", p->op->pool, (unsigned long long)ms);
+	return p->op;
+}
+
+struct op *pause_end(struct daemon *d, const char *pool, const char **why)
+{
+	struct op *op = op_find(d, "pause", pool);
+
+	if (!op || !op_running(op)) {
+		*why = "the pool is not paused by an operator (a switchover's pause ends with it)";
+		return NULL;
+	}
+	resume(op->arg, OP_DONE, "resumed by an operator");
+	return op;
+}
+
 /* POST /pools/POOL/pause[?timeout=D]: 200 with the pause's report. */
 void pause_route_pause(struct admin_conn *ac, const struct route_match *m)
 {
 	static const char *const known_q[] = { "timeout", NULL };
-	struct daemon *d = admin_daemon(ac);
-	struct op *sw;
-	struct pause *p;
+	struct op *op;
+	const char *why;
 	char val[32];
 	uint64_t ms = PAUSE_DEFAULT_MS;
 	int pi = pausable_pool(ac, m), r;
@@ -133,43 +172,22 @@ void pause_route_pause(struct admin_conn *ac, const struct route_match *m)
 				  "such as 30s)");
 		return;
 	}
-	sw = op_find(d, "switchover", m->params[0]);
-	if (sw && op_running(sw)) {
-		admin_reply_error(ac, 409, "a switchover of this pool is running; it pauses the pool itself");
-		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->op = op_start(d, &pause_kind, d->cfg->pools[pi].name, "paused", p);
-	if (!p->op) {
-		free(p);
-		admin_reply_error(ac, 409, "the pool is already paused ('nodown resume POOL' ends it)");
-		return;
-	}
-	p->d = d;
-	p->pl = pool_live_ref(d->snap->pools[pi]);
-	p->timeout_ms = ms;
-	p->held_before = STAT_GET(p->pl->held);
-	uv_timer_init(d->loop, &p->timer);
-	p->timer.data = p;
-	uv_timer_start(&p->timer, timeout_cb, ms, 0);
-	atomic_store(&p->pl->paused, true);
-	log_info("pool %s paused by an operator, for at most %llums", p->op->pool, (unsigned long long)ms);
-	admin_reply_json(ac, 200, op_json(p->op));
+	if (!(op = pause_start(admin_daemon(ac), pi, ms, &why)))
+		admin_reply_error(ac, 409, why);
+	else
+		admin_reply_json(ac, 200, op_json(op));
 }
 
 /* POST /pools/POOL/resume: 200 with the ended pause's report. */
 void pause_route_resume(struct admin_conn *ac, const struct route_match *m)
 {
 	struct op *op;
+	const char *why;
 
 	if (pausable_pool(ac, m) < 0 || !admin_no_query(ac, m))
 		return;
-	op = op_find(admin_daemon(ac), "pause", m->params[0]);
-	if (!op || !op_running(op)) {
-		admin_reply_error(ac, 409, "the pool is not paused by an operator (a switchover's pause "
-				  "ends with it)");
-		return;
-	}
-	resume(op->arg, OP_DONE, "resumed by an operator");
-	admin_reply_json(ac, 200, op_json(op));
+	if (!(op = pause_end(admin_daemon(ac), m->params[0], &why)))
+		admin_reply_error(ac, 409, why);
+	else
+		admin_reply_json(ac, 200, op_json(op));
 }

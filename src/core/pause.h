@@ -9,10 +9,19 @@
 #define ND_PAUSE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct admin_conn;
 struct daemon;
+struct op;
 struct route_match;
+
+/* Pause pool pi (one whose protocol has a switchover) for at most ms: the
+ * op, or NULL with *why (already paused, a switchover runs). */
+struct op *pause_start(struct daemon *d, int pi, uint64_t ms, const char **why);
+
+/* End the operator's pause of pool: the ended op, or NULL with *why. */
+struct op *pause_end(struct daemon *d, const char *pool, const char **why);
 
 /* POST /pools/POOL/pause[?timeout=D] and POST /pools/POOL/resume. */
 void pause_route_pause(struct admin_conn *ac, const struct route_match *m);

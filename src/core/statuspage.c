@@ -1,12 +1,13 @@
 /*
  * statuspage.c - the status page's HTML (statuspage.h): markup, style and
  * script in one document, so that it works with no network access beyond
- * nodown, and on a phone-width screen. Backend rows and operations carry
- * data-* attributes (state, health, role, kind, step) for scripts and
- * tests.
+ * nodown, and on a phone-width screen. Backend rows, operations, the plan's
+ * steps and the runs carry data-* attributes (state, health, role, kind,
+ * step, status) for scripts and tests.
  *
  * Invariants: every value from the API is escaped before it is put into
- * the page; the page only ever reads (GET api/status, api/operations).
+ * the page; the page only ever reads (GET api/status, api/operations,
+ * api/runs).
  */
 #include "statuspage.h"
 
@@ -33,7 +34,10 @@ const char status_page_html[] =
 	".badge{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600}\n"
 	".ready,.up,.done,.primary{background:#dcf5e3;color:#145c2b}\n"
 	".draining,.drained,.maint,.running,.paused,.standby{background:#fff1cc;color:#6b4d00}\n"
-	".down,.failed,.aborted{background:#fde0e0;color:#8a1c1c}\n"
+	".down,.failed,.aborted,.stopped{background:#fde0e0;color:#8a1c1c}\n"
+	".pending{background:#eef1f6;color:#5b6476}\n"
+	"td.wrap{white-space:normal;min-width:14em}\n"
+	".bar{background:#eceef2;border-radius:4px;height:8px;margin:6px 0}.bar div{background:#2f9e5b;height:8px;border-radius:4px}\n"
 	".unknown{background:#e8eaef;color:#4a5160}\n"
 	".muted{color:#6b7385;font-size:13px}\n"
 	".steps{list-style:none;padding:0;margin:6px 0 0;display:flex;flex-wrap:wrap;gap:4px}\n"
@@ -53,9 +57,11 @@ const char status_page_html[] =
 	"new work, <span class=\"badge draining\">draining</span> or <span class=\"badge maint\">maint</span> when\n"
 	"it is being taken out, <span class=\"badge down\">down</span> when health checks fail. Rates are per\n"
 	"second, over the last refresh. The page refreshes itself every second.</p>\n"
+	"<section><h2>Release plan</h2><div id=\"plan\"><p class=\"muted\">no plan has run since nodown started</p></div></section>\n"
 	"<section><h2>Pools and backends</h2><div id=\"pools\" class=\"scroll\"></div></section>\n"
 	"<section><h2>Operations (switchovers, pauses)</h2><div id=\"ops\"><p class=\"muted\">none since nodown started</p></div></section>\n"
 	"<section><h2>Listeners</h2><div id=\"listeners\" class=\"scroll\"></div></section>\n"
+	"<section><h2>Last plan runs</h2><div id=\"runs\" class=\"scroll\"></div></section>\n"
 	"</main>\n"
 	"<script>\n"
 	"\"use strict\";\n"
@@ -84,7 +90,42 @@ const char status_page_html[] =
 	"  });\n"
 	"  return h;\n"
 	"}\n"
-	"function ops(list){\n"
+	"function planSteps(list,pre){\n"
+	"  var h='';\n"
+	"  list.forEach(function(s){\n"
+	"    h+='<tr data-plan-step=\"'+pre+esc(s.n)+'\" data-plan-status=\"'+esc(s.status)+'\"><td class=\"num\">'+pre+esc(s.n)+'</td><td class=\"wrap\">'+\n"
+	"       esc(s.text)+'</td><td>'+badge(s.status)+'</td><td class=\"num\">'+(s.ms!==undefined?(s.ms/1000).toFixed(2)+' s':'')+\n"
+	"       '</td><td class=\"wrap muted\">'+esc(s.detail||'')+(s.in_run?' (run '+esc(s.in_run)+')':'')+'</td></tr>';\n"
+	"  });\n"
+	"  return h;\n"
+	"}\n"
+	"function plan(list){\n"
+	"  var o=null;\n"
+	"  list.forEach(function(x){if(x.kind===\"plan\"&&(!o||x.id>o.id))o=x;});\n"
+	"  if(!o) return '<p class=\"muted\">no plan has run since nodown started</p>';\n"
+	"  var r=o.run, done=0;\n"
+	"  r.steps.forEach(function(s){if(s.status===\"done\")done++;});\n"
+	"  var h='<div data-plan=\"'+esc(r.plan)+'\" data-plan-state=\"'+esc(o.state)+'\" data-plan-run=\"'+esc(r.id)+'\" data-plan-done=\"'+done+'\">'+\n"
+	"     '<b>'+esc(r.plan)+'</b> '+badge(o.state)+' <span class=\"muted\">owner '+esc(r.owner)+' · run '+esc(r.id)+' · '+done+' of '+\n"
+	"     r.steps.length+' steps done · '+(o.elapsed_ms/1000).toFixed(1)+' s</span>'+\n"
+	"     '<div class=\"bar\"><div style=\"width:'+(100*done/Math.max(1,r.steps.length)).toFixed(0)+'%\"></div></div>';\n"
+	"  if(o.error) h+='<div class=\"muted\" style=\"color:#8a1c1c\">'+esc(o.error)+'</div>';\n"
+	"  h+='<div class=\"scroll\"><table><tr><th>#</th><th>step</th><th>status</th><th>took</th><th>details</th></tr>'+\n"
+	"     planSteps(r.steps,'')+planSteps(r.rollback,'R')+'</table></div></div>';\n"
+	"  return h;\n"
+	"}\n"
+	"function runs(j){\n"
+	"  if(!j.runs.length) return '<p class=\"muted\">no run in '+esc(j.runs_dir)+'</p>';\n"
+	"  var h='<table><tr><th>run</th><th>plan</th><th>owner</th><th>started (UTC)</th><th>state</th><th>steps done</th></tr>';\n"
+	"  j.runs.slice(0,10).forEach(function(r){\n"
+	"    h+='<tr data-run=\"'+esc(r.id)+'\" data-run-state=\"'+esc(r.state)+'\"><td>'+esc(r.id)+'</td><td><b>'+esc(r.plan)+'</b></td><td>'+\n"
+	"       esc(r.owner)+'</td><td class=\"muted\">'+esc(r.started)+'</td><td>'+badge(r.state)+'</td><td class=\"num\">'+esc(r.steps_done)+\n"
+	"       ' / '+esc(r.steps)+'</td></tr>';\n"
+	"  });\n"
+	"  return h+'</table>';\n"
+	"}\n"
+	"function ops(all){\n"
+	"  var list=all.filter(function(o){return o.kind!==\"plan\";});\n"
 	"  if(!list.length) return '<p class=\"muted\">none since nodown started</p>';\n"
 	"  var h='';\n"
 	"  list.forEach(function(o){\n"
@@ -108,10 +149,12 @@ const char status_page_html[] =
 	"  });\n"
 	"  return h+'</table>';\n"
 	"}\n"
-	"function show(st,oplist){\n"
+	"function show(st,oplist,runlist){\n"
 	"  var now=Date.now()/1000, dt=lastT?now-lastT:0, seen={};\n"
 	"  document.getElementById(\"pools\").innerHTML=pools(st,dt,seen);\n"
 	"  document.getElementById(\"ops\").innerHTML=ops(oplist);\n"
+	"  document.getElementById(\"plan\").innerHTML=plan(oplist);\n"
+	"  document.getElementById(\"runs\").innerHTML=runs(runlist);\n"
 	"  document.getElementById(\"listeners\").innerHTML=listeners(st);\n"
 	"  document.getElementById(\"meta\").textContent=\"pid \"+st.pid+\" · up \"+st.uptime_seconds+\" s · config generation \"+\n"
 	"    st.generation+(st.stopping?\" · stopping\":\"\")+\" · updated \"+new Date().toLocaleTimeString();\n"
@@ -119,9 +162,10 @@ const char status_page_html[] =
 	"  last=seen; lastT=now;\n"
 	"}\n"
 	"function tick(){\n"
-	"  Promise.all([fetch(\"api/status\",{cache:\"no-store\"}),fetch(\"api/operations\",{cache:\"no-store\"})])\n"
-	"  .then(function(r){if(!r[0].ok||!r[1].ok) throw new Error(\"HTTP \"+r[0].status+\"/\"+r[1].status);return Promise.all([r[0].json(),r[1].json()]);})\n"
-	"  .then(function(j){show(j[0],j[1].operations);})\n"
+	"  Promise.all([\"api/status\",\"api/operations\",\"api/runs\"].map(function(u){return fetch(u,{cache:\"no-store\"});}))\n"
+	"  .then(function(r){r.forEach(function(x){if(!x.ok) throw new Error(\"HTTP \"+x.status+\" for \"+x.url);});\n"
+	"    return Promise.all(r.map(function(x){return x.json();}));})\n"
+	"  .then(function(j){show(j[0],j[1].operations,j[2]);})\n"
 	"  .catch(function(e){var el=document.getElementById(\"error\");el.textContent=\"cannot reach nodown (\"+e.message+\"); retrying…\";el.style.display=\"block\";})\n"
 	"  .then(function(){setTimeout(tick,1000);});\n"
 	"}\n"

@@ -82,28 +82,21 @@ static int find_pool(struct admin_conn *ac, const struct route_match *m)
  */
 void switchover_route_get(struct admin_conn *ac, const struct route_match *m)
 {
-	static const char *const known_q[] = { "after", "wait", NULL };
-	struct op *op = op_find(admin_daemon(ac), "switchover", m->params[0]);
-	char after[16], wait[32], *end = "";
-	uint64_t wait_ms = 0;
-	unsigned long n = 0;
-	int r1 = route_query(m->query, "after", known_q, after, sizeof(after));
-	int r2 = route_query(m->query, "wait", known_q, wait, sizeof(wait));
-
 	if (find_pool(ac, m) < 0)
 		return;
-	if ((r1 != 0 && r1 != -ENOENT) || (r2 != 0 && r2 != -ENOENT) ||
-	    (r1 == 0 && ((n = strtoul(after, &end, 10)), *end || !after[0])) ||
-	    (r2 == 0 && config_parse_duration(wait, &wait_ms) < 0)) {
-		admin_reply_error(ac, 400, "GET /pools/POOL/switchover[?after=STEPS&wait=DURATION]");
-		return;
-	}
-	if (!op)
-		admin_reply_error(ac, 404, "no switchover of this pool since nodown started");
-	else if (wait_ms)
-		op_wait(ac, op, n, wait_ms);
-	else
-		admin_reply_json(ac, 200, op_json(op));
+	op_route_follow(ac, m, op_find(admin_daemon(ac), "switchover", m->params[0]),
+			"GET /pools/POOL/switchover[?after=STEPS&wait=DURATION]",
+			"no switchover of this pool since nodown started");
+}
+
+struct op *switchover_start(struct daemon *d, const char *pool, const char *to, uint64_t pause_ms,
+			    const char **why)
+{
+	int p, from, target;
+
+	if ((*why = check_start(d, pool, to, &p, &from, &target)))
+		return NULL;
+	return d->cfg->pools[p].proto->switchover(d, p, from, target, pause_ms, why);
 }
 
 /* POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=D]: start one (202). */
@@ -114,8 +107,8 @@ void switchover_route_post(struct admin_conn *ac, const struct route_match *m)
 	const char *pool = m->params[0], *why;
 	char to[ROUTE_MAX_SEGMENT + 1], pause[32], msg[512];
 	uint64_t pause_ms = 0;
-	struct op *op = NULL;
-	int r, p, from, target;
+	struct op *op;
+	int r;
 
 	if (find_pool(ac, m) < 0)
 		return;
@@ -125,8 +118,7 @@ void switchover_route_post(struct admin_conn *ac, const struct route_match *m)
 		admin_reply_error(ac, 400, "POST /pools/POOL/switchover?to=BACKEND[&pause_timeout=DURATION]");
 		return;
 	}
-	if (!(why = check_start(d, pool, to, &p, &from, &target)))
-		op = d->cfg->pools[p].proto->switchover(d, p, from, target, pause_ms, &why);
+	op = switchover_start(d, pool, to, pause_ms, &why);
 	if (!op) {
 		snprintf(msg, sizeof(msg), "switchover of pool '%.100s' to '%.100s' refused: %s", pool, to, why);
 		admin_reply_error(ac, 409, msg);

@@ -29,6 +29,11 @@ struct route_match;
 void switchover_route_get(struct admin_conn *ac, const struct route_match *m);
 void switchover_route_post(struct admin_conn *ac, const struct route_match *m);
 
+/* Start a switchover of pool to backend `to` (pause_ms 0: the pool's
+ * pause_timeout): the op, or NULL with *why. */
+struct op *switchover_start(struct daemon *d, const char *pool, const char *to, uint64_t pause_ms,
+			    const char **why);
+
 /*
  * What every switchover keeps, whatever the protocol: the module's state
  * embeds it and is the op's arg (and the timer's data).

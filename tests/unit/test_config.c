@@ -326,7 +326,7 @@ static void test_unknown_key(void **state)
 	(void)state;
 	EXPECT_ERRORS("worker: 2\n" LISTENERS POOLS,
 		      "t.yml:1:1: unknown key 'worker' in the top level (known keys: workers, "
-		      "pid_file, state_file, shutdown_timeout, shutdown_idle_grace, admin, log, status, buffers, "
+		      "pid_file, state_file, runs_dir, shutdown_timeout, shutdown_idle_grace, admin, log, status, buffers, "
 		      "listeners, pools)");
 	/* Every problem is reported in one go: the unknown key and the
 	 * required key it was probably meant to be. */
@@ -975,7 +975,7 @@ static void test_many_errors(void **state)
 		      "      - { name: ap1, address: 127.0.0.1:9001 }\n",
 		      "t.yml:1:10: 'workers' must be between 1 and 256, not 0",
 		      "t.yml:2:1: unknown key 'colour' in the top level (known keys: workers, "
-		      "pid_file, state_file, shutdown_timeout, shutdown_idle_grace, admin, log, status, buffers, "
+		      "pid_file, state_file, runs_dir, shutdown_timeout, shutdown_idle_grace, admin, log, status, buffers, "
 		      "listeners, pools)",
 		      "t.yml:6:11: 'bind': invalid address '127.0.0.1:99999': port must be a number "
 		      "from 1 to 65535",
