@@ -81,8 +81,8 @@ static void check_steps(const struct plan *p, const struct pstep *s, int n)
 			for (int b = 0; b < s[i].nbatch; b++)
 				BUG_ON(!has_backend(pc, s[i].batch[b]));
 		}
-		BUG_ON((s[i].kind == PS_PAUSE || s[i].kind == PS_RESUME || s[i].kind == PS_SWITCHOVER) &&
-		       strcmp(pc->proto->name, "redis"));
+		BUG_ON((s[i].kind == PS_PAUSE || s[i].kind == PS_RESUME) && !pc->proto->pausable);
+		BUG_ON(s[i].kind == PS_SWITCHOVER && strcmp(pc->proto->name, "redis"));
 		BUG_ON(s[i].kind == PS_EXEC && !s[i].run);
 		BUG_ON(s[i].kind == PS_VERIFY && !s[i].pool && !s[i].run);
 	}

@@ -66,7 +66,7 @@ static const char check_usage[] =
 	"Each PLAN (docs/plans.md) is checked against PATH as 'nodown run' would:\n"
 	"unknown keys and step kinds, wrong types, pools outside the plan's scope,\n"
 	"pools, backends or switchover targets the config does not have, {vars}\n"
-	"used outside a rolling block, a pause or switchover of an http pool,\n"
+	"used outside a rolling block, a switchover of an http pool,\n"
 	"batches larger than max_unavailable, and a max_unavailable that could\n"
 	"take a pool below one ready backend. Prints 'PLAN: ok (...)' per plan.\n"
 	"\n"
@@ -207,7 +207,8 @@ static int check(const char *path, char **plans, int nplans, bool json)
 		json_decref(pl);
 		print_problems(&errs);
 		if (!ok)
-			fprintf(stderr, "nodown: %d error%s\n", errs.n, errs.n == 1 ? "" : "s");
+			fprintf(stderr, "nodown: %d error%s%s%s\n", errs.n, errs.n == 1 ? "" : "s",
+				nplans ? "" : " in ", nplans ? "" : path);
 	}
 	errlist_free(&errs);
 	config_free(cfg);
@@ -271,7 +272,7 @@ static const struct command commands[] = {
 	{ "maint", "put a backend in maintenance (out of rotation)", maint_usage, cmd_maint },
 	{ "weight", "set a backend's weight", weight_usage, cmd_weight },
 	{ "switchover", "move a pg or redis pool's primary with no failed client", switchover_usage, cmd_switchover },
-	{ "pause", "hold a pg or redis pool's new transactions or commands", pause_usage, cmd_pause },
+	{ "pause", "hold a pool's new requests, transactions or commands", pause_usage, cmd_pause },
 	{ "resume", "end the pause of a pool", resume_usage, cmd_resume },
 	{ "reload", "apply the changed config file without dropping anything", reload_usage, cmd_reload },
 	{ "run", "run a release plan inside the daemon and follow it", run_usage, cmd_run },

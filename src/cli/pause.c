@@ -1,9 +1,9 @@
 /*
  * pause.c - `nodown pause POOL` and `nodown resume POOL`: hold a pool's
- * new transactions (pg) or commands (redis) at their boundaries, and let
- * them go again.
+ * new requests (http), transactions (pg) or commands (redis) at their
+ * boundaries, and let them go again.
  *
- * Exit codes: 0 done; 1 refused by the daemon (not a pg or redis pool,
+ * Exit codes: 0 done; 1 refused by the daemon (no such pool,
  * already paused, a switchover runs, not paused), the daemon could not be
  * reached, or --wait timed out; 2 usage error.
  */
@@ -19,12 +19,13 @@
 const char pause_usage[] =
 	"usage: nodown pause POOL [--timeout D] [--wait] [--socket PATH | -c FILE]\n"
 	"\n"
-	"Hold the new work of pg or redis pool POOL at its boundary: a pg\n"
-	"transaction (or login) waits before its first statement, a redis command\n"
-	"before it is sent; work in flight finishes (a MULTI block, a transaction).\n"
-	"Clients see a stall, not an error. The pause ends with 'nodown resume\n"
-	"POOL', or by itself after D (default 30s), whichever comes first; pg\n"
-	"clients also give up after the pool's query_wait_timeout.\n"
+	"Hold the new work of pool POOL at its boundary: an http request waits\n"
+	"before it goes to a backend, a pg transaction (or login) before its first\n"
+	"statement, a redis command before it is sent; work in flight finishes (a\n"
+	"request, a MULTI block, a transaction). Clients see a stall, not an\n"
+	"error. The pause ends with 'nodown resume POOL', or by itself after D\n"
+	"(default 30s), whichever comes first; pg clients also give up after the\n"
+	"pool's query_wait_timeout, http clients after their own timeouts.\n"
 	"\n"
 	"options:\n"
 	"  -t, --timeout D     the longest the pause lasts (default 30s)\n"

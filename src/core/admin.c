@@ -126,7 +126,7 @@ char *admin_status_json(struct daemon *d)
 			json_array_append_new(bs, backend_json(d, i, b));
 		pj = json_pack("{s:s, s:s, s:o}", "name", pc->name, "protocol", pc->proto->name,
 			       "backends", bs);
-		if (pc->proto->switchover)
+		if (pc->proto->pausable)
 			switchover_pool_status(d, i, pj);
 		if (pc->proto->pool_status)
 			pc->proto->pool_status(d, i, pj);

@@ -52,13 +52,14 @@ enum backend_role { ROLE_UNKNOWN, ROLE_PRIMARY, ROLE_STANDBY };
 
 /*
  * The live state of a pool, shared like a backend's: kept across reloads
- * while the pool keeps its name and protocol. The words below serve pools
- * with a primary, whose switchover holds new work while the primary moves;
- * a protocol keeps what is its own alone in ext.
+ * while the pool keeps its name and protocol. paused, in_flight and held
+ * serve the pools whose protocol can pause (a pause, a switchover); the
+ * others, pools with a primary, whose switchover moves it; a protocol
+ * keeps what is its own alone in ext.
  */
 struct pool_live {
 	atomic_int refs;
-	atomic_bool paused;			/* switchover: new work (transactions, commands) waits */
+	atomic_bool paused;			/* new work (requests, transactions, commands) waits */
 	atomic_bool switching;			/* a switchover runs: it, not health checks, sets roles */
 	atomic_uint epoch;			/* bumped when the primary changes */
 	atomic_int in_flight;			/* work in progress through the pool, all workers */

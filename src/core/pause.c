@@ -7,8 +7,8 @@
  *             (each refuses to start while the other runs); a pause always
  *             ends: by a resume, an abort, its timeout or the daemon
  *             stopping, and each ends it the same way (clients go on).
- *             Only pools whose protocol honours the pause (those with a
- *             switchover: pg, redis) can be paused.
+ *             Only pools whose protocol honours the pause
+ *             (proto_module.pausable) can be paused.
  * Runs on: the control thread.
  */
 #include "pause.h"
@@ -105,11 +105,10 @@ static int pausable_pool(struct admin_conn *ac, const struct route_match *m)
 	char msg[512];
 	int p = admin_find_pool(ac, m->params[0]);
 
-	if (p < 0 || c->pools[p].proto->switchover)
+	if (p < 0 || c->pools[p].proto->pausable)
 		return p;
-	snprintf(msg, sizeof(msg), "pool '%s' speaks %s, which has no pause: it holds pg transactions and "
-		 "redis commands; take %s backends out with drain instead", c->pools[p].name,
-		 c->pools[p].proto->name, c->pools[p].proto->name);
+	snprintf(msg, sizeof(msg), "pool '%s' speaks %s, which has no pause; take its backends out with "
+		 "drain instead", c->pools[p].name, c->pools[p].proto->name);
 	admin_reply_error(ac, 404, msg);
 	return -1;
 }

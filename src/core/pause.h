@@ -1,7 +1,7 @@
 /*
  * pause.h - an operator's pause of a pool (`nodown pause POOL`, `nodown
- * resume POOL`): new work (pg transactions, redis commands) is held at
- * its boundary, work in flight finishes, until a resume or the pause's
+ * resume POOL`): new work (a protocol's requests, transactions or
+ * commands) is held at its boundary, work in flight finishes, until a resume or the pause's
  * timeout. It is an operation (core/op.h, kind "pause") so that
  * /operations, the status and plans see it.
  */
@@ -16,7 +16,7 @@ struct daemon;
 struct op;
 struct route_match;
 
-/* Pause pool pi (one whose protocol has a switchover) for at most ms: the
+/* Pause pool pi (its protocol pausable) for at most ms: the
  * op, or NULL with *why (already paused, a switchover runs). */
 struct op *pause_start(struct daemon *d, int pi, uint64_t ms, const char **why);
 

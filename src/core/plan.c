@@ -473,14 +473,15 @@ static void read_rolling(struct pctx *pc, yaml_node_t *n, struct sargs *a)
 	free(bes);
 }
 
-/* The pool of a pause, resume or switchover: one that can be paused. */
-static const struct pool_cfg *pausable(struct pctx *pc, yaml_node_t *n, const char *pool, const char *what)
+/* The pool of a pause or resume (one whose protocol can hold new work),
+ * or of a switchover (one whose protocol has one). */
+static const struct pool_cfg *pool_for(struct pctx *pc, yaml_node_t *n, const char *pool, bool switchover)
 {
 	const struct pool_cfg *pcfg = step_pool(pc, n, pool);
 
-	if (pcfg && !pcfg->proto->switchover) {
-		CFG_ERR(&pc->cx, n, "pool '%s' speaks %s, which has no %s (pg and redis pools do)", pcfg->name,
-			pcfg->proto->name, what);
+	if (pcfg && (switchover ? !pcfg->proto->switchover : !pcfg->proto->pausable)) {
+		CFG_ERR(&pc->cx, n, "pool '%s' speaks %s, which has no %s", pcfg->name, pcfg->proto->name,
+			switchover ? "switchover (pools with a primary have one)" : "pause");
 		return NULL;
 	}
 	return pcfg;
@@ -537,6 +538,8 @@ static void build(struct pctx *pc, yaml_node_t *n, const struct kind *k, struct 
 		read_rolling(pc, n, a);
 		return;
 	}
+	if ((k->kind == PS_EXEC && !a->run) || (k->kind == PS_SWITCHOVER && !a->to))
+		return;		/* the required key's absence is reported */
 	if (!(st = push(pc, k->kind, n)))
 		return;
 	switch (k->kind) {
@@ -575,14 +578,14 @@ static void build(struct pctx *pc, yaml_node_t *n, const struct kind *k, struct 
 		set_text(st, "sleep %llums", (unsigned long long)st->ms);
 		break;
 	case PS_PAUSE: case PS_RESUME:
-		if ((pool = pausable(pc, n, a->pool, "pause"))) {
+		if ((pool = pool_for(pc, n, a->pool, false))) {
 			st->pool = xstrdup(pool->name);
 			st->ms = a->timeout_ms ? a->timeout_ms : PAUSE_DEFAULT_MS;
 			set_text(st, "%s %s", k->name, pool->name);
 		}
 		break;
 	case PS_SWITCHOVER:
-		if ((pool = pausable(pc, n, a->pool, "switchover"))) {
+		if ((pool = pool_for(pc, n, a->pool, true))) {
 			char *to = subst(pc, n, a->to);
 
 			if (to && !find_backend(pool, to)) {

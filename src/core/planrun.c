@@ -797,6 +797,8 @@ static void begin(struct run *r)
 		return;
 	case PS_APPROVE:
 		r->approved = false;
+		json_object_set_new(rec, "detail", json_string("waiting for 'nodown approve'"));
+		save(r);
 		log_warn("plan %s waits for an approval: %s (nodown approve)", r->plan->name, st->text);
 		break;
 	case PS_WAIT_HEALTHY:	/* up, by a check that began after now: not a stale word */

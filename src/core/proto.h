@@ -67,6 +67,10 @@ struct proto_module {
 	/* Its pools have a primary that health checks find: each backend
 	 * has a role (core/backend.h), shown in status and metrics. */
 	bool roles;
+	/* Its pools' new work (a request, a transaction, a command) waits at
+	 * its boundary while pool_live.paused is set: `nodown pause` and a
+	 * plan's pause step apply to them (core/pause.h). */
+	bool pausable;
 	/* Health probes its pools may use, NULL-terminated: a `health` with
 	 * no `type` gets the first that takes every key given. */
 	const struct probe_type *const *probes;

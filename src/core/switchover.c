@@ -135,7 +135,8 @@ void switchover_pool_status(struct daemon *d, int p, json_t *j)
 
 	json_object_set_new(j, "paused", json_boolean(atomic_load(&d->snap->pools[p]->paused)));
 	json_object_set_new(j, "in_flight", json_integer(atomic_load(&d->snap->pools[p]->in_flight)));
-	json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
+	if (d->cfg->pools[p].proto->switchover)
+		json_object_set_new(j, "switchover", sw ? op_json(sw) : json_null());
 	json_object_set_new(j, "pause", pause && op_running(pause) ? op_json(pause) : json_null());
 }
 

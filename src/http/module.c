@@ -22,6 +22,7 @@ static const struct probe_type *const http_probes[] = { &tcp_probe, &http_probe,
 
 const struct proto_module http_module = {
 	.name = "http",
+	.pausable = true,
 	.listener_keys = &http_listener_keys,
 	.pool_keys = &http_pool_keys,
 	.listener_check = http_listener_check,

@@ -114,6 +114,7 @@ struct hconn {
 	bool eof;			/* a side closed: close once what is pending is sent */
 	bool logged;			/* the access line of this request is written */
 	bool stale_retried;		/* resent once after a reused connection closed */
+	bool held;			/* waits for the pool's pause to end (held()) */
 	char *errmsg;			/* an error response being written; owned */
 	char peer[INET6_ADDRSTRLEN];	/* client address, for X-Forwarded-For */
 };
@@ -125,6 +126,7 @@ static bool pump_response(struct hconn *c);
 static void up_data(struct hconn *c);
 static void first_buffer_wait(struct hconn *c);
 static void dispatch(struct hconn *c);
+static bool held(struct hconn *c);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -253,6 +255,12 @@ static void client_closed_cb(uv_handle_t *h)
 	worker_client_gone(w);
 }
 
+/* The live state of c's pool: its pause, its requests in flight. */
+static struct pool_live *pool_live_of(struct hconn *c)
+{
+	return c->gen->snap->pools[c->pool->cfg->index];
+}
+
 static void drop_upconn(struct hconn *c, bool reusable)
 {
 	struct upconn *u = c->up;
@@ -262,6 +270,7 @@ static void drop_upconn(struct hconn *c, bool reusable)
 	c->up = NULL;
 	if (u->state == UP_BUSY) {
 		u->be->active--;
+		STAT_ADD(pool_live_of(c)->in_flight, -1);
 		worker_backend_done(c->w, u->be->live);
 	}
 	if (reusable && u->state == UP_BUSY)
@@ -742,10 +751,30 @@ static void try_head(struct hconn *c)
 	c->stale_retried = false;
 	c->logged = false;
 	client_timer(c, T_NONE, 0);
-	dispatch(c);
+	if (!held(c))
+		dispatch(c);
 }
 
 /* ---- choosing and connecting a backend ----------------------------------- */
+
+/*
+ * A pause of the pool (nodown pause, a plan's pause step) holds a request
+ * whose head is read before it goes to any backend: true while it must
+ * wait. The sweep that ends the pause dispatches it (client_on_sweep).
+ */
+static bool held(struct hconn *c)
+{
+	struct pool_live *pl = pool_live_of(c);
+
+	if (!atomic_load(&pl->paused)) {
+		c->held = false;
+		return false;
+	}
+	if (!c->held)
+		STAT_ADD(pl->held, 1);
+	c->held = true;
+	return true;
+}
 
 static void attach(struct hconn *c, struct upconn *u);
 
@@ -762,6 +791,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		u->state = UP_BUSY;
 		be->active++;
 		STAT_ADD(be->live->active, 1);
+		STAT_ADD(pool_live_of(c)->in_flight, 1);
 		attach(c, u);
 		return;
 	}
@@ -806,6 +836,7 @@ static void dispatch(struct hconn *c)
 			u->owner = c;
 			be->active++;
 			STAT_ADD(be->live->active, 1);
+			STAT_ADD(pool_live_of(c)->in_flight, 1);
 			attach(c, u);
 			return;
 		}
@@ -1545,12 +1576,17 @@ static void client_on_reclaim(struct client_link *l)
 
 /* ---- stop ---------------------------------------------------------------- */
 
-/* A tunnel to a backend that left rotation may stay open only for the
- * pool's drain_tunnel_timeout, so a drain of WebSocket traffic ends. */
+/* A request held by a pause goes on once it ended. A tunnel to a backend
+ * that left rotation may stay open only for the pool's
+ * drain_tunnel_timeout, so a drain of WebSocket traffic ends. */
 static void client_on_sweep(struct client_link *l)
 {
 	struct hconn *c = container_of(l, struct hconn, link);
 
+	if (c->held && c->state == C_CONNECT && !held(c)) {
+		dispatch(c);	/* the pause ended */
+		return;
+	}
 	if (c->state == C_TUNNEL && c->up && !backend_usable(c->up->be->live) &&
 	    c->timer_kind != T_TUNNEL_DRAIN)
 		client_timer(c, T_TUNNEL_DRAIN, c->pool->hcfg->drain_tunnel_timeout_ms);

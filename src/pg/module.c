@@ -20,6 +20,7 @@ const struct proto_module pg_module = {
 	.pool_free = pg_pool_free,
 	.pool_check = pg_pool_check,
 	.roles = true,
+	.pausable = true,
 	.probes = pg_probes,
 	.pool_live_size = sizeof(struct pg_pool_live),
 	.backend_live_size = sizeof(struct pg_backend_live),

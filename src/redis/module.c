@@ -17,6 +17,7 @@ const struct proto_module redis_module = {
 	.pool_keys = &redis_pool_keys,
 	.pool_check = redis_pool_check,
 	.roles = true,
+	.pausable = true,
 	.probes = redis_probes,
 	.pool_live_size = sizeof(struct redis_pool_live),
 	.backend_live_size = sizeof(struct redis_backend_live),

@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from conftest import admin_json, free_port, http_get, run_cli, wait_for
+from test_plans import web  # noqa: F401 (a fixture)
 from test_redis import client, redis_config
 
 CHROMIUM = shutil.which("chromium")
@@ -83,3 +84,33 @@ def test_page_shows_operations(redis_pair, nodown, tmp_path):
     assert op and all(f'data-step="{s}"' in op.group(0) for s in ("check", "pause", "promote", "lingering"))
     assert rows(dom) == {"cache/r1": "ready", "cache/r2": "ready"}
     assert 'data-backend="cache/r2" data-state="ready" data-health="up" data-role="primary"' in dom
+
+
+def test_page_shows_the_plan_and_the_last_runs(web, nodown, tmp_path):
+    """A plan waiting at its approve step: its progress and every step's
+    status on the page (through the read-only listener); after it ended,
+    the run in the last runs."""
+    from test_plans import APPROVAL, web_config
+
+    w = web(("b1", "b2"))
+    status_port = free_port()
+    nd = nodown(web_config(tmp_path, w, top={"status": {"bind": f"127.0.0.1:{status_port}"}}))
+    sock = nd.cfg["admin"]["socket"]
+    plan = w.plan("gated.yml", APPROVAL)
+    assert run_cli("run", str(plan), "--detach", "--socket", sock).returncode == 0
+    assert wait_for(lambda: admin_json(nd, "/plans/current")["step"].startswith("approve"), 5)
+    url = f"http://127.0.0.1:{status_port}/"
+    dom = chromium(tmp_path, url, "--dump-dom")
+    assert re.search(r'data-plan="gated" data-plan-state="running" data-plan-run="gated-[\d-]+" '
+                     r'data-plan-done="1"', dom), dom[-4000:]
+    steps = dict(re.findall(r'<tr data-plan-step="(\d+)" data-plan-status="(\w+)"', dom))
+    assert steps == {"1": "done", "2": "running", "3": "pending"}, steps
+    assert rows(dom) == {"app/b1": "drained", "app/b2": "ready"}
+    chromium(tmp_path, url, "--window-size=390,844", f"--screenshot={tmp_path}/status-page-plan-phone.png")
+    assert os.path.getsize(tmp_path / "status-page-plan-phone.png") > 10000
+    assert run_cli("approve", "--socket", sock).returncode == 0
+    assert wait_for(lambda: admin_json(nd, "/plans/current")["state"] == "done", 5)
+    dom = chromium(tmp_path, url, "--dump-dom")
+    assert re.search(r'<tr data-run="gated-[\d-]+" data-run-state="done">', dom), dom[-3000:]
+    assert http_get(status_port, "/plans/abort", method="POST").status == 404      # no action
+    assert http_get(status_port, "/api/runs").status == 200

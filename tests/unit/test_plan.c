@@ -229,7 +229,7 @@ static void test_every_rule_has_its_message(void **state)
 		   "max_unavailable 5 of pool 'app''s 5 backends could leave it no ready backend; at most 4");
 	load_fails(HEAD "  - rolling: { pool: app, backends: [w1, w1], do: [drain: w1] }\n",
 		   "backend 'w1' is listed twice");
-	load_fails(HEAD "  - pause: app\n", "pool 'app' speaks http, which has no pause");
+	load_fails(HEAD "  - switchover: { to: w2 }\n", "pool 'app' speaks http, which has no switchover");
 	load_fails("name: x\nowner: o\nscope: [cache]\nsteps:\n  - switchover: { to: r9 }\n",
 		   "pool 'cache' has no backend 'r9' to switch over to");
 	load_fails(HEAD "  - verify: { pool: app, max_error_rate: lots }\n", "'max_error_rate' must be a ratio");
