@@ -24,6 +24,11 @@ in a sixth what it does for a database:
      while Redis moves to a new instance, first by hand (promote, flip a
      cached name, demote: errors, lost writes, the lock held twice), then
      through nodown with `nodown switchover` (none of those)
+  8. the release of step 4 as a plan (docs/plans.md): `nodown check` lints
+     it, `nodown run` runs it inside the daemon under load (each backend
+     drained, restarted by the plan's exec, checked healthy, put back),
+     zero errors, and `nodown history --markdown` prints its procedure
+     sheet
 
 Each step ends with a verdict; the exit status is 0 only if every step
 passed. Step 6 needs Debian's PostgreSQL 15 and python3-psycopg, step 7
@@ -1029,7 +1034,116 @@ def step_database(binary, base, pgcluster, psycopg):
 
 # ---- main -------------------------------------------------------------------------
 
-STEPS = 7
+# Step 8: the release as a plan. The plan's exec asks the demo to restart a
+# backend (the demo owns the nginx processes): deploy.sh drops a request
+# file, the demo's deployer thread restarts that nginx as version 3 and
+# answers in a done file.
+PLAN = """\
+# the release of step 4, as a plan nodown checks, runs and records
+name: web-release
+owner: demo
+scope: [app]
+steps:
+  - rolling:
+      pool: app
+      batch: 1
+      max_unavailable: 1
+      do:
+        - drain: "{backend}"
+        - wait_drained: { target: "{backend}", timeout: 30s }
+        - exec: { run: "./deploy.sh {backend}", timeout: 30s }
+        - wait_healthy: { target: "{backend}", timeout: 30s }
+        - ready: "{backend}"
+  - verify: { pool: app, max_errors: 0 }
+"""
+
+DEPLOY_SH = """\
+#!/bin/sh
+# deploy.sh BACKEND: ask the demo to restart BACKEND as version 3, wait for it
+set -eu
+rm -f "done/$1"
+touch "requests/$1"
+while [ ! -e "done/$1" ]; do sleep 0.02; done
+cat "done/$1"
+"""
+
+
+def deployer(base, backends, stop):
+    """Serve deploy.sh's requests: restart the named backend as version 3."""
+    by_name = {b.name: b for b in backends}
+    while not stop.is_set():
+        for name in os.listdir(os.path.join(base, "requests")):
+            os.unlink(os.path.join(base, "requests", name))
+            took, _ = restart(by_name[name], version=3)
+            with open(os.path.join(base, "done", name), "w") as f:
+                f.write(f"nginx {name} version 3 started (pid {by_name[name].proc.pid}) in {took:.1f}s\n")
+        time.sleep(0.02)
+
+
+def step_plan(binary, base, backends):
+    heading(8, "The same release as a plan: checked, run by nodown, recorded")
+    plan_dir = os.path.join(base, "release")
+    for d in ("requests", "done"):
+        os.makedirs(os.path.join(plan_dir, d))
+    plan = os.path.join(plan_dir, "plan.yml")
+    with open(plan, "w") as f:
+        f.write(PLAN)
+    with open(os.path.join(plan_dir, "deploy.sh"), "w") as f:
+        f.write(DEPLOY_SH)
+    os.chmod(os.path.join(plan_dir, "deploy.sh"), 0o755)
+    proc, port, conf, _ = start_nodown(binary, base, backends)
+    nd = Nodown(binary, base)
+    for b in backends:
+        nd.wait_health(b.name, "up")
+    say("   The plan ($DEMO/release/plan.yml) — the runbook of step 4, as a file:")
+    for line in PLAN.splitlines()[1:]:
+        say("     | " + line)
+    r = subprocess.run([binary, "check", conf, plan], capture_output=True, text=True)
+    say("   $ nodown check nodown.yml plan.yml")
+    for line in (r.stdout + r.stderr).strip().replace(base, "$DEMO").splitlines():
+        say("     " + line)
+    if r.returncode != 0:
+        raise StepFailed("nodown check refused the plan")
+    stop = threading.Event()
+    t = threading.Thread(target=deployer, args=(plan_dir, backends, stop), daemon=True)
+    t.start()
+    seconds = 12
+    say(f"   $ nodown run plan.yml        (meanwhile {GET_RATE} GET / per second for {seconds}s)")
+    gets = nd.load(f"http://127.0.0.1:{port}/", GET_RATE, seconds, os.path.join(base, "load-plan.json"))
+    time.sleep(1)
+    try:
+        run = nd.cli("run", plan, timeout=60)
+    finally:
+        stop.set()
+        t.join(10)
+    for line in run.stdout.strip().splitlines():
+        if line.startswith("  [") or line.startswith("plan "):
+            say("     " + line.replace(base, "$DEMO"))
+    rc, rg = load_result(gets, seconds + 15)
+    say(f"   The load: {rg['requests']} requests, errors: {errors_text(rg)}, max latency "
+        f"{rg['latency_ms']['max']:.1f} ms.")
+    run_id = run.stdout.split("run ", 1)[1].split()[0] if "run " in run.stdout else "?"
+    sheet = nd.cli("history", run_id, "--markdown")
+    say(f"   $ nodown history {run_id} --markdown    (the procedure sheet, first rows)")
+    for line in sheet.stdout.strip().splitlines()[12:18]:
+        say("     " + line.replace(base, "$DEMO")[:150])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    versions = set()
+    for _ in range(12):
+        conn.request("GET", "/")
+        versions.add(conn.getresponse().read().decode(errors="replace").strip())
+    conn.close()
+    proc.stop()
+    v3 = versions == {f"Hello from backend {b.name}, version 3" for b in backends}
+    ok = run.returncode == 0 and rc == 0 and rg["errors"] == 0 and rg["unsent"] == 0 and v3
+    if ok:
+        return verdict(True, f"the plan ran its {run.stdout.count('  [')} steps; {rg['requests']} "
+                       f"requests, zero errors; every backend now runs version 3")
+    return verdict(False, f"plan exit {run.returncode} ({run.stderr.strip()[:200]}), "
+                   f"{rg['errors']} errors, answers: {sorted(versions)}")
+
+
+STEPS = 8
 
 
 def main():
@@ -1067,7 +1181,7 @@ def main():
         say(paint("nodown demo", "1") + " — a reverse proxy that keeps a site up while what is "
             "behind it changes")
         say("Steps 1-5: three nginx backends, nodown in front; step 6: PostgreSQL behind it; "
-            "step 7: Redis.")
+            "step 7: Redis; step 8: a release plan.")
         say("Each step ends with ✓ or ✗.")
         root = os.path.join(base, "www")
         os.makedirs(root)
@@ -1124,6 +1238,12 @@ def main():
                 raise
             except Exception as e:      # StepFailed, redis-py's errors
                 results.append(verdict(False, str(e).strip()))
+        try:
+            results.append(step_plan(binary, base, backends))
+        except Interrupted:
+            raise
+        except Exception as e:          # StepFailed
+            results.append(verdict(False, str(e).strip()))
     except Interrupted:
         was_interrupted = True
         say()

@@ -118,10 +118,14 @@ MALFORMED = [
     (b"POST", b"/pools/app/backends/b1/weight?value=5&", 400),
     (b"POST", b"/pools/app/backends/b1/weight?value=%35", 400),
     (b"POST", b"/pools/app/backends/b1/drain?x=1", 400),
-    # app is an http pool: switchover, pause and resume are endpoints of pg and redis pools
-    (b"POST", b"/pools/app/pause", 404),
-    (b"POST", b"/pools/app/pause?timeout=1s", 404),
-    (b"POST", b"/pools/app/resume", 404),
+    # app is an http pool: it pauses (then resumes), it has no switchover
+    (b"POST", b"/pools/app/pause?timeout=soon", 400),
+    (b"POST", b"/pools/app/pause?wait=1s", 400),
+    (b"POST", b"/pools/app/resume", 409),       # not paused
+    (b"POST", b"/pools/app/pause?timeout=5s", 200),
+    (b"POST", b"/pools/app/pause", 409),        # already
+    (b"POST", b"/pools/app/resume?x=1", 400),
+    (b"POST", b"/pools/app/resume", 200),
     (b"GET", b"/pools/app/pause", 405),
     (b"POST", b"/pools/nope/pause", 404),
     (b"POST", b"/pools/app/switchover", 404),
