@@ -195,9 +195,9 @@ static void print_stop(json_t *run, const char *sock)
 
 	json_array_foreach(json_object_get(run, "steps"), i, st)
 		done += !strcmp(jstr(st, "status"), "done");
-	printf("plan %s %s at step %lld/%zu%s: %s\n", jstr(run, "plan"), jstr(run, "state"), jint(at, "n"),
-	       json_array_size(json_object_get(run, "steps")), json_is_true(json_object_get(at, "rollback")) ?
-	       " of the rollback" : "", jstr(at, "text"));
+	printf("plan %s %s at step %lld/%zu: %s%s\n", jstr(run, "plan"), jstr(run, "state"), jint(at, "n"),
+	       json_array_size(json_object_get(run, "steps")), jstr(at, "text"),
+	       json_is_true(json_object_get(at, "rollback")) ? " (its on_failure steps ran)" : "");
 	printf("  why: %s\n  steps done: %zu; backends are left as they are:\n", jstr(run, "error"), done);
 	st = client_json_ok("abort", sock, "GET", "/status");
 	pools = json_object_get(st, "pools");

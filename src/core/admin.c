@@ -550,7 +550,6 @@ static const struct route read_only_routes[] = {
 	{ "GET", "/api/status", route_status },
 	{ "GET", "/api/operations", op_route_list },
 	{ "GET", "/api/runs", plan_route_runs },
-	{ "GET", "/api/runs/*", plan_route_run },
 };
 
 static const struct route routes[] = {
@@ -634,8 +633,8 @@ static void route_read_only(struct admin_conn *ac, struct route_match *m)
 	else if (i == ROUTE_METHOD)
 		admin_reply_error(ac, 405, "the status listener is read-only: GET only");
 	else
-		admin_reply_error(ac, 404, "the status listener serves GET /, /api/status, /api/operations, "
-				  "/api/runs and /api/runs/RUN; actions go through the admin socket");
+		admin_reply_error(ac, 404, "the status listener serves GET /, /api/status, /api/operations and "
+				  "/api/runs; actions and run logs go through the admin socket");
 	free(m);
 }
 

@@ -12,10 +12,13 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -23,6 +26,7 @@
 #include "schema.h"
 
 #define PLAN_MAX_STEPS 10000
+#define PLAN_MAX_BYTES (1 << 20)
 #define WAIT_DEFAULT_MS 60000
 #define EXEC_DEFAULT_MS 60000
 #define PAUSE_DEFAULT_MS 30000
@@ -719,6 +723,7 @@ static void read_halt(struct pctx *pc, yaml_node_t *v)
 	struct keyset ks = { halt_keys, ARRAY_LEN(halt_keys), &h };
 
 	schema_read(&pc->cx, v, &ks, 1, "auto_halt", NULL, NULL);
+	pc->p->halt.max_rate = -1;	/* a mapping given sets the bounds it names, no others */
 	if (h.rate && (pc->p->halt.max_rate = parse_rate(h.rate)) < 0)
 		CFG_ERR(&pc->cx, v, "'max_error_rate' must be a ratio such as 1%%, 0.5%% or 0.01, not '%s'", h.rate);
 	pc->p->halt.min_requests = h.min_requests;
@@ -870,23 +875,53 @@ int plan_load_string(const char *path, const char *text, size_t len, const struc
 	return r;
 }
 
+/* The file at path, whole (*len bytes, malloc'd), if it is a regular file
+ * of at most PLAN_MAX_BYTES; else NULL with errs told why. Opened without
+ * blocking: a FIFO named by mistake must not freeze the control thread. */
+static char *read_plan_file(const char *path, size_t *len, struct errlist *errs, int *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	*err = -EINVAL;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*err = -errno;
+		errlist_add(errs, path, 0, 0, "cannot open plan: %s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		errlist_add(errs, path, 0, 0, "cannot open plan: not a regular file");
+	} else if (st.st_size > PLAN_MAX_BYTES) {
+		errlist_add(errs, path, 0, 0, "the plan is %lld bytes; at most %d", (long long)st.st_size,
+			    PLAN_MAX_BYTES);
+	} else {
+		buf = xmalloc((size_t)st.st_size + 1);
+		*len = 0;
+		while ((n = read(fd, buf + *len, (size_t)st.st_size + 1 - *len)) > 0 && *len + (size_t)n <= (size_t)st.st_size)
+			*len += (size_t)n;
+		if (n == 0) {
+			close(fd);
+			return buf;
+		}
+		free(buf);
+		errlist_add(errs, path, 0, 0, "cannot read plan: %s", n < 0 ? strerror(errno) : "it grew while read");
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 int plan_load(const char *path, const struct config *cfg, struct plan **out, struct errlist *errs)
 {
-	yaml_parser_t parser;
-	FILE *f = fopen(path, "rb");
+	size_t len;
 	int r;
+	char *text = read_plan_file(path, &len, errs, &r);
 
 	*out = NULL;
-	if (!f) {
-		r = -errno;
-		errlist_add(errs, path, 0, 0, "cannot open plan: %s", strerror(errno));
+	if (!text)
 		return r;
-	}
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
-	r = load_parser(&parser, path, cfg, out, errs);
-	yaml_parser_delete(&parser);
-	fclose(f);
+	r = plan_load_string(path, text, len, cfg, out, errs);
+	free(text);
 	return r;
 }
 
@@ -903,21 +938,32 @@ bool plan_file_is_plan(const char *path)
 	return yes;
 }
 
-const char *plan_still_valid(const struct plan *p, int from, const struct config *cfg, char *buf, size_t n)
+/* The first of steps [from, n) that cfg no longer has the pool or backend
+ * of, into buf (what: "step", "on_failure step"); NULL if none. */
+static const char *steps_valid(const struct pstep *s, int from, int n, const char *what,
+			       const struct config *cfg, char *buf, size_t len)
 {
-	for (int i = from; i < p->nsteps; i++) {
-		const struct pstep *st = &p->steps[i];
-		const struct pool_cfg *pool = st->pool ? find_pool(cfg, st->pool) : NULL;
+	for (int i = from; i < n; i++) {
+		const struct pool_cfg *pool = s[i].pool ? find_pool(cfg, s[i].pool) : NULL;
 
-		if (st->pool && !pool)
-			snprintf(buf, n, "step %d (%s) needs pool '%s'", i + 1, st->text, st->pool);
-		else if (st->backend && !find_backend(pool, st->backend))
-			snprintf(buf, n, "step %d (%s) needs backend '%s/%s'", i + 1, st->text, st->pool, st->backend);
+		if (s[i].pool && !pool)
+			snprintf(buf, len, "%s %d (%s) needs pool '%s'", what, i + 1, s[i].text, s[i].pool);
+		else if (s[i].backend && !find_backend(pool, s[i].backend))
+			snprintf(buf, len, "%s %d (%s) needs backend '%s/%s'", what, i + 1, s[i].text, s[i].pool,
+				 s[i].backend);
 		else
 			continue;
 		return buf;
 	}
 	return NULL;
+}
+
+const char *plan_still_valid(const struct plan *p, int from, int rb_from, const struct config *cfg, char *buf,
+			     size_t n)
+{
+	const char *why = steps_valid(p->steps, from, p->nsteps, "step", cfg, buf, n);
+
+	return why ? why : steps_valid(p->rollback, rb_from, p->nrollback, "on_failure step", cfg, buf, n);
 }
 
 json_t *plan_steps_json(const struct pstep *steps, int n)

@@ -87,9 +87,9 @@ void plan_free(struct plan *p);
 /* Does this YAML file look like a plan (a top-level `steps`)? */
 bool plan_file_is_plan(const char *path);
 
-/* The steps from index `from` still valid under cfg (a reload): NULL, or
- * why not (into buf). */
-const char *plan_still_valid(const struct plan *p, int from, const struct config *cfg, char *buf,
+/* The steps from index `from`, and the on_failure steps from rb_from,
+ * still valid under cfg (a reload): NULL, or why not (into buf). */
+const char *plan_still_valid(const struct plan *p, int from, int rb_from, const struct config *cfg, char *buf,
 			     size_t n);
 
 /* [{n, text, line, kind, pool, backend}] of the steps: what --dry-run shows. */

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,14 +54,18 @@ struct run {
 	json_t *recs, *rb_recs;		/* a record per step and per rollback step */
 	bool rolling_back;
 	int idx;			/* the step in progress, in the current list */
-	const char *failed_step;	/* the text of the step whose failure started the rollback */
+	int failed;			/* the step whose failure started the rollback, or -1 */
+	char fail_why[768];		/* why it failed */
 	uv_timer_t timer;		/* the step's polls, sleep and timeouts */
 	uv_timer_t halt;		/* the automatic halt's watch */
 	uint64_t step_ms;		/* loop time the step began */
 	unsigned long long *req0, *err0, *sreq0, *serr0;	/* per scope pool: at plan, step start */
 	/* the step's exec child */
 	struct child *child;		/* NULL when no exec runs */
-	bool exited;			/* it exited; its output settles */
+	int pgid;			/* the exec's process group, also once its shell exited */
+	bool exited;			/* its shell exited; its output settles */
+	bool reaping;			/* stopped, its shell gone, the rest of its group not yet */
+	bool group_killed;		/* SIGKILL went to its group */
 	int64_t exit_status;
 	int term_signal;
 	const char *exec_stop;		/* why it was sent SIGTERM (timeout, abort), or NULL */
@@ -133,8 +138,8 @@ static json_t *run_json(struct run *r)
 
 	for (int i = 0; i < r->plan->nscope; i++)
 		json_array_append_new(scope, json_string(r->plan->scope[i]));
-	if (!op_running(r->op) && r->op->state != OP_DONE) {
-		json_t *rec = cur_rec(r);
+	if (!op_running(r->op) && r->op->state != OP_DONE) {	/* the failed step, not the rollback's last */
+		json_t *rec = r->failed >= 0 ? json_array_get(r->recs, (size_t)r->failed) : cur_rec(r);
 
 		stopped = json_pack("{s:O, s:O, s:b}", "n", json_object_get(rec, "n"), "text",
 				    json_object_get(rec, "text"), "rollback", r->rolling_back);
@@ -202,17 +207,29 @@ static int scope_index(const struct plan *p, const char *pool)
 	return -1;
 }
 
-/* The errors and requests of pool since the plan (or the step) began. */
+/*
+ * The errors and requests of pool since the plan (or the step) began. A
+ * reload that removed a backend takes its counts out of the pool's sums:
+ * a sum below its baseline moves the baseline down, so nothing wraps and
+ * what comes after counts.
+ */
 static void since(struct run *r, const char *pool, bool step, unsigned long long *req, unsigned long long *err)
 {
 	int i = scope_index(r->plan, pool);
+	unsigned long long *q0, *e0;
 
 	*req = *err = 0;
 	if (i < 0)
 		return;
+	q0 = step ? &r->sreq0[i] : &r->req0[i];
+	e0 = step ? &r->serr0[i] : &r->err0[i];
 	pool_counts(r->d, pool, req, err);
-	*req -= step ? r->sreq0[i] : r->req0[i];
-	*err -= step ? r->serr0[i] : r->err0[i];
+	if (*req < *q0)
+		*q0 = *req;
+	if (*err < *e0)
+		*e0 = *err;
+	*req -= *q0;
+	*err -= *e0;
 }
 
 /* ---- ending ------------------------------------------------------------------------ */
@@ -227,11 +244,75 @@ static void end_run(struct run *r, enum op_state st, const char *why)
 	log_info("plan %s (run %s) %s%s%s", r->plan->name, r->id, status_names[st], why ? ": " : "", why ? why : "");
 }
 
+/* Valid UTF-8 of the n bytes at s, into out (at least n + 1 bytes): a
+ * byte that starts no valid sequence, and a NUL, become '?'. */
+static void utf8_clean(const char *s, size_t n, char *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k = 0;
+
+	while (i < n) {
+		size_t len = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 : (u[i] & 0xf0) == 0xe0 ? 3 :
+			     (u[i] & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = len > 0 && i + len <= n && u[i] != 0 && (len != 2 || u[i] >= 0xc2);
+
+		for (size_t j = 1; ok && j < len; j++)
+			ok = (u[i + j] & 0xc0) == 0x80;
+		if (!ok) {
+			out[k++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + k, s + i, len);
+		k += len;
+		i += len;
+	}
+	out[k] = '\0';
+}
+
+/* The next step starts from the loop, not from the one that ended: a
+ * thousand steps that end at once must not nest a thousand calls. */
+static void next_cb(uv_timer_t *t)
+{
+	begin(t->data);
+}
+
+static void go_on(struct run *r, const char *detail)
+{
+	op_step(r->op, cur(r)->text, detail);
+	uv_timer_start(&r->timer, next_cb, 0, 0);
+}
+
+/* A step failed (why): the on_failure steps, if any and not running yet;
+ * else the run ends failed. */
+static void failed(struct run *r, const char *why)
+{
+	char msg[1100];
+
+	if (!r->rolling_back && r->plan->nrollback) {
+		r->failed = r->idx;
+		snprintf(r->fail_why, sizeof(r->fail_why), "step %d (%s) failed: %s", r->idx + 1, cur(r)->text, why);
+		r->rolling_back = true;
+		r->idx = 0;
+		uv_timer_stop(&r->halt);	/* the errors that failed it must not halt the rollback */
+		log_warn("plan %s: %s; running the %d on_failure step(s)", r->plan->name, r->fail_why,
+			 r->plan->nrollback);
+		go_on(r, why);
+		return;
+	}
+	if (r->rolling_back)
+		snprintf(msg, sizeof(msg), "%s; on_failure step %d (%s) failed too: %s", r->fail_why, r->idx + 1,
+			 cur(r)->text, why);
+	else
+		snprintf(msg, sizeof(msg), "step %d (%s) failed: %s", r->idx + 1, cur(r)->text, why);
+	end_run(r, OP_FAILED, msg);
+}
+
 /* The step in progress ended. */
 static void finish(struct run *r, bool ok, const char *detail)
 {
 	json_t *rec = cur_rec(r);
-	char out[TAIL_MAX + 1], why[768];
+	char out[2 * TAIL_MAX + 1], why[1100];
 	const char *step = cur(r)->text;
 
 	uv_timer_stop(&r->timer);
@@ -242,8 +323,7 @@ static void finish(struct run *r, bool ok, const char *detail)
 	if (detail)
 		json_object_set_new(rec, "detail", json_string(detail));
 	if (r->tail_len) {
-		memcpy(out, r->tail, r->tail_len);
-		out[r->tail_len] = '\0';
+		utf8_clean(r->tail, r->tail_len, out);
 		json_object_set_new(rec, "output", json_string(out));
 		json_object_set_new(rec, "output_bytes", json_integer((json_int_t)r->out_bytes));
 		r->tail_len = 0;
@@ -251,47 +331,42 @@ static void finish(struct run *r, bool ok, const char *detail)
 	}
 	log_info("plan %s: step %d %s: %s%s%s", r->plan->name, r->idx + 1, ok ? "done" : "failed", step,
 		 detail ? ": " : "", detail ? detail : "");
-	if (r->stop_why) {
+	if (r->stop_why && r->stop_state == OP_ABORTED) {	/* an abort: nothing more runs */
 		snprintf(why, sizeof(why), "%s (at step %d, %s%s)", r->stop_why, r->idx + 1,
-			 r->rolling_back ? "rollback: " : "", step);
-		end_run(r, r->stop_state, why);
+			 r->rolling_back ? "on_failure: " : "", step);
+		end_run(r, OP_ABORTED, why);
 		return;
 	}
-	if (!ok && !r->rolling_back && r->plan->nrollback) {
-		r->failed_step = step;
-		r->rolling_back = true;
-		r->idx = 0;
-		op_step(r->op, cur(r)->text, detail);
-		log_warn("plan %s: step failed (%s); running the %d on_failure step(s)", r->plan->name, step,
-			 r->plan->nrollback);
-		begin(r);
+	if (r->stop_why && !r->rolling_back) {	/* the automatic halt: a failure */
+		snprintf(why, sizeof(why), "%s", r->stop_why);
+		r->stop_why = NULL;
+		failed(r, why);
 		return;
 	}
 	if (!ok) {
-		snprintf(why, sizeof(why), "step %d (%s) failed: %s", r->idx + 1, step, detail ? detail : "?");
-		end_run(r, OP_FAILED, why);
+		failed(r, detail ? detail : "?");
 		return;
 	}
 	if (++r->idx == (r->rolling_back ? r->plan->nrollback : r->plan->nsteps)) {
 		r->idx--;	/* stays on the last step for the report */
 		if (r->rolling_back) {
-			snprintf(why, sizeof(why), "'%s' failed; the on_failure steps ran", r->failed_step);
+			snprintf(why, sizeof(why), "%s; the on_failure steps ran", r->fail_why);
 			end_run(r, OP_FAILED, why);
 		} else {
 			end_run(r, OP_DONE, NULL);
 		}
 		return;
 	}
-	op_step(r->op, cur(r)->text, detail);
-	begin(r);
+	go_on(r, detail);
 }
 
 /* ---- exec ---------------------------------------------------------------------------- */
 
-static void kill_group(struct run *r, int sig)
+/* The exec's process group (UV_PROCESS_DETACHED made it its own): what is
+ * left of it after its shell, too. True if a process of it was there. */
+static bool kill_group(struct run *r, int sig)
 {
-	if (r->child && r->child->running && r->child->proc.pid > 0)
-		kill(-r->child->proc.pid, sig);	/* its own process group (UV_PROCESS_DETACHED) */
+	return r->pgid > 0 && kill(-r->pgid, sig) == 0;
 }
 
 static void closed_cb(uv_handle_t *h)
@@ -347,11 +422,13 @@ static void exec_done(struct run *r)
 	bool ok = !r->exec_stop && r->term_signal == 0 && r->exit_status == 0;
 
 	release_child(r);
-	r->exited = false;
+	r->exited = r->reaping = false;
+	r->pgid = 0;		/* its number may be another's from now on */
 	if (r->exec_stop)
-		snprintf(detail, sizeof(detail), "%s: sent SIGTERM, %s after %.1fs", r->exec_stop,
-			 r->term_signal ? (r->term_signal == SIGKILL ? "killed (SIGKILL) after the grace period" :
-			 "it ended on the signal") : "it exited", (double)(now(r) - r->step_ms) / 1000);
+		snprintf(detail, sizeof(detail), "%s: sent SIGTERM; %s after %.1fs%s", r->exec_stop,
+			 r->term_signal == SIGKILL ? "killed (SIGKILL)" : r->term_signal ? "it ended on the signal" :
+			 "it exited", (double)(now(r) - r->step_ms) / 1000, r->group_killed ?
+			 "; what was left of its process group got SIGKILL after the grace" : "");
 	else if (r->term_signal)
 		snprintf(detail, sizeof(detail), "killed by signal %d", r->term_signal);
 	else
@@ -386,13 +463,17 @@ static void exit_cb(uv_process_t *p, int64_t status, int sig)
 		return;
 	r->exit_status = status;
 	r->term_signal = sig;
+	r->exited = true;
+	if (r->exec_stop && !r->group_killed && kill_group(r, 0)) {
+		r->reaping = true;	/* the grace timer runs on: then SIGKILL to the rest */
+		return;
+	}
 	uv_timer_stop(&r->timer);
 	if (!c->pipe_open) {
 		exec_done(r);
 		return;
 	}
 	/* a child it left behind may hold the output open: read a moment more */
-	r->exited = true;
 	uv_timer_start(&r->timer, settle_cb, OUTPUT_SETTLE_MS, 0);
 }
 
@@ -412,7 +493,7 @@ static void out_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 	if (n < 0) {
 		close_pipe(c);
-		if (r && r->exited) {
+		if (r && r->exited && !r->reaping) {
 			uv_timer_stop(&r->timer);
 			exec_done(r);
 		}
@@ -438,9 +519,14 @@ static void grace_cb(uv_timer_t *t)
 {
 	struct run *r = t->data;
 
-	log_warn("plan %s: the exec did not exit within the %llums grace: SIGKILL", r->plan->name,
-		 (unsigned long long)r->plan->grace_ms);
+	log_warn("plan %s: the exec's process group did not end within the %llums grace: SIGKILL",
+		 r->plan->name, (unsigned long long)r->plan->grace_ms);
 	kill_group(r, SIGKILL);
+	r->group_killed = true;
+	if (r->reaping) {	/* its shell is gone already: nothing more will call */
+		r->reaping = false;
+		uv_timer_start(&r->timer, settle_cb, OUTPUT_SETTLE_MS, 0);
+	}
 }
 
 static void exec_stop(struct run *r, const char *why)
@@ -448,6 +534,7 @@ static void exec_stop(struct run *r, const char *why)
 	if (r->exec_stop)
 		return;
 	r->exec_stop = why;
+	r->group_killed = false;
 	kill_group(r, SIGTERM);
 	uv_timer_start(&r->timer, grace_cb, r->plan->grace_ms, 0);
 }
@@ -536,6 +623,7 @@ static bool exec_start(struct run *r, const char *cmd, uint64_t timeout_ms, char
 	c->r = r;
 	c->running = true;
 	r->child = c;
+	r->pgid = c->proc.pid;
 	r->exec_stop = NULL;
 	r->tail_len = 0;
 	r->out_bytes = 0;
@@ -754,6 +842,14 @@ static void self_load(char *buf, size_t n, const char *args)
 	snprintf(buf, n, "'%s' load %s", len > 0 ? self : "nodown", args);
 }
 
+/* Does the step wait for something (so its start is worth writing down)? */
+static bool takes_time(const struct pstep *st)
+{
+	return st->kind == PS_EXEC || st->kind == PS_SLEEP || st->kind == PS_WAIT_DRAINED ||
+	       st->kind == PS_WAIT_HEALTHY || st->kind == PS_APPROVE || st->kind == PS_SWITCHOVER ||
+	       (st->kind == PS_VERIFY && (st->run || st->ms));
+}
+
 /* Start the step at r->idx. */
 static void begin(struct run *r)
 {
@@ -768,7 +864,8 @@ static void begin(struct run *r)
 	json_object_set_new(rec, "started", json_string(when));
 	for (int i = 0; i < r->plan->nscope; i++)
 		pool_counts(r->d, r->plan->scope[i], &r->sreq0[i], &r->serr0[i]);
-	save(r);
+	if (takes_time(st))	/* the steps that end at once are written with the next */
+		save(r);
 	switch (st->kind) {
 	case PS_GATE:
 		{ gate(r, st); return; }
@@ -871,9 +968,28 @@ static void run_stop(struct op *op)
 {
 	struct run *r = op->arg;
 
-	kill_group(r, SIGTERM);
+	json_t *rec = cur_rec(r);
+	uint64_t until = nd_now_ms() + (r->plan->grace_ms < 2000 ? r->plan->grace_ms : 2000);
+	char when[32];
+	const char *detail = "nodown stopped";
+
+	/* An exec must not outlive the daemon (a --resume would start a second
+	 * one): SIGTERM, a grace bounded to keep the stop short, SIGKILL. */
+	if (kill_group(r, SIGTERM)) {
+		detail = "nodown stopped: the exec got SIGTERM";
+		while (kill_group(r, 0) && nd_now_ms() < until) {
+			waitpid(r->pgid, NULL, WNOHANG);	/* the shell, ours: not a zombie to wait on */
+			nanosleep(&(struct timespec){ 0, 10 * 1000000 }, NULL);
+		}
+		if (kill_group(r, SIGKILL))
+			detail = "nodown stopped: the exec got SIGTERM, then SIGKILL";
+	}
 	r->stop_why = "nodown stopped";
-	json_object_set_new(cur_rec(r), "status", json_string("stopped"));
+	utc_now(when, sizeof(when));
+	json_object_set_new(rec, "status", json_string("stopped"));
+	json_object_set_new(rec, "ended", json_string(when));
+	json_object_set_new(rec, "ms", json_integer((json_int_t)(now(r) - r->step_ms)));
+	json_object_set_new(rec, "detail", json_string(detail));
 	end_run(r, OP_ABORTED, "nodown stopped while the plan ran (nodown run --resume continues it)");
 }
 
@@ -887,7 +1003,8 @@ static const char *run_reload_blocked(struct op *op, const struct config *next)
 	struct run *r = op->arg;
 	static char buf[512];	/* the control thread's only */
 
-	return r->rolling_back ? NULL : plan_still_valid(r->plan, r->idx, next, buf, sizeof(buf));
+	return plan_still_valid(r->plan, r->rolling_back ? r->plan->nsteps : r->idx, r->rolling_back ? r->idx : 0,
+				next, buf, sizeof(buf));
 }
 
 static void run_free(struct op *op)
@@ -998,8 +1115,15 @@ static json_t *resumable(struct daemon *d, const struct plan *p, const char *whi
 	size_t k;
 
 	if (which) {
-		if (!(best = read_run(d, which)))
-			snprintf(why, n, "no run log '%s' in %s (nodown history lists the runs)", which, d->cfg->runs_dir);
+		if (!*which || which[0] == '.' || strspn(which, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						"0123456789-_.") != strlen(which) || !(best = read_run(d, which))) {
+			snprintf(why, n, "no run log '%.100s' in %s (nodown history lists the runs)", which,
+				 d->cfg->runs_dir);
+		} else if (strcmp(jstr(best, "plan"), p->name)) {
+			snprintf(why, n, "run %.100s is of plan '%s', not '%s'", which, jstr(best, "plan"), p->name);
+			json_decref(best);
+			best = NULL;
+		}
 		return best;
 	}
 	all = read_runs(d, &k);
@@ -1052,6 +1176,7 @@ static struct run *run_new(struct daemon *d, struct plan *p)
 
 	r->d = d;
 	r->plan = p;
+	r->failed = -1;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 	snprintf(r->id, sizeof(r->id), "%s-%s", p->name, stamp);
@@ -1085,7 +1210,8 @@ static void carry_over(struct run *r, json_t *old, int first)
 	for (int i = 0; i < first; i++) {
 		json_t *rec = json_deep_copy(json_array_get(json_object_get(old, "steps"), (size_t)i));
 
-		json_object_set_new(rec, "in_run", json_string(id));
+		if (!json_object_get(rec, "in_run"))	/* done further back: keep where */
+			json_object_set_new(rec, "in_run", json_string(id));
 		json_array_set_new(r->recs, (size_t)i, rec);
 	}
 	r->idx = first;

@@ -353,7 +353,7 @@ def test_auto_halt_stops_the_plan_on_injected_errors(web, nodown, tmp_path):
     load_result(bad)
     assert wait_for(lambda: not current(nd)["running"], 5), current(nd)
     op = current(nd)
-    assert op["state"] == "failed" and op["error"].startswith("auto-halt: "), op
+    assert op["state"] == "failed" and "failed: auto-halt: " in op["error"], op
     states = {b["name"]: b["state"] for b in admin_json(nd)["pools"][0]["backends"]}
     assert states == {"b1": "drained", "b2": "ready", "b3": "ready"}, states   # b2 never went
     assert [s["status"] for s in op["run"]["steps"]] == ["done", "stopped", "pending", "pending"]
@@ -688,3 +688,165 @@ def test_a_plan_stopped_by_nodown_stopping_resumes_after_a_restart(web, nodown, 
     assert plan_cli(nd2, "approve").returncode == 0
     assert wait_for(lambda: current(nd2)["state"] == "done", 5)
     assert admin_json(nd2)["pools"][0]["backends"][0]["state"] == "ready"
+
+
+def _raw(sock_path, data, timeout=5):
+    import socket as s
+    c = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+    c.settimeout(timeout)
+    c.connect(sock_path)
+    try:
+        c.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass                    # answered (413) and closed before the body was all sent
+    out = b""
+    while True:
+        try:
+            got = c.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            break
+        if not got:
+            break
+        out += got
+    c.close()
+    return out
+
+
+def test_bad_submissions_get_a_clear_error_and_change_nothing(web, nodown, tmp_path):
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    s = sock(nd)
+
+    def post(body, extra=b""):
+        head = b"POST /plans HTTP/1.1\r\nHost: x\r\n" + extra
+        if body is not None:
+            head += b"Content-Length: %d\r\n" % len(body)
+        return _raw(s, head + b"\r\n" + (body or b""))
+
+    usage = b"POST /plans takes a JSON body"
+    for body in (None, b"not json", b"[]", b'{"file": "relative.yml"}', b'{"file": 3}',
+                 b'{"file": "/x.yml", "resume": 3}'):
+        r = post(body)
+        assert r.startswith(b"HTTP/1.1 400 ") and usage in r, (body, r[:300])
+    r = post(b'{"file": "/nonexistent/plan.yml"}')
+    assert r.startswith(b"HTTP/1.1 400 ") and b"cannot open plan: No such file or directory" in r, r
+    r = post(b"x" * 70000)
+    assert r.startswith(b"HTTP/1.1 413 "), r[:200]
+    r = _raw(s, b"POST /plans HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    assert r.startswith(b"HTTP/1.1 400 "), r[:200]
+    assert history(nd)["runs"] == [] and admin_json(nd)["pools"][0]["backends"][0]["state"] == "ready"
+
+
+# ---- found by an outside review --------------------------------------------------------
+
+def test_two_thousand_steps_that_end_at_once(web, nodown, tmp_path):
+    """Steps that end at once do not nest (a stack overflow killed the
+    daemon at step 954), and the run log is not rewritten for each."""
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    p = w.plan("many.yml", HEAD.replace("name: lint", "name: many") + "  - ready: b1\n" * 2000)
+    r = plan_cli(nd, "run", str(p), "--detach")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: current(nd)["state"] == "done", 30), current(nd)["state"]
+    assert history(nd)["runs"][0]["steps_done"] == 2000
+
+
+HALT_THEN_ROLLBACK = """\
+name: halt-rollback
+owner: ops-team
+scope: [app]
+auto_halt: { max_errors: 0 }
+steps:
+  - drain: b1
+  - sleep: 30s
+on_failure:
+  - exec: "sleep 0.5; echo rolling back"
+  - ready: b1
+"""
+
+
+def test_the_automatic_halt_runs_on_failure_and_does_not_halt_it(web, nodown, tmp_path):
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    assert plan_cli(nd, "run", str(w.plan("hr.yml", HALT_THEN_ROLLBACK)), "--detach").returncode == 0
+    assert wait_for(lambda: current(nd)["step"] == "sleep 30000ms", 5)
+    load_result(start_load(nd, 1, rate=20, path="/fail"))     # errors before and during the rollback
+    assert wait_for(lambda: not current(nd)["running"], 10)
+    run = current(nd)["run"]
+    assert run["state"] == "failed" and "auto-halt" in run["error"], run["error"]
+    assert [s["status"] for s in run["rollback"]] == ["done", "done"], run["rollback"]
+    assert run["stopped_at"] == {"n": 2, "text": "sleep 30000ms", "rollback": True}
+    assert admin_json(nd)["pools"][0]["backends"][0]["state"] == "ready"
+
+
+def test_abort_kills_what_is_left_of_the_exec_group(web, nodown, tmp_path):
+    """The shell ends on SIGTERM but leaves a child that ignores it: that
+    child gets SIGKILL once abort_grace has passed."""
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    p = w.plan("orphan.yml", LONG_EXEC.replace(
+        "echo $$ > exec.pid; trap '' TERM; sleep 60 & wait; sleep 60",
+        "echo $$ > exec.pid; (trap '' TERM; exec sleep 301) & sleep 302"))
+    assert plan_cli(nd, "run", str(p), "--detach").returncode == 0
+    pidfile = w.dir / "exec.pid"
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10)
+    group = int(pidfile.read_text())
+    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group), "-f", "sleep 301"],
+                                           capture_output=True).returncode == 0, 5)
+    r = plan_cli(nd, "abort")
+    assert r.returncode == 0 and "SIGKILL" in history(nd, history(nd)["runs"][0]["id"])["steps"][1]["detail"]
+    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True).returncode == 1, 5)
+
+
+def test_nodown_stopping_stops_the_exec(web, nodown, tmp_path):
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    p = w.plan("long.yml", LONG_EXEC)
+    assert plan_cli(nd, "run", str(p), "--detach").returncode == 0
+    pidfile = w.dir / "exec.pid"
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10)
+    group = int(pidfile.read_text())
+    assert nd.stop() == 0
+    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True).returncode == 1, 5)
+    step = json.loads(next((tmp_path / "runs").glob("long-*.json")).read_text())["steps"][1]
+    assert step["status"] == "stopped" and step["ended"] and "SIGKILL" in step["detail"], step
+
+
+def test_a_reload_removing_a_busy_backend_halts_nothing(web, nodown, tmp_path):
+    """The removed backend's counts leave the pool's sums: no wrap-around
+    into a bogus automatic halt."""
+    w = web(("b1", "b2", "b3"))
+    cfg = web_config(tmp_path, w)
+    nd = nodown(cfg)
+    for b in ("b1", "b2"):
+        assert plan_cli(nd, "drain", f"app/{b}").returncode == 0
+    load_result(start_load(nd, 1, rate=20, path="/fail"))     # 20 errors, all on b3
+    for b in ("b1", "b2"):
+        assert plan_cli(nd, "ready", f"app/{b}").returncode == 0
+    p = w.plan("s.yml", HEAD.replace("name: lint", "name: s") + "  - sleep: 2s\n  - verify: { pool: app, max_errors: 0 }\n")
+    assert plan_cli(nd, "run", str(p), "--detach").returncode == 0
+    cfg["pools"][0]["backends"] = cfg["pools"][0]["backends"][:2]
+    nd.config.write_text(to_yaml(cfg) + "\n")
+    assert plan_cli(nd, "reload").returncode == 0
+    assert wait_for(lambda: not current(nd)["running"], 10)
+    assert current(nd)["state"] == "done", current(nd)["error"]
+
+
+def test_output_that_is_not_utf8_is_kept(web, nodown, tmp_path):
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    p = w.plan("u.yml", HEAD.replace("name: lint", "name: u") +
+               "  - exec: \"printf 'bad \\\\377 byte\\\\n'; echo more\"\n")
+    assert plan_cli(nd, "run", str(p)).returncode == 0
+    step = history(nd, history(nd)["runs"][0]["id"])["steps"][0]
+    assert step["output"] == "bad ? byte\nmore\n" and step["output_bytes"] == 16, step
+
+
+def test_a_fifo_is_not_a_plan(web, nodown, tmp_path):
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    fifo = w.dir / "fifo.yml"
+    os.mkfifo(fifo)
+    r = plan_cli(nd, "run", str(fifo))
+    assert r.returncode == 1 and "cannot open plan: not a regular file" in r.stderr, r.stderr
+    assert admin_json(nd)["pools"]          # the control thread answers

@@ -114,3 +114,5 @@ def test_page_shows_the_plan_and_the_last_runs(web, nodown, tmp_path):
     assert re.search(r'<tr data-run="gated-[\d-]+" data-run-state="done">', dom), dom[-3000:]
     assert http_get(status_port, "/plans/abort", method="POST").status == 404      # no action
     assert http_get(status_port, "/api/runs").status == 200
+    run = re.search(r'data-run="(gated-[\d-]+)"', dom).group(1)
+    assert http_get(status_port, f"/api/runs/{run}").status == 404        # whole logs: the admin socket

@@ -258,9 +258,9 @@ static void test_still_valid_after_a_reload(void **state)
 
 	(void)state;
 	assert_int_equal(config_load_string("n.yml", smaller, strlen(smaller), &c, &e), 0);
-	assert_null(plan_still_valid(p, 0, cfg, buf, sizeof(buf)));
-	assert_string_equal(plan_still_valid(p, 0, c, buf, sizeof(buf)), "step 2 (drain app/w2) needs backend 'app/w2'");
-	assert_null(plan_still_valid(p, 2, c, buf, sizeof(buf)));
+	assert_null(plan_still_valid(p, 0, 0, cfg, buf, sizeof(buf)));
+	assert_string_equal(plan_still_valid(p, 0, 0, c, buf, sizeof(buf)), "step 2 (drain app/w2) needs backend 'app/w2'");
+	assert_null(plan_still_valid(p, 2, 0, c, buf, sizeof(buf)));
 	config_free(c);
 	errlist_free(&e);
 	plan_free(p);
