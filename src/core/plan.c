@@ -51,6 +51,7 @@ struct pctx {
 	/* inside a rolling block: the pool and the current backend */
 	const struct pool_cfg *rpool;
 	const struct backend_cfg *rbe;
+	int gate;			/* ... and the index of its batch's gate, else -1 */
 };
 
 /* Every key a step's mapping may take; each kind takes some (see kinds). */
@@ -271,6 +272,7 @@ static struct pstep *push(struct pctx *pc, enum pstep_kind k, yaml_node_t *n)
 	st->line = (int)n->start_mark.line + 1;
 	st->max_errors = -1;
 	st->max_rate = -1;
+	st->gate = pc->gate;
 	return st;
 }
 
@@ -466,6 +468,7 @@ static void read_rolling(struct pctx *pc, yaml_node_t *n, struct sargs *a)
 		}
 		set_text(gate, "batch %d/%d of %s: %s", k, (nbes + a->batch - 1) / a->batch, pool->name, names);
 		pc->rpool = pool;
+		pc->gate = *pc->n - 1;
 		for (yaml_node_item_t *it = a->do_->data.sequence.items.start; it < a->do_->data.sequence.items.top; it++)
 			for (int i = 0; i < nb; i++) {
 				pc->rbe = bes[b0 + i];
@@ -473,6 +476,7 @@ static void read_rolling(struct pctx *pc, yaml_node_t *n, struct sargs *a)
 			}
 		pc->rpool = NULL;
 		pc->rbe = NULL;
+		pc->gate = -1;
 	}
 	free(bes);
 }
@@ -847,7 +851,7 @@ static int load_parser(yaml_parser_t *parser, const char *path, const struct con
 	p = xcalloc(1, sizeof(*p));
 	p->file = xstrdup(path);
 	p->dir = dir_of(path);
-	pc = (struct pctx){ .cx = { .doc = &doc, .file = path, .errs = errs }, .cfg = cfg, .p = p };
+	pc = (struct pctx){ .cx = { .doc = &doc, .file = path, .errs = errs }, .cfg = cfg, .p = p, .gate = -1 };
 	root = yaml_document_get_root_node(&doc);
 	if (!root)
 		errlist_add(errs, path, 1, 1, "the plan is empty; it needs name, owner, scope and steps");

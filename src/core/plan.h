@@ -48,6 +48,7 @@ struct pstep {
 	long long max_errors;	/* PS_VERIFY: -1 when not checked */
 	double max_rate;	/* PS_VERIFY: error ratio, -1 when not checked */
 	bool since_step;	/* PS_VERIFY: count from the step's start, not the plan's */
+	int gate;		/* in a rolling block: the index of its batch's gate; else -1 */
 };
 
 /* The automatic halt: errors in the scope's pools since the plan began. */

@@ -1162,6 +1162,8 @@ static int resume_point(const struct plan *p, json_t *old, char *why, size_t n)
 	}
 	if (first < 0)
 		snprintf(why, n, "run %s finished every step; nothing to resume", id);
+	else if (p->steps[first].gate >= 0)	/* a batch starts over: checked, taken out again */
+		first = p->steps[first].gate;
 	return first;
 }
 

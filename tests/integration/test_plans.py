@@ -245,6 +245,9 @@ def test_a_failing_exec_halts_and_leaves_backends_as_they_are(web, nodown, tmp_p
     assert log["state"] == "failed" and "step 9" in log["error"]
     assert [s["status"] for s in log["steps"]] == ["done"] * 8 + ["failed"] + ["pending"] * 6
     assert "boom" in log["steps"][8]["output"] and log["steps"][8]["detail"] == "exit 3"
+    # --resume starts the stopped batch over at its gate (b2 is checked and drained again)
+    r = plan_cli(nd, "run", str(p), "--resume", "--dry-run")
+    assert r.returncode == 0 and "--resume starts at step 6" in r.stdout, r.stdout + r.stderr
 
 
 LONG_EXEC = """\

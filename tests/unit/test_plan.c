@@ -115,6 +115,10 @@ static void test_the_issue_example(void **state)
 	for (size_t i = 0; i < 6; i++)
 		assert_string_equal(p->steps[i].text, want[i]);
 	assert_int_equal(p->steps[0].kind, PS_GATE);
+	assert_int_equal(p->steps[0].gate, -1);
+	assert_int_equal(p->steps[3].gate, 0);
+	assert_int_equal(p->steps[9].gate, 6);
+	assert_int_equal(p->steps[30].gate, -1);	/* verify, after the rolling block */
 	assert_int_equal(p->steps[0].nbatch, 1);
 	assert_int_equal(p->steps[0].max_unavailable, 1);
 	assert_int_equal(p->steps[3].ms, 60000);
