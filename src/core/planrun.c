@@ -3,27 +3,25 @@
  *
  * Owns: struct run, the state of one plan run: its resolved plan, the
  *       record of every step (planned order, start, end, duration, detail,
- *       output tail, status), the exec child of the step in progress, and
- *       its run log file in runs_dir.
+ *       output tail, status), and its run log file in runs_dir. An exec
+ *       step's command is a core/subproc.h.
  * Invariants: at most one plan runs at a time; exactly one step is in
  *             progress while it runs, and the run ends only once that step
- *             has ended (an exec child has exited, a switchover it started
- *             has ended), so a run that says it stopped has nothing of its
- *             own still acting; the run log on disk is rewritten at every
- *             step's start and end, so a crash loses at most the step in
- *             progress's end. A stop (abort, auto-halt) leaves backends in
- *             the state they are in.
+ *             has ended (its command is over, a switchover it started has
+ *             ended), so a run that says it stopped has nothing of its own
+ *             still acting; the next step starts from the loop, never from
+ *             the one that ended; the run log on disk is rewritten when a
+ *             step that waits starts and when the run ends. A stop (abort,
+ *             auto-halt) leaves backends in the state they are in.
  * Runs on: the control thread's loop.
  */
 #include "planrun.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,12 +32,11 @@
 #include "pause.h"
 #include "plan.h"
 #include "route.h"
+#include "subproc.h"
 #include "switchover.h"
 
 #define POLL_MS 50
 #define HALT_EVERY_MS 200
-#define TAIL_MAX 2048		/* bytes of an exec's output kept */
-#define OUTPUT_SETTLE_MS 200	/* output read after an exec exits */
 #define RUNS_LISTED 100
 
 extern char **environ;
@@ -60,18 +57,7 @@ struct run {
 	uv_timer_t halt;		/* the automatic halt's watch */
 	uint64_t step_ms;		/* loop time the step began */
 	unsigned long long *req0, *err0, *sreq0, *serr0;	/* per scope pool: at plan, step start */
-	/* the step's exec child */
-	struct child *child;		/* NULL when no exec runs */
-	int pgid;			/* the exec's process group, also once its shell exited */
-	bool exited;			/* its shell exited; its output settles */
-	bool reaping;			/* stopped, its shell gone, the rest of its group not yet */
-	bool group_killed;		/* SIGKILL went to its group */
-	int64_t exit_status;
-	int term_signal;
-	const char *exec_stop;		/* why it was sent SIGTERM (timeout, abort), or NULL */
-	char tail[TAIL_MAX];
-	size_t tail_len;
-	unsigned long long out_bytes;
+	struct subproc *sp;		/* the exec in progress, or NULL */
 	unsigned sub_id;		/* a switchover it started and follows */
 	unsigned long long checks0;	/* wait_healthy: the backend's checks passed at its start */
 	bool approved;
@@ -80,17 +66,6 @@ struct run {
 	enum op_state stop_state;
 	int closing;			/* timers still closing */
 	bool freeing;			/* free once none is */
-};
-
-/* An exec's process and the pipe its output comes through: apart from the
- * run, because their handles close after the step ended, while the next
- * step may start another. */
-struct child {
-	struct run *r;			/* NULL once the run let it go */
-	uv_process_t proc;
-	uv_pipe_t pipe;
-	int open;			/* handles not closed yet */
-	bool running, pipe_open;
 };
 
 /* The string at key of o, or "". */
@@ -244,32 +219,6 @@ static void end_run(struct run *r, enum op_state st, const char *why)
 	log_info("plan %s (run %s) %s%s%s", r->plan->name, r->id, status_names[st], why ? ": " : "", why ? why : "");
 }
 
-/* Valid UTF-8 of the n bytes at s, into out (at least n + 1 bytes): a
- * byte that starts no valid sequence, and a NUL, become '?'. */
-static void utf8_clean(const char *s, size_t n, char *out)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, k = 0;
-
-	while (i < n) {
-		size_t len = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 : (u[i] & 0xf0) == 0xe0 ? 3 :
-			     (u[i] & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = len > 0 && i + len <= n && u[i] != 0 && (len != 2 || u[i] >= 0xc2);
-
-		for (size_t j = 1; ok && j < len; j++)
-			ok = (u[i + j] & 0xc0) == 0x80;
-		if (!ok) {
-			out[k++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + k, s + i, len);
-		k += len;
-		i += len;
-	}
-	out[k] = '\0';
-}
-
 /* The next step starts from the loop, not from the one that ended: a
  * thousand steps that end at once must not nest a thousand calls. */
 static void next_cb(uv_timer_t *t)
@@ -312,7 +261,7 @@ static void failed(struct run *r, const char *why)
 static void finish(struct run *r, bool ok, const char *detail)
 {
 	json_t *rec = cur_rec(r);
-	char out[2 * TAIL_MAX + 1], why[1100];
+	char out[32], why[1100];
 	const char *step = cur(r)->text;
 
 	uv_timer_stop(&r->timer);
@@ -322,13 +271,6 @@ static void finish(struct run *r, bool ok, const char *detail)
 	json_object_set_new(rec, "ended", json_string(out));
 	if (detail)
 		json_object_set_new(rec, "detail", json_string(detail));
-	if (r->tail_len) {
-		utf8_clean(r->tail, r->tail_len, out);
-		json_object_set_new(rec, "output", json_string(out));
-		json_object_set_new(rec, "output_bytes", json_integer((json_int_t)r->out_bytes));
-		r->tail_len = 0;
-		r->out_bytes = 0;
-	}
 	log_info("plan %s: step %d %s: %s%s%s", r->plan->name, r->idx + 1, ok ? "done" : "failed", step,
 		 detail ? ": " : "", detail ? detail : "");
 	if (r->stop_why && r->stop_state == OP_ABORTED) {	/* an abort: nothing more runs */
@@ -362,13 +304,6 @@ static void finish(struct run *r, bool ok, const char *detail)
 
 /* ---- exec ---------------------------------------------------------------------------- */
 
-/* The exec's process group (UV_PROCESS_DETACHED made it its own): what is
- * left of it after its shell, too. True if a process of it was there. */
-static bool kill_group(struct run *r, int sig)
-{
-	return r->pgid > 0 && kill(-r->pgid, sig) == 0;
-}
-
 static void closed_cb(uv_handle_t *h)
 {
 	struct run *r = h->data;
@@ -380,172 +315,6 @@ static void closed_cb(uv_handle_t *h)
 	plan_free(r->plan);
 	free(r->req0);
 	free(r);
-}
-
-static void child_closed_cb(uv_handle_t *h)
-{
-	struct child *c = h->data;
-
-	if (--c->open == 0)
-		free(c);
-}
-
-static void close_pipe(struct child *c)
-{
-	if (c->pipe_open) {
-		c->pipe_open = false;
-		uv_close((uv_handle_t *)&c->pipe, child_closed_cb);
-	}
-}
-
-/* The run lets its child go: its handles close, then it is freed. */
-static void release_child(struct run *r)
-{
-	struct child *c = r->child;
-
-	if (!c)
-		return;
-	r->child = NULL;
-	c->r = NULL;
-	close_pipe(c);
-	if (c->running) {	/* the daemon stops: it was sent SIGTERM */
-		c->running = false;
-		uv_close((uv_handle_t *)&c->proc, child_closed_cb);
-	}
-}
-
-/* The exec step ends: its child exited, its output is read. */
-static void exec_done(struct run *r)
-{
-	struct pstep *st = cur(r);
-	char detail[512];
-	bool ok = !r->exec_stop && r->term_signal == 0 && r->exit_status == 0;
-
-	release_child(r);
-	r->exited = r->reaping = false;
-	r->pgid = 0;		/* its number may be another's from now on */
-	if (r->exec_stop)
-		snprintf(detail, sizeof(detail), "%s: sent SIGTERM; %s after %.1fs%s", r->exec_stop,
-			 r->term_signal == SIGKILL ? "killed (SIGKILL)" : r->term_signal ? "it ended on the signal" :
-			 "it exited", (double)(now(r) - r->step_ms) / 1000, r->group_killed ?
-			 "; what was left of its process group got SIGKILL after the grace" : "");
-	else if (r->term_signal)
-		snprintf(detail, sizeof(detail), "killed by signal %d", r->term_signal);
-	else
-		snprintf(detail, sizeof(detail), "exit %lld", (long long)r->exit_status);
-	if (ok && st->kind == PS_VERIFY && st->pool) {
-		unsigned long long req, err;
-
-		since(r, st->pool, st->since_step, &req, &err);
-		if ((st->max_errors >= 0 && err > (unsigned long long)st->max_errors) ||
-		    (st->max_rate >= 0 && req && (double)err / (double)req > st->max_rate)) {
-			snprintf(detail, sizeof(detail), "nodown load passed; pool %s: %llu errors in %llu requests",
-				 st->pool, err, req);
-			ok = false;
-		}
-	}
-	finish(r, ok, detail);
-}
-
-static void settle_cb(uv_timer_t *t)
-{
-	exec_done(t->data);
-}
-
-static void exit_cb(uv_process_t *p, int64_t status, int sig)
-{
-	struct child *c = p->data;
-	struct run *r = c->r;
-
-	c->running = false;
-	uv_close((uv_handle_t *)p, child_closed_cb);
-	if (!r)
-		return;
-	r->exit_status = status;
-	r->term_signal = sig;
-	r->exited = true;
-	if (r->exec_stop && !r->group_killed && kill_group(r, 0)) {
-		r->reaping = true;	/* the grace timer runs on: then SIGKILL to the rest */
-		return;
-	}
-	uv_timer_stop(&r->timer);
-	if (!c->pipe_open) {
-		exec_done(r);
-		return;
-	}
-	/* a child it left behind may hold the output open: read a moment more */
-	uv_timer_start(&r->timer, settle_cb, OUTPUT_SETTLE_MS, 0);
-}
-
-static void out_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	static char buf[8192];	/* the control thread's only */
-
-	ND_UNUSED(h);
-	ND_UNUSED(hint);
-	*b = uv_buf_init(buf, sizeof(buf));
-}
-
-static void out_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct child *c = s->data;
-	struct run *r = c->r;
-
-	if (n < 0) {
-		close_pipe(c);
-		if (r && r->exited && !r->reaping) {
-			uv_timer_stop(&r->timer);
-			exec_done(r);
-		}
-		return;
-	}
-	if (!r)
-		return;
-	r->out_bytes += (size_t)n;
-	if ((size_t)n >= TAIL_MAX) {
-		memcpy(r->tail, b->base + n - TAIL_MAX, TAIL_MAX);
-		r->tail_len = TAIL_MAX;
-	} else {
-		size_t keep = r->tail_len + (size_t)n > TAIL_MAX ? TAIL_MAX - (size_t)n : r->tail_len;
-
-		memmove(r->tail, r->tail + r->tail_len - keep, keep);
-		memcpy(r->tail + keep, b->base, (size_t)n);
-		r->tail_len = keep + (size_t)n;
-	}
-}
-
-/* SIGTERM now, SIGKILL after the plan's grace. */
-static void grace_cb(uv_timer_t *t)
-{
-	struct run *r = t->data;
-
-	log_warn("plan %s: the exec's process group did not end within the %llums grace: SIGKILL",
-		 r->plan->name, (unsigned long long)r->plan->grace_ms);
-	kill_group(r, SIGKILL);
-	r->group_killed = true;
-	if (r->reaping) {	/* its shell is gone already: nothing more will call */
-		r->reaping = false;
-		uv_timer_start(&r->timer, settle_cb, OUTPUT_SETTLE_MS, 0);
-	}
-}
-
-static void exec_stop(struct run *r, const char *why)
-{
-	if (r->exec_stop)
-		return;
-	r->exec_stop = why;
-	r->group_killed = false;
-	kill_group(r, SIGTERM);
-	uv_timer_start(&r->timer, grace_cb, r->plan->grace_ms, 0);
-}
-
-static void exec_timeout_cb(uv_timer_t *t)
-{
-	struct run *r = t->data;
-	static char why[64];	/* the control thread's only */
-
-	snprintf(why, sizeof(why), "timed out after %.1fs", (double)cur(r)->ms / 1000);
-	exec_stop(r, why);
 }
 
 static char **exec_env(struct run *r, const struct pstep *st)
@@ -583,58 +352,52 @@ static void free_env(char **env)
 	free(env);
 }
 
-/* Start cmd with sh -c in the plan's directory; false with why. */
+/* The exec step's command ended (core/subproc.h). */
+static void exec_done_cb(void *arg, const struct subproc_result *res)
+{
+	struct run *r = arg;
+	struct pstep *st = cur(r);
+	json_t *rec = cur_rec(r);
+	char detail[512];
+	bool ok = !res->stopped && res->term_signal == 0 && res->exit_status == 0;
+
+	r->sp = NULL;
+	if (res->output_bytes) {
+		json_object_set_new(rec, "output", json_string(res->output));
+		json_object_set_new(rec, "output_bytes", json_integer((json_int_t)res->output_bytes));
+	}
+	if (res->stopped)
+		snprintf(detail, sizeof(detail), "%s: sent SIGTERM; %s after %.1fs%s", res->stopped,
+			 res->term_signal == SIGKILL ? "killed (SIGKILL)" : res->term_signal ? "it ended on the signal" :
+			 "it exited", (double)(now(r) - r->step_ms) / 1000, res->group_killed ?
+			 "; what was left of its process group got SIGKILL after the grace" : "");
+	else if (res->term_signal)
+		snprintf(detail, sizeof(detail), "killed by signal %d", res->term_signal);
+	else
+		snprintf(detail, sizeof(detail), "exit %lld", (long long)res->exit_status);
+	if (ok && st->kind == PS_VERIFY && st->pool) {
+		unsigned long long req, err;
+
+		since(r, st->pool, st->since_step, &req, &err);
+		if ((st->max_errors >= 0 && err > (unsigned long long)st->max_errors) ||
+		    (st->max_rate >= 0 && req && (double)err / (double)req > st->max_rate)) {
+			snprintf(detail, sizeof(detail), "nodown load passed; pool %s: %llu errors in %llu requests",
+				 st->pool, err, req);
+			ok = false;
+		}
+	}
+	finish(r, ok, detail);
+}
+
+/* Start cmd (sh -c) in the plan's directory; false with why. */
 static bool exec_start(struct run *r, const char *cmd, uint64_t timeout_ms, char *why, size_t wn)
 {
-	char *args[] = { "/bin/sh", "-c", (char *)cmd, NULL }, **env = exec_env(r, cur(r));
-	uv_stdio_container_t io[3];
-	uv_process_options_t o = { 0 };
-	struct child *c;
-	int fds[2], e;
+	char **env = exec_env(r, cur(r));
 
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		snprintf(why, wn, "cannot make a pipe for its output: %s", strerror(errno));
-		free_env(env);
-		return false;
-	}
-	io[0].flags = UV_IGNORE;
-	io[1].flags = io[2].flags = UV_INHERIT_FD;
-	io[1].data.fd = io[2].data.fd = fds[1];
-	o.file = args[0];
-	o.args = args;
-	o.env = env;
-	o.cwd = r->plan->dir;
-	o.flags = UV_PROCESS_DETACHED;	/* its own process group: a stop reaches its children */
-	o.stdio = io;
-	o.stdio_count = 3;
-	o.exit_cb = exit_cb;
-	c = xcalloc(1, sizeof(*c));
-	c->proc.data = c;
-	c->open = 1;
-	e = uv_spawn(r->d->loop, &c->proc, &o);
-	close(fds[1]);
+	r->sp = subproc_start(r->d->loop, cmd, r->plan->dir, env, timeout_ms, r->plan->grace_ms, exec_done_cb, r,
+			      why, wn);
 	free_env(env);
-	if (e < 0) {
-		close(fds[0]);
-		uv_close((uv_handle_t *)&c->proc, child_closed_cb);
-		snprintf(why, wn, "cannot start /bin/sh in %s: %s", r->plan->dir, uv_strerror(e));
-		return false;
-	}
-	c->r = r;
-	c->running = true;
-	r->child = c;
-	r->pgid = c->proc.pid;
-	r->exec_stop = NULL;
-	r->tail_len = 0;
-	r->out_bytes = 0;
-	uv_pipe_init(r->d->loop, &c->pipe, 0);
-	c->pipe.data = c;
-	c->open++;
-	c->pipe_open = true;
-	if (uv_pipe_open(&c->pipe, fds[0]) < 0 || uv_read_start((uv_stream_t *)&c->pipe, out_alloc_cb, out_read_cb) < 0)
-		close_pipe(c);
-	uv_timer_start(&r->timer, exec_timeout_cb, timeout_ms, 0);
-	return true;
+	return r->sp != NULL;
 }
 
 /* ---- the other steps ----------------------------------------------------------------- */
@@ -923,10 +686,8 @@ static void stop(struct run *r, enum op_state st, const char *why)
 	r->stop_why = r->stop_buf;
 	r->stop_state = st;
 	uv_timer_stop(&r->halt);
-	if (r->child && r->child->running) {
-		exec_stop(r, st == OP_ABORTED ? "aborted" : "halted");
-	} else if (r->exited) {
-		/* its output settles: it ends in a moment */
+	if (r->sp) {
+		subproc_stop(r->sp, st == OP_ABORTED ? "aborted" : "halted");
 	} else if (sw && sw->id == r->sub_id && op_running(sw)) {
 		if ((refused = op_abort(sw)))
 			log_warn("plan %s: the switchover goes on to its end: %s", r->plan->name, refused);
@@ -967,22 +728,14 @@ static const char *run_abort(struct op *op)
 static void run_stop(struct op *op)
 {
 	struct run *r = op->arg;
-
 	json_t *rec = cur_rec(r);
-	uint64_t until = nd_now_ms() + (r->plan->grace_ms < 2000 ? r->plan->grace_ms : 2000);
-	char when[32];
-	const char *detail = "nodown stopped";
+	char when[32], detail[128] = "nodown stopped";
 
-	/* An exec must not outlive the daemon (a --resume would start a second
-	 * one): SIGTERM, a grace bounded to keep the stop short, SIGKILL. */
-	if (kill_group(r, SIGTERM)) {
-		detail = "nodown stopped: the exec got SIGTERM";
-		while (kill_group(r, 0) && nd_now_ms() < until) {
-			waitpid(r->pgid, NULL, WNOHANG);	/* the shell, ours: not a zombie to wait on */
-			nanosleep(&(struct timespec){ 0, 10 * 1000000 }, NULL);
-		}
-		if (kill_group(r, SIGKILL))
-			detail = "nodown stopped: the exec got SIGTERM, then SIGKILL";
+	/* An exec must not outlive the daemon: a --resume would start a second
+	 * one beside it. */
+	if (r->sp) {
+		snprintf(detail, sizeof(detail), "nodown stopped: %s", subproc_kill_now(r->sp));
+		r->sp = NULL;
 	}
 	r->stop_why = "nodown stopped";
 	utc_now(when, sizeof(when));
@@ -1011,7 +764,10 @@ static void run_free(struct op *op)
 {
 	struct run *r = op->arg;
 
-	release_child(r);
+	if (r->sp) {	/* not after a stop: it has none */
+		subproc_kill_now(r->sp);
+		r->sp = NULL;
+	}
 	r->freeing = true;
 	r->closing += 2;
 	uv_close((uv_handle_t *)&r->timer, closed_cb);
