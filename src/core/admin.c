@@ -548,7 +548,7 @@ static bool route_page(struct admin_conn *ac)
 /* What the read-only status listener serves besides the page: reading only. */
 static const struct route read_only_routes[] = {
 	{ "GET", "/api/status", route_status },
-	{ "GET", "/api/operations", op_route_list },
+	{ "GET", "/api/operations", op_route_list_public },
 	{ "GET", "/api/runs", plan_route_runs },
 };
 

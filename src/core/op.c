@@ -189,18 +189,33 @@ void op_stop_all(struct daemon *d)
 
 /* ---- admin endpoints ------------------------------------------------------------- */
 
+static void list(struct admin_conn *ac, const struct route_match *m, bool public)
+{
+	json_t *ops = json_array();
+
+	if (!admin_no_query(ac, m)) {
+		json_decref(ops);
+		return;
+	}
+	for (struct op *op = admin_daemon(ac)->ops; op; op = op->next) {
+		json_t *j = op_json(op);
+
+		if (public && op->kind->redact)
+			op->kind->redact(j);
+		json_array_append_new(ops, j);
+	}
+	admin_reply_json(ac, 200, json_pack("{s:o}", "operations", ops));
+}
+
 /* GET /operations: the running and last operations. */
 void op_route_list(struct admin_conn *ac, const struct route_match *m)
 {
-	json_t *list = json_array();
+	list(ac, m, false);
+}
 
-	if (!admin_no_query(ac, m)) {
-		json_decref(list);
-		return;
-	}
-	for (struct op *op = admin_daemon(ac)->ops; op; op = op->next)
-		json_array_append_new(list, op_json(op));
-	admin_reply_json(ac, 200, json_pack("{s:o}", "operations", list));
+void op_route_list_public(struct admin_conn *ac, const struct route_match *m)
+{
+	list(ac, m, true);
 }
 
 void op_route_follow(struct admin_conn *ac, const struct route_match *m, struct op *op, const char *usage,

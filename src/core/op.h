@@ -38,6 +38,9 @@ struct op_kind {
 	void (*stop)(struct op *op);
 	/* Add the kind's fields to the report. */
 	void (*report)(struct op *op, json_t *j);
+	/* Take out of report j what the read-only status listener must not
+	 * show (a command's output). May be NULL. */
+	void (*redact)(json_t *j);
 	/* A reload to next is asked for while op runs: NULL if it may go,
 	 * else why not. */
 	const char *(*reload_blocked)(struct op *op, const struct config *next);
@@ -110,8 +113,10 @@ void op_stop_all(struct daemon *d);
 void op_route_follow(struct admin_conn *ac, const struct route_match *m, struct op *op, const char *usage,
 		     const char *none);
 
-/* GET /operations and POST /operations/ID/abort (core/admin.c). */
+/* GET /operations and POST /operations/ID/abort (core/admin.c); GET
+ * /api/operations of the read-only status listener, redacted. */
 void op_route_list(struct admin_conn *ac, const struct route_match *m);
+void op_route_list_public(struct admin_conn *ac, const struct route_match *m);
 void op_route_abort(struct admin_conn *ac, const struct route_match *m);
 
 #endif

@@ -751,6 +751,19 @@ static void run_report(struct op *op, json_t *j)
 	json_object_set_new(j, "run", run_json(op->arg));
 }
 
+/* The status listener shows no command's output: it may hold secrets. */
+static void run_redact(json_t *j)
+{
+	static const char *const lists[] = { "steps", "rollback" };
+	json_t *run = json_deep_copy(json_object_get(j, "run")), *rec;
+	size_t i;
+
+	for (size_t l = 0; l < ARRAY_LEN(lists); l++)
+		json_array_foreach(json_object_get(run, lists[l]), i, rec)
+			json_object_del(rec, "output");
+	json_object_set_new(j, "run", run);
+}
+
 static const char *run_reload_blocked(struct op *op, const struct config *next)
 {
 	struct run *r = op->arg;
@@ -775,7 +788,7 @@ static void run_free(struct op *op)
 }
 
 static const struct op_kind plan_kind = {
-	.name = "plan", .abort = run_abort, .stop = run_stop, .report = run_report,
+	.name = "plan", .abort = run_abort, .stop = run_stop, .report = run_report, .redact = run_redact,
 	.reload_blocked = run_reload_blocked, .free = run_free,
 };
 

@@ -5,6 +5,7 @@ whose DOM must show each backend's state and the operations with their
 steps; a screenshot at phone width is saved in the test's directory. The
 status listener reaches no action.
 """
+import json
 import os
 import re
 import shutil
@@ -92,19 +93,25 @@ def test_page_shows_the_plan_and_the_last_runs(web, nodown, tmp_path):
     the run in the last runs."""
     from test_plans import APPROVAL, web_config
 
+    plan_text = APPROVAL.replace("  - approve:", "  - exec: \"echo the-$(echo secret)-token\"\n  - approve:")
+
     w = web(("b1", "b2"))
     status_port = free_port()
     nd = nodown(web_config(tmp_path, w, top={"status": {"bind": f"127.0.0.1:{status_port}"}}))
     sock = nd.cfg["admin"]["socket"]
-    plan = w.plan("gated.yml", APPROVAL)
+    plan = w.plan("gated.yml", plan_text)
     assert run_cli("run", str(plan), "--detach", "--socket", sock).returncode == 0
     assert wait_for(lambda: admin_json(nd, "/plans/current")["step"].startswith("approve"), 5)
     url = f"http://127.0.0.1:{status_port}/"
     dom = chromium(tmp_path, url, "--dump-dom")
     assert re.search(r'data-plan="gated" data-plan-state="running" data-plan-run="gated-[\d-]+" '
-                     r'data-plan-done="1"', dom), dom[-4000:]
+                     r'data-plan-done="2"', dom), dom[-4000:]
     steps = dict(re.findall(r'<tr data-plan-step="(\d+)" data-plan-status="(\w+)"', dom))
-    assert steps == {"1": "done", "2": "running", "3": "pending"}, steps
+    assert steps == {"1": "done", "2": "done", "3": "running", "4": "pending"}, steps
+    # what an exec printed is for the admin socket only
+    assert "the-secret-token" not in dom
+    assert "the-secret-token" not in http_get(status_port, "/api/operations").body.decode()
+    assert "the-secret-token" in json.dumps(admin_json(nd, "/operations"))
     assert rows(dom) == {"app/b1": "drained", "app/b2": "ready"}
     chromium(tmp_path, url, "--window-size=390,844", f"--screenshot={tmp_path}/status-page-plan-phone.png")
     assert os.path.getsize(tmp_path / "status-page-plan-phone.png") > 10000
