@@ -429,16 +429,14 @@ struct idle_watch {
  * live state, or NULL when the config no longer has it. */
 static struct backend_live *watched(const struct idle_watch *w, int *p, int *b)
 {
-	const struct config *c = w->d->cfg;
+	const struct pool_cfg *pc = config_pool(w->d->cfg, w->pool);
+	const struct backend_cfg *bc = config_backend(pc, w->be);
 
-	for (*p = 0; *p < c->npools; ++*p) {
-		if (strcmp(c->pools[*p].name, w->pool))
-			continue;
-		for (*b = 0; *b < c->pools[*p].nbackends; ++*b)
-			if (!strcmp(c->pools[*p].backends[*b].name, w->be))
-				return w->d->live[*p][*b];
-	}
-	return NULL;
+	if (!bc)
+		return NULL;
+	*p = pc->index;
+	*b = bc->index;
+	return w->d->live[*p][*b];
 }
 
 static bool idle_ready(void *arg)

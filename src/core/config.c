@@ -797,6 +797,22 @@ int config_load(const char *path, struct config **out, struct errlist *errs)
 	return r;
 }
 
+const struct pool_cfg *config_pool(const struct config *c, const char *name)
+{
+	for (int i = 0; i < c->npools; i++)
+		if (!strcmp(c->pools[i].name, name))
+			return &c->pools[i];
+	return NULL;
+}
+
+const struct backend_cfg *config_backend(const struct pool_cfg *p, const char *name)
+{
+	for (int i = 0; p && i < p->nbackends; i++)
+		if (!strcmp(p->backends[i].name, name))
+			return &p->backends[i];
+	return NULL;
+}
+
 void config_free(struct config *c)
 {
 	if (!c)

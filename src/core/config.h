@@ -101,6 +101,12 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 
 void config_free(struct config *c);
 
+/* The pool called name, or NULL. */
+const struct pool_cfg *config_pool(const struct config *c, const char *name);
+
+/* The backend called name of pool p (NULL: none), or NULL. */
+const struct backend_cfg *config_backend(const struct pool_cfg *p, const char *name);
+
 /*
  * Reload check: append an error to errs for each setting that differs
  * between old and new but can change only at restart (workers, buffers,

@@ -79,17 +79,13 @@ void daemon_sweep(struct daemon *d)
 void daemon_set_backend_named(struct daemon *d, const char *pool, const char *backend, int state,
 			      int weight)
 {
-	for (int p = 0; p < d->cfg->npools; p++) {
-		if (strcmp(d->cfg->pools[p].name, pool))
-			continue;
-		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
-			if (!strcmp(d->cfg->pools[p].backends[b].name, backend)) {
-				daemon_set_backend(d, p, b, state, weight);
-				return;
-			}
-		}
-	}
-	log_warn("backend %s/%s is no longer in the config; its state is left as it is", pool, backend);
+	const struct pool_cfg *pc = config_pool(d->cfg, pool);
+	const struct backend_cfg *bc = config_backend(pc, backend);
+
+	if (bc)
+		daemon_set_backend(d, pc->index, bc->index, state, weight);
+	else
+		log_warn("backend %s/%s is no longer in the config; its state is left as it is", pool, backend);
 }
 
 /* A draining backend with nothing in flight is drained: checked when a

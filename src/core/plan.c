@@ -156,22 +156,6 @@ static void sargs_free(struct sargs *a)
 
 /* ---- names ----------------------------------------------------------------------- */
 
-static const struct pool_cfg *find_pool(const struct config *c, const char *name)
-{
-	for (int i = 0; i < c->npools; i++)
-		if (!strcmp(c->pools[i].name, name))
-			return &c->pools[i];
-	return NULL;
-}
-
-static const struct backend_cfg *find_backend(const struct pool_cfg *pc, const char *name)
-{
-	for (int i = 0; i < pc->nbackends; i++)
-		if (!strcmp(pc->backends[i].name, name))
-			return &pc->backends[i];
-	return NULL;
-}
-
 static bool in_scope(const struct plan *p, const char *pool)
 {
 	for (int i = 0; i < p->nscope; i++)
@@ -190,7 +174,7 @@ static const struct pool_cfg *scoped_pool(struct pctx *pc, yaml_node_t *n, const
 			"if the plan may touch it", name);
 		return NULL;
 	}
-	pool = find_pool(pc->cfg, name);
+	pool = config_pool(pc->cfg, name);
 	if (!pool)	/* the scope's own check names it */
 		return NULL;
 	return pool;
@@ -320,7 +304,7 @@ static bool resolve_target(struct pctx *pc, yaml_node_t *n, const char *target, 
 	} else if ((pcfg = slash ? scoped_pool(pc, n, t) : step_pool(pc, n, pool))) {
 		const char *be = slash ? slash + 1 : t;
 
-		if (!find_backend(pcfg, be)) {
+		if (!config_backend(pcfg, be)) {
 			CFG_ERR(&pc->cx, n, "pool '%s' has no backend '%s'", pcfg->name, be);
 		} else {
 			st->pool = xstrdup(pcfg->name);
@@ -407,7 +391,7 @@ static const struct backend_cfg **rolling_backends(struct pctx *pc, const struct
 
 		if (!schema_want_scalar(&pc->cx, v, "backends", "a backend name"))
 			continue;
-		if (!(be = find_backend(pool, schema_scalar(v)))) {
+		if (!(be = config_backend(pool, schema_scalar(v)))) {
 			CFG_ERR(&pc->cx, v, "pool '%s' has no backend '%s'", pool->name, schema_scalar(v));
 			continue;
 		}
@@ -596,7 +580,7 @@ static void build(struct pctx *pc, yaml_node_t *n, const struct kind *k, struct 
 		if ((pool = pool_for(pc, n, a->pool, true))) {
 			char *to = subst(pc, n, a->to);
 
-			if (to && !find_backend(pool, to)) {
+			if (to && !config_backend(pool, to)) {
 				CFG_ERR(&pc->cx, n, "pool '%s' has no backend '%s' to switch over to", pool->name, to);
 			} else if (to) {
 				st->pool = xstrdup(pool->name);
@@ -751,7 +735,7 @@ static void read_scope(struct pctx *pc, yaml_node_t *v)
 
 		if (!schema_want_scalar(&pc->cx, s, "scope", "a pool name"))
 			continue;
-		if (!find_pool(pc->cfg, schema_scalar(s)))
+		if (!config_pool(pc->cfg, schema_scalar(s)))
 			CFG_ERR(&pc->cx, s, "the scope names pool '%s', which the config does not have", schema_scalar(s));
 		else if (in_scope(p, schema_scalar(s)))
 			CFG_ERR(&pc->cx, s, "pool '%s' is in the scope twice", schema_scalar(s));
@@ -948,11 +932,11 @@ static const char *steps_valid(const struct pstep *s, int from, int n, const cha
 			       const struct config *cfg, char *buf, size_t len)
 {
 	for (int i = from; i < n; i++) {
-		const struct pool_cfg *pool = s[i].pool ? find_pool(cfg, s[i].pool) : NULL;
+		const struct pool_cfg *pool = s[i].pool ? config_pool(cfg, s[i].pool) : NULL;
 
 		if (s[i].pool && !pool)
 			snprintf(buf, len, "%s %d (%s) needs pool '%s'", what, i + 1, s[i].text, s[i].pool);
-		else if (s[i].backend && !find_backend(pool, s[i].backend))
+		else if (s[i].backend && !config_backend(pool, s[i].backend))
 			snprintf(buf, len, "%s %d (%s) needs backend '%s/%s'", what, i + 1, s[i].text, s[i].pool,
 				 s[i].backend);
 		else

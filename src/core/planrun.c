@@ -27,6 +27,7 @@
 
 #include "admin.h"
 #include "daemon.h"
+#include "file.h"
 #include "log.h"
 #include "op.h"
 #include "pause.h"
@@ -148,14 +149,17 @@ static int mkdir_p(const char *dir)
 static void save(struct run *r)
 {
 	const char *dir = r->d->cfg->runs_dir;
-	char path[4200], tmp[4300];
 	json_t *j = run_json(r);
+	char path[4200], *text = json_dumps(j, JSON_INDENT(1));
+	int e = mkdir_p(dir) < 0 ? -errno : 0;
 
-	snprintf(path, sizeof(path), "%s/%s.json", dir, r->id);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (mkdir_p(dir) < 0 || json_dump_file(j, tmp, JSON_INDENT(1)) < 0 || rename(tmp, path) < 0)
-		log_error("plan %s: cannot write the run log %s: %s (runs_dir)", r->plan->name, path, strerror(errno));
 	json_decref(j);
+	snprintf(path, sizeof(path), "%s/%s.json", dir, r->id);
+	if (!e)
+		e = file_write_atomic(path, text, strlen(text), 0644);
+	if (e)
+		log_error("plan %s: cannot write the run log %s: %s (runs_dir)", r->plan->name, path, strerror(-e));
+	free(text);
 }
 
 /* ---- counters ---------------------------------------------------------------------- */
@@ -163,14 +167,14 @@ static void save(struct run *r)
 /* Requests and errors (exchanges cut short, 5xx) of pool `name` so far. */
 static void pool_counts(struct daemon *d, const char *name, unsigned long long *req, unsigned long long *err)
 {
+	const struct pool_cfg *pc = config_pool(d->cfg, name);
+
 	*req = *err = 0;
-	for (int p = 0; p < d->cfg->npools; p++) {
-		if (strcmp(d->cfg->pools[p].name, name))
-			continue;
-		for (int b = 0; b < d->cfg->pools[p].nbackends; b++) {
-			*req += STAT_GET(d->live[p][b]->requests);
-			*err += STAT_GET(d->live[p][b]->responses[0]) + STAT_GET(d->live[p][b]->responses[5]);
-		}
+	for (int b = 0; pc && b < pc->nbackends; b++) {
+		struct backend_live *lv = d->live[pc->index][b];
+
+		*req += STAT_GET(lv->requests);
+		*err += STAT_GET(lv->responses[0]) + STAT_GET(lv->responses[5]);
 	}
 }
 
@@ -405,22 +409,17 @@ static bool exec_start(struct run *r, const char *cmd, uint64_t timeout_ms, char
 /* The live state of pool/backend in the current config, or NULL. */
 static struct backend_live *live_of(struct daemon *d, const char *pool, const char *be)
 {
-	for (int p = 0; p < d->cfg->npools; p++) {
-		if (strcmp(d->cfg->pools[p].name, pool))
-			continue;
-		for (int b = 0; b < d->cfg->pools[p].nbackends; b++)
-			if (!strcmp(d->cfg->pools[p].backends[b].name, be))
-				return d->live[p][b];
-	}
-	return NULL;
+	const struct pool_cfg *pc = config_pool(d->cfg, pool);
+	const struct backend_cfg *bc = config_backend(pc, be);
+
+	return bc ? d->live[pc->index][bc->index] : NULL;
 }
 
 static int pool_index(struct daemon *d, const char *pool)
 {
-	for (int p = 0; p < d->cfg->npools; p++)
-		if (!strcmp(d->cfg->pools[p].name, pool))
-			return p;
-	return -1;
+	const struct pool_cfg *pc = config_pool(d->cfg, pool);
+
+	return pc ? pc->index : -1;
 }
 
 /* A batch may start: with it out, no more than max_unavailable of the
@@ -447,9 +446,9 @@ static void gate(struct run *r, struct pstep *st)
 			 backend_state_name(r->d->live[p][b]));
 	}
 	if (out + st->nbatch > st->max_unavailable) {
-		snprintf(detail, sizeof(detail), "%d other backend%s of %s out of rotation already: %s; taking "
-			 "%d more out would exceed max_unavailable %d", out, out == 1 ? " is" : "s are", st->pool,
-			 who, st->nbatch, st->max_unavailable);
+		snprintf(detail, sizeof(detail), "%d other backend%s of %s %s out of rotation already: %s; taking "
+			 "%d more out would exceed max_unavailable %d", out, out == 1 ? "" : "s", st->pool,
+			 out == 1 ? "is" : "are", who, st->nbatch, st->max_unavailable);
 		finish(r, false, detail);
 	} else if (left < 1) {
 		snprintf(detail, sizeof(detail), "no other backend of %s is ready; the batch would leave none",

@@ -112,6 +112,21 @@ def web_config(tmp_path, w, pool=None, top=None):
     return cfg
 
 
+def group_alive(pgid):
+    """Is a process of process group pgid still there (zombies left out)?"""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 def sock(nd):
     return nd.cfg["admin"]["socket"]
 
@@ -282,8 +297,8 @@ def test_abort_during_a_long_exec_stops_within_the_grace(web, nodown, tmp_path):
     assert "app/b1: drained" in r.stdout and "app/b2: ready" in r.stdout
     assert f"resume with: nodown run {p} --resume" in r.stdout
     assert wait_for(lambda: not os.path.exists(f"/proc/{shell}"), 5)
-    # nor any child of it: the whole process group was killed (reaped a moment later)
-    assert wait_for(lambda: subprocess.run(["pgrep", "-s", str(shell)], capture_output=True).returncode == 1, 5)
+    # nor any child of it: the whole process group was killed
+    assert wait_for(lambda: not group_alive(shell), 5)
     log = history(nd, history(nd)["runs"][0]["id"])
     assert log["state"] == "aborted" and log["steps"][1]["status"] == "stopped"
     assert "SIGKILL" in log["steps"][1]["detail"], log["steps"][1]
@@ -798,11 +813,12 @@ def test_abort_kills_what_is_left_of_the_exec_group(web, nodown, tmp_path):
     pidfile = w.dir / "exec.pid"
     assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10)
     group = int(pidfile.read_text())
-    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group), "-f", "sleep 301"],
-                                           capture_output=True).returncode == 0, 5)
+    assert wait_for(lambda: sum(1 for d in Path("/proc").iterdir() if d.name.isdigit() and
+                                (d / "cmdline").exists() and b"sleep\x00301" in (d / "cmdline").read_bytes())
+                    >= 1, 5)
     r = plan_cli(nd, "abort")
     assert r.returncode == 0 and "SIGKILL" in history(nd, history(nd)["runs"][0]["id"])["steps"][1]["detail"]
-    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True).returncode == 1, 5)
+    assert wait_for(lambda: not group_alive(group), 5)
 
 
 def test_nodown_stopping_stops_the_exec(web, nodown, tmp_path):
@@ -814,7 +830,7 @@ def test_nodown_stopping_stops_the_exec(web, nodown, tmp_path):
     assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10)
     group = int(pidfile.read_text())
     assert nd.stop() == 0
-    assert wait_for(lambda: subprocess.run(["pgrep", "-g", str(group)], capture_output=True).returncode == 1, 5)
+    assert wait_for(lambda: not group_alive(group), 5)
     step = json.loads(next((tmp_path / "runs").glob("long-*.json")).read_text())["steps"][1]
     assert step["status"] == "stopped" and step["ended"] and "SIGKILL" in step["detail"], step
 
@@ -857,3 +873,50 @@ def test_a_fifo_is_not_a_plan(web, nodown, tmp_path):
     r = plan_cli(nd, "run", str(fifo))
     assert r.returncode == 1 and "cannot open plan: not a regular file" in r.stderr, r.stderr
     assert admin_json(nd)["pools"]          # the control thread answers
+
+
+ENV_PLAN = """\
+name: envs
+owner: ops-team
+scope: [app]
+steps:
+  - rolling:
+      pool: app
+      backends: [b1]
+      do:
+        - exec:
+            run: 'echo "$NODOWN_PLAN $NODOWN_POOL $NODOWN_BACKEND $TARGET $(pwd)"; test -z "$NODOWN_SECRET"'
+            env: { TARGET: "{address}" }
+  - maint: b2
+  - weight: { target: b1, value: 7 }
+"""
+
+
+def test_exec_gets_its_environment_and_directory(web, nodown, tmp_path, monkeypatch):
+    """exec runs in the plan's directory with NODOWN_PLAN/POOL/BACKEND and
+    its env (values filled in); the daemon's own NODOWN_* do not leak in.
+    maint and weight steps change the backends."""
+    monkeypatch.setenv("NODOWN_SECRET", "daemon's own")     # nodown inherits it
+    w = web(("b1", "b2"))
+    nd = nodown(web_config(tmp_path, w))
+    r = plan_cli(nd, "run", str(w.plan("env.yml", ENV_PLAN)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = history(nd, history(nd)["runs"][0]["id"])["steps"][1]["output"]
+    assert out == f"envs app b1 127.0.0.1:{w.ports['b1']} {w.dir}\n", out
+    bs = {b["name"]: b for b in admin_json(nd)["pools"][0]["backends"]}
+    assert bs["b2"]["state"] == "maint" and bs["b1"]["weight"] == 7, bs
+
+
+def test_the_gate_refuses_a_batch_when_others_are_out(web, nodown, tmp_path):
+    """b2 already out (maint): taking b1 out too would exceed max_unavailable
+    1, so the batch's gate fails before b1 is touched."""
+    w = web(("b1", "b2", "b3"))
+    nd = nodown(web_config(tmp_path, w))
+    assert plan_cli(nd, "maint", "app/b2").returncode == 0
+    r = plan_cli(nd, "run", str(w.plan("g.yml", HEAD.replace("name: lint", "name: g") +
+                                        "  - rolling: { pool: app, backends: [b1], do: [drain: \"{backend}\"] }\n")))
+    assert r.returncode == 1, r.stdout
+    assert ("1 other backend of app is out of rotation already: b2 (maint); taking 1 more out would exceed "
+            "max_unavailable 1") in r.stdout, r.stdout
+    states = {b["name"]: b["state"] for b in admin_json(nd)["pools"][0]["backends"]}
+    assert states == {"b1": "ready", "b2": "maint", "b3": "ready"}, states
